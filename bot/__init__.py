@@ -1,0 +1,1 @@
+"""Teams conversation, HTTP application, jobs and command line: the composition root."""

@@ -1,0 +1,221 @@
+"""The `permanence` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from booking.budget import day_budget
+from booking.errors import PlanError
+from booking.holidays import FrenchHolidays
+from booking.plan import expand_plan
+from bot import texts
+from bot.settings import Settings
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _not_yet(name: str) -> Handler:
+    def handler(args: argparse.Namespace, settings: Settings) -> int:
+        print(f"permanence {name}: not yet available in this version.", file=sys.stderr)
+        return 2
+
+    return handler
+
+
+def _date_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+
+
+def _datetime_arg(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from err
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=texts.PARIS)
+    return moment
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(texts.PARIS).isoformat()
+
+
+def plan_show(args: argparse.Namespace, settings: Settings) -> int:
+    deployment = settings.load_deployment()
+    worker_id = args.worker or deployment.directory.zones[0].worker_id
+    if worker_id not in deployment.plans:
+        print(f"permanence plan show: no plan for worker {worker_id!r}", file=sys.stderr)
+        return 2
+    plan = deployment.plans[worker_id]
+    holidays = FrenchHolidays(deployment.subdivision)
+    calendar = expand_plan(plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), holidays)
+    today = datetime.now(UTC).astimezone(texts.PARIS).date()
+    budget = day_budget(plan, calendar, args.year, today)
+    if args.json:
+        document = {
+            "year": args.year,
+            "worker": worker_id,
+            "days": [
+                {"date": d.date.isoformat(), "kind": d.kind.value, "start": _iso(d.start), "end": _iso(d.end)}
+                for d in calendar.days
+            ],
+            "skipped": [
+                {"date": s.date.isoformat(), "kind": s.kind.value, "reason": s.reason.value, "label": s.label}
+                for s in calendar.skipped
+            ],
+            "count": budget.planned,
+            "budget": {
+                "contracted": budget.contracted,
+                "ordered": budget.ordered,
+                "total": budget.total,
+                "planned": budget.planned,
+                "used": budget.used,
+                "remaining": budget.remaining,
+                "by_kind": {k.value: v for k, v in sorted(budget.by_kind.items())},
+            },
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    print(f"Planning {args.year} — {deployment.directory.worker(worker_id).name}")
+    for d in calendar.days:
+        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {texts.DAY_KIND[d.kind]}")
+    if calendar.skipped:
+        print("Jours non tenus :")
+        for s in calendar.skipped:
+            print(f"  {texts.day(s.date):<32} {texts.SKIP_REASON[s.reason]} ({s.label})")
+    print(
+        f"{budget.planned} jours prévus pour un budget de {budget.total} "
+        f"({budget.contracted} contractuels + {budget.ordered} commandés) ; "
+        f"{budget.used} déjà passés ; solde {budget.remaining:+d}."
+    )
+    return 0
+
+
+def slots(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.availability import load_offer  # imports storage: keep `plan show` light
+
+    deployment = settings.load_deployment()
+    directory = deployment.directory
+    topic = None
+    if args.topic:
+        try:
+            topic = directory.topic(args.topic)
+        except KeyError:
+            known = ", ".join(t.id for t in directory.topics)
+            print(f"permanence slots: unknown topic {args.topic!r} (known: {known})", file=sys.stderr)
+            return 2
+    site_id = args.site or directory.head_office.id
+    if site_id not in {s.id for s in directory.sites}:
+        print(f"permanence slots: unknown site {site_id!r}", file=sys.stderr)
+        return 2
+    if not 1 <= args.days <= 366:
+        print("permanence slots: --days must be between 1 and 366", file=sys.stderr)
+        return 2
+    now = args.as_of or datetime.now(UTC)
+    offer = asyncio.run(
+        load_offer(settings, deployment, now=now, site_id=site_id, topic=topic, start=args.start, days=args.days)
+    )
+    horizon_end = now + deployment.plans[offer.titular.id].horizon
+    if datetime.combine(args.start, datetime.min.time(), tzinfo=texts.PARIS).astimezone(UTC) >= horizon_end:
+        print(
+            f"note: the period starts after the booking horizon ({texts.day(horizon_end)}); "
+            "use --as-of to see it as an agent will later.",
+            file=sys.stderr,
+        )
+    if args.json:
+        rows: list[dict[str, Any]] = [
+            {
+                "start": _iso(s.start),
+                "end": _iso(s.end),
+                "worker": s.worker_id,
+                "kind": s.kind.value,
+                "site": s.site_id,
+            }
+            for s in offer.slots
+        ]
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if offer.notice is not None:
+        print(f"Absente jusqu'au {texts.day_and_hour(offer.notice.return_at)}.")
+    current = None
+    for s in offer.slots:
+        label = texts.day(s.start)
+        if label != current:
+            print(label)
+            current = label
+        print(f"  {texts.hour(s.start)} – {texts.hour(s.end)}  {texts.DAY_KIND[s.kind]}  ({s.worker_id})")
+    if not offer.slots:
+        print("Aucun créneau libre sur cette période.")
+    return 0
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run
+
+    return run(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="permanence", description="Confidential appointments with the workplace social worker."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = commands.add_parser("serve", help="run the bot (HTTP server)")
+    p.set_defaults(handler=serve)
+
+    plan = commands.add_parser("plan", help="the permanence plan").add_subparsers(dest="sub", required=True)
+    p = plan.add_parser("show", help="every day of presence of a year, holidays skipped, and the budget")
+    p.add_argument("--year", type=int, default=datetime.now(UTC).year)
+    p.add_argument("--worker", help="worker id from the plan (default: the titular)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=plan_show)
+
+    p = commands.add_parser("slots", help="bookable slots of the embedded calendar")
+    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day (YYYY-MM-DD)")
+    p.add_argument("--days", type=int, default=14)
+    p.add_argument("--topic", help="topic id from the plan (e.g. retraite)")
+    p.add_argument("--site", help="the agent's site id (default: head office)")
+    p.add_argument("--as-of", type=_datetime_arg, help="compute as if it were this moment (ISO 8601)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=slots)
+
+    db = commands.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
+    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=_not_yet("db upgrade"))
+    manifest = commands.add_parser("manifest", help="Teams app package").add_subparsers(dest="sub", required=True)
+    manifest.add_parser("build", help="build the app package").set_defaults(handler=_not_yet("manifest build"))
+    commands.add_parser("report", help="aggregate activity report").set_defaults(handler=_not_yet("report"))
+    dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
+    dossiers.add_parser("export", help="sealed export").set_defaults(handler=_not_yet("dossiers export"))
+    dossiers.add_parser("import", help="import a sealed export").set_defaults(handler=_not_yet("dossiers import"))
+    commands.add_parser("purge", help="enforce retention").set_defaults(handler=_not_yet("purge"))
+    keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
+    keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=_not_yet("keys rotate"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except PlanError as err:
+        print(f"permanence: invalid plan: {err}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # pydantic's ValidationError is a ValueError
+        print(f"permanence: invalid settings: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

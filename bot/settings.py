@@ -1,0 +1,95 @@
+"""Typed settings read once from the environment and `.env` (names in ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from booking.document import Deployment, parse_deployment
+
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class CalendarProvider(StrEnum):
+    LOCAL = "local"
+    MICROSOFT = "microsoft"
+
+
+class WorkerIdentity(BaseModel):
+    """Links a worker of the plan to her Entra account and Outlook mailbox."""
+
+    object_id: str = ""
+    mailbox: str = ""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", env_prefix="PERMANENCE_", extra="ignore"
+    )
+
+    # Bot Framework names, unprefixed as the SDK and Azure expect them.
+    app_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppId"))
+    app_password: SecretStr = Field(default=SecretStr(""), validation_alias=AliasChoices("MicrosoftAppPassword"))
+    app_tenant_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppTenantId"))
+    app_type: str = Field(default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType"))
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    data_dir: Path = Path("var")
+    database_url: str = ""  # default: SQLite file in data_dir
+    plan_file: Path | None = None  # default: the shipped sample plan
+    calendar_provider: CalendarProvider = CalendarProvider.LOCAL
+    graph_base_url: str = "https://graph.microsoft.com/v1.0"
+    authority_host: str = "https://login.microsoftonline.com"
+    public_url: str = ""  # https address of this service, for Graph webhooks
+    identities: dict[str, WorkerIdentity] = Field(default_factory=dict)  # worker id -> identity
+    encryption_key: SecretStr = SecretStr("")  # base64 key(s); default: key file in data_dir
+    log_level: str = "INFO"
+
+    @field_validator("app_id", "app_tenant_id")
+    @classmethod
+    def _guid_or_empty(cls, value: str) -> str:
+        if value and not GUID.match(value):
+            raise ValueError("must be a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)")
+        return value
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.app_id)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'permanence.db').resolve()}"
+
+    def host_is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def load_deployment(self) -> Deployment:
+        """The permanence plan document, with worker identities from settings applied."""
+        data: dict[str, Any]
+        if self.plan_file is None:
+            sample = resources.files("bot").joinpath("resources/plan.sample.toml")
+            data = tomllib.loads(sample.read_text(encoding="utf-8"))
+        else:
+            data = tomllib.loads(self.plan_file.read_text(encoding="utf-8"))
+        for worker in data.get("workers", []):
+            identity = self.identities.get(str(worker.get("id")))
+            if identity is not None:
+                worker["object_id"] = identity.object_id
+                worker["mailbox"] = identity.mailbox
+        return parse_deployment(data)

@@ -1,0 +1,1 @@
+"""Calendar providers: Microsoft Graph and the embedded local calendar."""

@@ -1,0 +1,1 @@
+"""Durable store: SQLAlchemy models, repositories, encryption, audit trail and outbox."""

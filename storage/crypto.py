@@ -1,0 +1,137 @@
+"""Authenticated encryption of confidential fields (AES-256-GCM) with rotatable keys.
+
+A token is `<key id>:<base64(nonce | ciphertext)>`; the row and column it belongs to are
+bound as associated data, so a value copied onto another row does not decrypt. Agents are
+looked up by a keyed hash of their Entra id, never by the id itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+
+
+class KeyringError(Exception):
+    """Keys are missing, malformed, or a value cannot be decrypted (never carries the value)."""
+
+
+def _b64decode(value: str, what: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError as err:
+        raise KeyringError(f"{what} is not valid base64") from err
+    if len(raw) != KEY_BYTES:
+        raise KeyringError(f"{what} must be {KEY_BYTES} bytes")
+    return raw
+
+
+def new_key() -> str:
+    return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
+
+
+@dataclass(frozen=True, slots=True)
+class Keyring:
+    keys: dict[str, bytes]
+    current: str
+    lookup_key: bytes
+
+    def __post_init__(self) -> None:
+        if self.current not in self.keys:
+            raise KeyringError("the current key id is not in the keyring")
+        if any(":" in key_id or not key_id for key_id in self.keys):
+            raise KeyringError("key ids must be non-empty and contain no ':'")
+
+    @classmethod
+    def from_setting(cls, keys: str, lookup: str) -> Keyring:
+        """`keys` is `id:base64,id:base64` (the first is current); `lookup` a base64 key."""
+        parsed: dict[str, bytes] = {}
+        order: list[str] = []
+        for entry in filter(None, (e.strip() for e in keys.split(","))):
+            key_id, sep, value = entry.partition(":")
+            if not sep:
+                raise KeyringError("each encryption key must look like 'id:base64'")
+            parsed[key_id] = _b64decode(value, f"encryption key {key_id!r}")
+            order.append(key_id)
+        if not order:
+            raise KeyringError("no encryption key given")
+        if not lookup:
+            raise KeyringError("PERMANENCE_LOOKUP_KEY is required with PERMANENCE_ENCRYPTION_KEY")
+        return cls(keys=parsed, current=order[0], lookup_key=_b64decode(lookup, "lookup key"))
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Keyring:
+        """The embedded default: a key file created on first start, readable by its owner only."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            document = {"current": "k1", "keys": {"k1": new_key()}, "lookup": new_key()}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=2)
+        return cls.read_file(path)
+
+    @classmethod
+    def read_file(cls, path: Path) -> Keyring:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            keys = {str(k): _b64decode(str(v), f"key {k!r}") for k, v in document["keys"].items()}
+            return cls(
+                keys=keys,
+                current=str(document["current"]),
+                lookup_key=_b64decode(document["lookup"], "lookup"),
+            )
+        except (KeyError, TypeError, json.JSONDecodeError) as err:
+            raise KeyringError(f"key file {path} is malformed") from err
+
+    def with_new_key(self) -> tuple[Keyring, str]:
+        """A keyring whose current key is new; the old keys stay for decryption."""
+        number = 1 + max((int(k[1:]) for k in self.keys if k[1:].isdigit()), default=0)
+        key_id = f"k{number}"
+        value = new_key()
+        keys = {**self.keys, key_id: base64.b64decode(value)}
+        return Keyring(keys=keys, current=key_id, lookup_key=self.lookup_key), value
+
+    def write_file(self, path: Path) -> None:
+        document = {
+            "current": self.current,
+            "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
+            "lookup": base64.b64encode(self.lookup_key).decode(),
+        }
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+        temporary.replace(path)
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = AESGCM(self.keys[self.current]).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{self.current}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, token: str, context: str) -> str:
+        key_id, sep, body = token.partition(":")
+        if not sep or key_id not in self.keys:
+            raise KeyringError("value was encrypted under an unknown key")
+        try:
+            raw = base64.b64decode(body, validate=True)
+            plain = AESGCM(self.keys[key_id]).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+        except (ValueError, InvalidTag) as err:
+            raise KeyringError("value cannot be decrypted (wrong key, context or tampered)") from err
+        return plain.decode()
+
+    def key_id_of(self, token: str) -> str:
+        return token.partition(":")[0]
+
+    def lookup(self, value: str) -> str:
+        return hmac.new(self.lookup_key, value.encode(), hashlib.sha256).hexdigest()

@@ -1,0 +1,102 @@
+"""The store: engine, keyring, units of work, migrations and key rotation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.crypto import Keyring
+from storage.db import create_engine, is_sqlite, session_factory
+from storage.models import AgentRow, AppointmentRow, BotStateRow, UrgentRequestRow
+from storage.repositories import UnitOfWork
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+# Every encrypted column, with the associated-data prefix its values are bound to.
+ENCRYPTED = (
+    (AgentRow, "name_enc", "agents.name"),
+    (AgentRow, "phone_enc", "agents.phone"),
+    (AgentRow, "conversation_enc", "agents.conversation"),
+    (AppointmentRow, "topic_enc", "appointments.topic"),
+    (AppointmentRow, "message_enc", "appointments.message"),
+    (AppointmentRow, "notes_enc", "appointments.notes"),
+    (UrgentRequestRow, "description_enc", "urgent.description"),
+    (UrgentRequestRow, "phone_enc", "urgent.phone"),
+    (UrgentRequestRow, "availability_enc", "urgent.availability"),
+)
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+class Store:
+    def __init__(self, url: str, keyring: Keyring, *, engine: AsyncEngine | None = None) -> None:
+        self.url = url
+        self.keyring = keyring
+        self.engine = engine or create_engine(url)
+        self._factory = session_factory(self.engine)
+
+    @property
+    def dialect(self) -> str:
+        return "sqlite" if is_sqlite(self.url) else self.engine.dialect.name
+
+    def unit_of_work(self) -> UnitOfWork:
+        return UnitOfWork(self._factory, self.keyring)
+
+    async def migrate(self, revision: str = "head", *, downgrade: bool = False) -> None:
+        def run(connection: Connection) -> None:
+            config = alembic_config(self.url)
+            config.attributes["connection"] = connection
+            if downgrade:
+                command.downgrade(config, revision)
+            else:
+                command.upgrade(config, revision)
+
+        async with self.engine.begin() as connection:
+            await connection.run_sync(run)
+
+    async def current_revision(self) -> str | None:
+        async with self.engine.connect() as connection:
+            try:
+                return (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            except Exception:
+                return None
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def rotate_keys(self, keyring: Keyring) -> int:
+        """Re-encrypt every confidential value under `keyring`'s current key; returns the count.
+
+        `keyring` must still hold the old keys. Runs in one transaction: all or nothing.
+        """
+        changed = 0
+        async with self.unit_of_work() as uow:
+            for model, column, context in ENCRYPTED:
+                rows = await uow.session.scalars(select(model))
+                for row in rows:
+                    token = getattr(row, column)
+                    if token and keyring.key_id_of(token) != keyring.current:
+                        plain = keyring.decrypt(token, f"{context}:{row.id}")
+                        setattr(row, column, keyring.encrypt(plain, f"{context}:{row.id}"))
+                        changed += 1
+            for state in await uow.session.scalars(select(BotStateRow)):
+                if keyring.key_id_of(state.value_enc) != keyring.current:
+                    plain = keyring.decrypt(state.value_enc, f"bot_state:{state.key}")
+                    state.value_enc = keyring.encrypt(plain, f"bot_state:{state.key}")
+                    changed += 1
+            await uow.commit()
+        self.keyring = keyring
+        return changed
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
