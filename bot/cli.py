@@ -15,6 +15,7 @@ from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
 from bot import texts
+from bot.runtime import StartupError
 from bot.settings import Settings
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -158,6 +159,28 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import open_store
+
+    async def upgrade() -> str | None:
+        store = await open_store(settings, upgrade=True)
+        try:
+            return await store.current_revision()
+        finally:
+            await store.dispose()
+
+    print(f"database schema at revision {asyncio.run(upgrade())}")
+    return 0
+
+
+def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import rotate_keys
+
+    current, changed = asyncio.run(rotate_keys(settings))
+    print(f"{changed} values re-encrypted under key {current}")
+    return 0
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run
 
@@ -190,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=slots)
 
     db = commands.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
-    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=_not_yet("db upgrade"))
+    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=db_upgrade)
     manifest = commands.add_parser("manifest", help="Teams app package").add_subparsers(dest="sub", required=True)
     manifest.add_parser("build", help="build the app package").set_defaults(handler=_not_yet("manifest build"))
     commands.add_parser("report", help="aggregate activity report").set_defaults(handler=_not_yet("report"))
@@ -199,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     dossiers.add_parser("import", help="import a sealed export").set_defaults(handler=_not_yet("dossiers import"))
     commands.add_parser("purge", help="enforce retention").set_defaults(handler=_not_yet("purge"))
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
-    keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=_not_yet("keys rotate"))
+    keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
     return parser
 
 
@@ -209,6 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings()
         handler: Handler = args.handler
         return handler(args, settings)
+    except StartupError as err:
+        print(f"permanence: {err}", file=sys.stderr)
+        return 2
     except PlanError as err:
         print(f"permanence: invalid plan: {err}", file=sys.stderr)
         return 2

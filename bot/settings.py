@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from datetime import timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     app_tenant_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppTenantId"))
     app_type: str = Field(default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType"))
 
+    botframework_openid_metadata_url: str = ""  # only to point JWT validation at a test issuer
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     data_dir: Path = Path("var")
@@ -51,8 +53,27 @@ class Settings(BaseSettings):
     authority_host: str = "https://login.microsoftonline.com"
     public_url: str = ""  # https address of this service, for Graph webhooks
     identities: dict[str, WorkerIdentity] = Field(default_factory=dict)  # worker id -> identity
-    encryption_key: SecretStr = SecretStr("")  # base64 key(s); default: key file in data_dir
+    encryption_key: SecretStr = SecretStr("")  # "k2:base64,k1:base64", newest first; default: key file
+    lookup_key: SecretStr = SecretStr("")  # base64; keyed hash for finding agents without storing their id
+    local_meeting_url: str = ""  # local calendar: the worker's fixed Teams meeting room link, if any
     log_level: str = "INFO"
+    event_subject: str = "Rendez-vous – permanence sociale"  # neutral: never the topic or the person
+    invite_agent: bool = True  # the agent is an attendee of the Outlook event (she gets the invitation)
+    reminders: str = "day:24h,hour:1h"  # proactive reminders before an appointment
+
+    def reminder_offsets(self) -> list[tuple[str, timedelta]]:
+        result = []
+        for item in filter(None, (x.strip() for x in self.reminders.split(","))):
+            name, _, amount = item.partition(":")
+            unit = amount[-1:]
+            try:
+                value = int(amount[:-1])
+            except ValueError as err:
+                raise ValueError(f"PERMANENCE_REMINDERS: cannot read {item!r}") from err
+            if unit not in ("h", "m") or value <= 0:
+                raise ValueError(f"PERMANENCE_REMINDERS: use hours or minutes, e.g. 'day:24h' ({item!r})")
+            result.append((name, timedelta(hours=value) if unit == "h" else timedelta(minutes=value)))
+        return result
 
     @field_validator("app_id", "app_tenant_id")
     @classmethod

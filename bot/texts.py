@@ -41,3 +41,203 @@ DAY_KIND = {
 }
 
 SKIP_REASON = {"holiday": "jour férié", "closed": "fermé"}
+
+
+def normalise(text: str) -> str:
+    """Lower case without accents or extra spaces, for matching typed commands."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.lower().replace("-", " ").replace("’", "'").split())
+
+
+BOT_NAME = "Permanence sociale"
+
+WELCOME_TITLE = "Bienvenue sur la permanence de l'assistante sociale du travail"
+WELCOME_BODY = (
+    "Je vous aide à prendre rendez-vous avec l'assistante sociale du travail, en visio Teams, "
+    "par téléphone ou au bureau 16 du siège, quel que soit votre site."
+)
+CONFIDENTIALITY = (
+    "🔒 Confidentialité : seule l'assistante sociale (et sa remplaçante lorsqu'elle est absente) "
+    "sait qui prend rendez-vous et pourquoi. Ni la DRH, ni votre hiérarchie, ni le service informatique "
+    "n'y ont accès. L'assistante sociale est tenue au secret professionnel."
+)
+HELP_COMMANDS = "Vous pouvez aussi écrire : « rendez-vous », « mes rendez-vous », « annuler », « urgence » ou « aide »."
+WORKER_HELP = (
+    "Espace assistante sociale : « agenda », « semaine », « demandes », « urgences », « absence », "
+    "« bloquer », « journée »."
+)
+
+ACTION_BOOK = "Prendre rendez-vous"
+ACTION_MINE = "Mes rendez-vous"
+ACTION_URGENT = "Urgence"
+ACTION_HELP = "Aide"
+ACTION_AGENDA_TODAY = "Agenda du jour"
+ACTION_AGENDA_WEEK = "Agenda de la semaine"
+ACTION_REQUESTS = "Demandes en attente"
+ACTION_URGENT_LIST = "Urgences en cours"
+ACTION_ABSENCE = "Déclarer une absence"
+ACTION_BLOCK = "Bloquer un créneau"
+ACTION_ADD_DAY = "Ajouter une journée"
+
+SITE_TITLE = "Sur quel site travaillez-vous ?"
+SITE_HINT = "Je m'en souviendrai pour vos prochains rendez-vous ; vous pourrez le changer."
+SITE_LABEL = "Votre site"
+CHANGE_SITE = "Changer de site"
+CONTINUE = "Continuer"
+
+FORM_TITLE = "Votre demande de rendez-vous"
+FORM_SITE = "Site : {site}"
+TOPIC_LABEL = "Sujet (facultatif)"
+TOPIC_PLACEHOLDER = "Choisissez un sujet"
+MODE_LABEL = "Comment souhaitez-vous échanger ?"
+MESSAGE_LABEL = "Un mot pour l'assistante sociale (facultatif, confidentiel)"
+PHONE_LABEL = "Téléphone pour vous rappeler (facultatif, obligatoire pour un rendez-vous téléphonique)"
+SEE_SLOTS = "Voir les créneaux"
+
+MODE_LABELS = {
+    "teams": "En visio Teams",
+    "in_person": "En présentiel au bureau 16 (siège, Futuroscope)",
+    "phone": "Par téléphone",
+    "other_site": "Rencontre sur mon site (sur demande, à confirmer)",
+    "home_visit": "Visite à domicile (sur demande, à confirmer)",
+}
+
+SLOTS_TITLE = "Choisissez un créneau"
+SLOTS_EMPTY = "Aucun créneau libre sur cette période."
+MORE_DATES = "Plus de dates"
+ABSENT_SHORT = "L'assistante sociale est absente jusqu'au {date}. Voici les premiers créneaux après son retour."
+ABSENT_LONG = (
+    "L'assistante sociale est absente jusqu'au {date} ; sa remplaçante, {replacement}, "
+    "assure la permanence pendant son absence."
+)
+INFO_SERVICE = "Service minimum d'information : {phone} ({hours})."
+URGENT_PATH = "Situation grave et urgente ? Utilisez « Urgence » : une assistante sociale vous rappellera rapidement."
+
+SUMMARY_TITLE = "Vérifiez votre rendez-vous"
+SUMMARY_WHEN = "Quand"
+SUMMARY_HOW = "Comment"
+SUMMARY_WHERE = "Où"
+SUMMARY_TOPIC = "Sujet"
+SUMMARY_WITH = "Avec"
+CONFIRM = "Confirmer"
+OTHER_SLOT = "Choisir un autre créneau"
+ABANDON = "Abandonner"
+
+CONFIRMED_TITLE = "✅ C'est réservé"
+REQUESTED_TITLE = "📨 Demande envoyée"
+REQUESTED_BODY = "L'assistante sociale va confirmer ou vous proposer autre chose ; je vous préviendrai ici."
+MOVED_TITLE = "✅ Rendez-vous déplacé"
+CONFIRMED_REFERENCE = "Référence : {reference}"
+TEAMS_LINK = "Rejoindre la réunion Teams"
+TEAMS_LINK_BY_WORKER = "L'assistante sociale vous enverra le lien de la réunion Teams avant le rendez-vous."
+TEAMS_LINK_LATER = "Le lien de la réunion Teams vous sera envoyé ici dès que le rendez-vous sera inscrit à l'agenda."
+PHONE_CALL = "L'assistante sociale vous appellera au numéro indiqué."
+HOW_TO_CANCEL = "Pour annuler ou déplacer : « Mes rendez-vous »."
+ABANDONED = "D'accord, rien n'a été réservé."
+
+MINE_TITLE = "Vos prochains rendez-vous"
+MINE_EMPTY = "Vous n'avez aucun rendez-vous à venir."
+MOVE = "Déplacer"
+CANCEL = "Annuler"
+CANCEL_CONFIRM_TITLE = "Annuler ce rendez-vous ?"
+CANCEL_YES = "Oui, annuler"
+CANCEL_NO = "Non, le garder"
+CANCELLED = "Votre rendez-vous du {date} est annulé. Le créneau est libéré."
+KEPT = "Votre rendez-vous est conservé."
+STATUS_REQUESTED = "en attente de confirmation"
+
+URGENT_TITLE = "Urgence"
+URGENT_DANGER = "En cas de danger immédiat, appelez sans attendre :"
+EMERGENCY_NUMBERS = [
+    ("15", "SAMU, urgence médicale"),
+    ("17", "Police secours"),
+    ("112", "Numéro d'urgence européen"),
+    ("3114", "Prévention du suicide, 24 h/24"),
+]
+URGENT_INTRO = (
+    "Pour une situation grave qui demande une réponse rapide, décrivez-la si vous le souhaitez : "
+    "une assistante sociale vous rappellera."
+)
+URGENT_DESCRIPTION = "Votre situation (facultatif, confidentiel)"
+URGENT_PHONE = "Téléphone pour vous rappeler"
+URGENT_AVAILABILITY = "Quand pouvez-vous être joint(e) ? (facultatif)"
+URGENT_SEND = "Être rappelé(e)"
+URGENT_PHONE_REQUIRED = "Indiquez un numéro de téléphone pour être rappelé(e)."
+URGENT_ACK = (
+    "Votre demande urgente ({reference}) est transmise à {who}, qui vous rappellera au plus tard le {deadline}."
+)
+URGENT_ACK_HOTLINE = (
+    "Aucune assistante sociale n'est joignable pour le moment. Appelez la {name} au {phone} : "
+    "votre demande ({reference}) lui est signalée."
+)
+URGENT_TAKEN = "{who} a pris en charge votre demande urgente ({reference}) et va vous rappeler."
+
+REMINDER_DAY = "Rappel : vous avez rendez-vous demain, {date}, avec l'assistante sociale du travail."
+REMINDER_HOUR = "Rappel : votre rendez-vous avec l'assistante sociale du travail commence à {time}."
+REQUEST_ACCEPTED = "Bonne nouvelle : votre demande de rendez-vous du {date} est acceptée."
+REQUEST_DECLINED = (
+    "Votre demande de rendez-vous du {date} n'a pas pu être acceptée sous cette forme. "
+    "Vous pouvez reprendre rendez-vous en visio Teams, par téléphone ou au siège."
+)
+WORKER_MOVED = "L'assistante sociale a déplacé votre rendez-vous : il aura lieu le {date}."
+WORKER_CANCELLED = "L'assistante sociale a dû annuler votre rendez-vous du {date}. Vous pouvez en reprendre un."
+ACCEPT_NEW = "Ça me convient"
+PICK_ANOTHER = "Choisir un autre créneau"
+
+REFUSALS = {
+    "slot_taken": "Ce créneau vient d'être pris. Voici les créneaux les plus proches :",
+    "slot_not_offered": "Ce créneau n'est pas (ou plus) proposé. Reprenez depuis « Prendre rendez-vous ».",
+    "in_past": "Cette date est passée.",
+    "too_late": "Il est trop tard pour modifier ce rendez-vous ici : contactez l'assistante sociale.",
+    "beyond_horizon": "Cette date est trop lointaine pour être réservée.",
+    "limit_reached": (
+        "Vous avez déjà le nombre maximum de rendez-vous à venir. Annulez-en un ou attendez qu'il soit passé."
+    ),
+    "not_owner": "Ce rendez-vous est introuvable.",
+    "not_active": "Ce rendez-vous n'est plus actif.",
+    "topic_not_allowed": "Ce créneau est réservé à un autre type de demande (par exemple les dossiers de retraite).",
+    "mode_not_allowed": "Le rendez-vous en présentiel a lieu au siège : choisissez la visio Teams ou le téléphone.",
+    "unknown": "Je n'ai pas compris cette demande.",
+}
+STALE_CARD = "Cette carte n'est plus valable. Reprenez depuis le début, par exemple avec « rendez-vous »."
+ALREADY_DONE = "C'est déjà fait : cette action a été traitée."
+NOT_ALLOWED = "Vous n'avez pas accès à cette action."
+NOT_UNDERSTOOD = "Je n'ai pas compris. " + HELP_COMMANDS
+BAD_INPUT = "Certaines informations ne sont pas valides : {what}."
+ERROR = "Désolée, un problème technique m'empêche de répondre. Réessayez dans un instant."
+WRONG_TENANT = "Ce service est réservé aux agents du Cned."
+
+AGENDA_TITLE = "Agenda · {period}"
+AGENDA_EMPTY = "Aucun rendez-vous sur cette période."
+REQUESTS_TITLE = "Demandes à confirmer"
+REQUESTS_EMPTY = "Aucune demande en attente."
+ACCEPT = "Accepter"
+DECLINE = "Refuser"
+DECIDED_ACCEPTED = "Demande acceptée ; l'agent est prévenu."
+DECIDED_DECLINED = "Demande refusée ; l'agent est prévenu."
+URGENT_LIST_TITLE = "Urgences en attente de rappel"
+URGENT_LIST_EMPTY = "Aucune urgence en attente."
+TAKE_IT = "Je m'en occupe"
+TAKEN = "C'est noté : l'agent est prévenu que vous le rappelez."
+URGENT_NEW_FOR_WORKER = "Nouvelle demande urgente ({reference}) : rappel attendu avant le {deadline}."
+REQUEST_NEW_FOR_WORKER = "Nouvelle demande de rendez-vous à confirmer ({reference})."
+ABSENCE_TITLE = "Déclarer une absence"
+ABSENCE_FROM = "Premier jour d'absence"
+ABSENCE_TO = "Dernier jour d'absence"
+ABSENCE_REPLACEMENT = "Remplaçante"
+ABSENCE_SAVE = "Enregistrer l'absence"
+ABSENCE_SAVED = "Absence enregistrée du {start} au {end}."
+BLOCK_TITLE = "Bloquer un créneau"
+BLOCK_DAY = "Jour"
+BLOCK_FROM = "De"
+BLOCK_TO = "À"
+BLOCK_SAVE = "Bloquer"
+BLOCK_SAVED = "Créneau bloqué le {date} de {start} à {end}."
+DAY_TITLE = "Ajouter une journée de permanence"
+DAY_KIND_LABEL = "Type de journée"
+DAY_SAVE = "Ajouter"
+DAY_SAVED = "Journée ajoutée le {date}."
+WORKER_ONLY_LOCAL = "Avec Outlook, bloquez le créneau ou ajoutez la journée directement dans votre calendrier."

@@ -44,6 +44,7 @@ class AgentRow(Base):
     lookup: Mapped[str] = mapped_column(String(64), unique=True)  # HMAC of the Entra object id
     name_enc: Mapped[str] = mapped_column(Text, default="")
     phone_enc: Mapped[str] = mapped_column(Text, default="")
+    email_enc: Mapped[str] = mapped_column(Text, default="")  # to invite her to the Outlook event
     conversation_enc: Mapped[str] = mapped_column(Text, default="")  # Bot Framework reference
     site_id: Mapped[str | None] = mapped_column(String(64))
     preferred_contact: Mapped[str | None] = mapped_column(String(20))

@@ -197,6 +197,14 @@ class AgentRepository(_Repository):
         row = await self._get(agent_id)
         row.phone_enc, row.updated_at = self._seal(phone, f"agents.phone:{agent_id}"), now
 
+    async def set_email(self, agent_id: str, email: str, now: datetime) -> None:
+        row = await self._get(agent_id)
+        row.email_enc, row.updated_at = self._seal(email, f"agents.email:{agent_id}"), now
+
+    async def email(self, agent_id: str) -> str:
+        row = await self._get(agent_id)
+        return self._open(row.email_enc, f"agents.email:{agent_id}")
+
     async def set_conversation(self, agent_id: str, reference: dict[str, Any], now: datetime) -> None:
         row = await self._get(agent_id)
         row.conversation_enc = self._seal(json.dumps(reference, sort_keys=True), f"agents.conversation:{agent_id}")
@@ -617,14 +625,23 @@ class CalendarRepository(_Repository):
 
 
 class OutboxRepository(_Repository):
-    async def add(self, kind: str, payload: dict[str, Any], now: datetime, aggregate_id: str | None = None) -> int:
+    async def add(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        now: datetime,
+        aggregate_id: str | None = None,
+        *,
+        not_before: datetime | None = None,
+    ) -> int:
+        """Queue a message; `not_before` schedules it (reminders survive restarts this way)."""
         row = OutboxRow(
             kind=kind,
             aggregate_id=aggregate_id,
             payload=payload,
             status="pending",
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=max(now, not_before) if not_before else now,
             created_at=now,
         )
         self.session.add(row)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +23,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 ENCRYPTED = (
     (AgentRow, "name_enc", "agents.name"),
     (AgentRow, "phone_enc", "agents.phone"),
+    (AgentRow, "email_enc", "agents.email"),
     (AgentRow, "conversation_enc", "agents.conversation"),
     (AppointmentRow, "topic_enc", "appointments.topic"),
     (AppointmentRow, "message_enc", "appointments.message"),
@@ -97,6 +101,23 @@ class Store:
             await uow.commit()
         self.keyring = keyring
         return changed
+
+    @contextlib.asynccontextmanager
+    async def advisory_lock(self, name: str) -> AsyncIterator[bool]:
+        """Run a periodic job on one replica per tick: PostgreSQL's advisory lock (held for the
+        block); SQLite is one process, so always granted."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        async with self.engine.connect() as connection:
+            granted = bool((await connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar())
+            try:
+                yield granted
+            finally:
+                if granted:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                await connection.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

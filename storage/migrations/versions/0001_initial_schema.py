@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("lookup", sa.String(length=64), nullable=False),
         sa.Column("name_enc", sa.Text(), nullable=False),
         sa.Column("phone_enc", sa.Text(), nullable=False),
+        sa.Column("email_enc", sa.Text(), nullable=False),
         sa.Column("conversation_enc", sa.Text(), nullable=False),
         sa.Column("site_id", sa.String(length=64), nullable=True),
         sa.Column("preferred_contact", sa.String(length=20), nullable=True),

@@ -1,0 +1,311 @@
+"""The aiohttp application: Bot Framework endpoint, health, metrics, background work.
+
+Everything is created in `cleanup_ctx` from one settings object: no module-level adapter,
+bot, engine or scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
+
+from booking.document import Deployment
+from bot import logs, texts
+from bot.auth import ReusingAuthentication
+from bot.metrics import Metrics
+from bot.notify import TeamsNotifier
+from bot.outbox import OutboxDispatcher
+from bot.runtime import StartupError, check_schema, open_store
+from bot.service import BookingService
+from bot.settings import CalendarProvider, Settings
+from bot.state import DatabaseStorage
+from bot.teams import PermanenceBot
+from graph.local import LocalCalendar
+from graph.provider import CalendarProvider as Provider
+from storage.db import is_sqlite
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MAX_BODY = 256 * 1024
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    deployment: Deployment
+    store: Store
+    service: BookingService
+    adapter: CloudAdapter
+    bot: PermanenceBot
+    dispatcher: OutboxDispatcher
+    provider: Provider
+    metrics: Metrics
+
+
+RUNTIME = web.AppKey("runtime", Runtime)
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Callable[[], datetime])  # type: ignore[arg-type]
+PROVIDER = web.AppKey("provider_factory", Callable[..., Provider])  # type: ignore[arg-type]
+
+
+def default_provider(settings: Settings) -> Provider:
+    if settings.calendar_provider is CalendarProvider.MICROSOFT:
+        from graph.microsoft import MicrosoftCalendar
+
+        return MicrosoftCalendar.from_settings(settings)  # type: ignore[attr-defined,no-any-return]
+    return LocalCalendar(settings.local_meeting_url)
+
+
+async def _runtime(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    clock = app[CLOCK]
+    metrics = Metrics()
+    deployment = await asyncio.to_thread(settings.load_deployment)
+    store = await open_store(settings)
+    if not is_sqlite(store.url):
+        await check_schema(store)
+    service = BookingService(store, deployment, reminders=settings.reminder_offsets())
+    await service.sync_workers()
+    auth = ReusingAuthentication(settings)
+    adapter = CloudAdapter(auth)
+    provider = app[PROVIDER](settings)
+
+    async def on_error(context: TurnContext, error: Exception) -> None:
+        log.error("turn failed: %s", logs.exception_summary(error), extra={"event": "turn.error"})
+        metrics.inc("permanence_turn_errors_total")
+        with contextlib.suppress(Exception):
+            await context.send_activity(texts.ERROR)
+
+    adapter.on_turn_error = on_error
+    notifier = TeamsNotifier(adapter=adapter, app_id=settings.app_id, service=service, clock=clock)
+    dispatcher = OutboxDispatcher(
+        service=service,
+        provider=provider,
+        notifier=notifier,
+        clock=clock,
+        name=f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
+        metrics=metrics,
+        subject=settings.event_subject,
+        invite_agent=settings.invite_agent,
+    )
+
+    async def after_commit(_: str) -> None:
+        await dispatcher.drain_soon()
+
+    bot = PermanenceBot(
+        service=service,
+        conversation_state=ConversationState(DatabaseStorage(store, clock)),
+        clock=clock,
+        local_calendar=provider.name == "local",
+        meeting_links=provider.name != "local" or bool(settings.local_meeting_url),
+        after_commit=after_commit,
+    )
+
+    async def outbox_depth() -> float:
+        async with store.unit_of_work() as uow:
+            return float(await uow.outbox.depth())
+
+    metrics.gauge("permanence_outbox_depth", "Pending outbox messages (calendar writes, notifications)", outbox_depth)
+    app[RUNTIME] = Runtime(
+        settings=settings,
+        deployment=deployment,
+        store=store,
+        service=service,
+        adapter=adapter,
+        bot=bot,
+        dispatcher=dispatcher,
+        provider=provider,
+        metrics=metrics,
+    )
+
+    scheduler = AsyncIOScheduler(timezone=UTC)
+
+    async def escalate() -> None:
+        try:
+            async with store.advisory_lock("escalate") as mine:
+                if mine:
+                    moved = await service.escalate_due(clock())
+                    if moved:
+                        dispatcher.wake()
+        except Exception as err:
+            log.error("escalation tick failed: %s", logs.exception_summary(err))
+
+    scheduler.add_job(
+        escalate,
+        "interval",
+        seconds=60,
+        id="escalate",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC) + timedelta(seconds=5),
+    )
+    scheduler.start()
+    loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
+    try:
+        yield
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+        scheduler.shutdown(wait=False)
+        await auth.close()
+        await provider.close()
+        await store.dispose()
+
+
+@web.middleware
+async def request_context(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    token = logs.request_id.set(rid)
+    try:
+        response = await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as err:
+        log.error("request failed: %s", logs.exception_summary(err), extra={"event": "http.error"})
+        response = web.json_response({"error": "internal error", "request_id": rid}, status=500)
+    finally:
+        logs.request_id.reset(token)
+    response.headers["X-Request-Id"] = rid
+    return response
+
+
+def _tenant_of(body: dict[str, Any]) -> str | None:
+    conversation = body.get("conversation")
+    if isinstance(conversation, dict) and isinstance(conversation.get("tenantId"), str):
+        return str(conversation["tenantId"])
+    channel_data = body.get("channelData")
+    if isinstance(channel_data, dict) and isinstance(channel_data.get("tenant"), dict):
+        tenant = channel_data["tenant"].get("id")
+        return tenant if isinstance(tenant, str) else None
+    return None
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    if "application/json" not in request.headers.get("Content-Type", ""):
+        return web.json_response({"error": "expected application/json"}, status=415)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "malformed JSON"}, status=400)
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        return web.json_response({"error": "not an activity"}, status=400)
+    tenant = runtime.settings.app_tenant_id
+    if tenant and _tenant_of(body) != tenant:
+        runtime.metrics.inc("permanence_refused_total", reason="tenant")
+        return web.json_response({"error": "tenant not served"}, status=403)
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:
+        return web.json_response({"error": "not an activity"}, status=400)
+    started = asyncio.get_running_loop().time()
+    try:
+        response = await runtime.adapter.process_activity(
+            request.headers.get("Authorization", ""), activity, runtime.bot.on_turn
+        )
+    except PermissionError:
+        runtime.metrics.inc("permanence_refused_total", reason="auth")
+        return web.json_response({"error": "unauthorized"}, status=401)
+    runtime.metrics.inc("permanence_turns_total", type=activity.type or "unknown")
+    log.debug(
+        "turn", extra={"event": "turn", "duration_ms": round((asyncio.get_running_loop().time() - started) * 1000, 1)}
+    )
+    if response is not None:
+        return web.json_response(response.body, status=response.status)
+    return web.Response(status=200)
+
+
+async def healthz(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    checks: dict[str, str] = {}
+    try:
+        await runtime.store.ping()
+        checks["database"] = "ok"
+    except Exception as err:
+        checks["database"] = type(err).__name__
+    check = getattr(runtime.provider, "check", None)
+    if check is not None:
+        try:
+            await check()
+            checks["calendar"] = "ok"
+        except Exception as err:
+            checks["calendar"] = type(err).__name__
+    ready = all(v == "ok" for v in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+    )
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    return web.Response(text=await runtime.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock = system_clock,
+    provider_factory: Callable[[Settings], Provider] = default_provider,
+    extra_routes: Callable[[web.Application], None] | None = None,
+) -> web.Application:
+    app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[PROVIDER] = provider_factory
+    app.cleanup_ctx.append(_runtime)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if extra_routes is not None:
+        extra_routes(app)
+    return app
+
+
+def check_listen_address(settings: Settings) -> None:
+    if not settings.has_credentials and not settings.host_is_loopback():
+        raise StartupError(
+            f"refusing to listen on {settings.host} without Bot Framework credentials: botbuilder would then "
+            "accept unauthenticated calls. Set MicrosoftAppId/MicrosoftAppPassword, or listen on 127.0.0.1."
+        )
+
+
+def run(settings: Settings) -> int:
+    logs.configure(settings.log_level)
+    check_listen_address(settings)
+    if not settings.has_credentials:
+        log.warning(
+            "no Bot Framework credentials: listening on %s:%s (loopback only) for the Agents Playground",
+            settings.host,
+            settings.port,
+        )
+    web.run_app(
+        create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=True
+    )
+    return 0

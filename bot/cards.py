@@ -1,0 +1,465 @@
+"""Adaptive Cards 1.5 (French): pure builders returning card dicts.
+
+Every submit carries only an action name and the id of a form the bot issued; whatever
+else a card sends back is validated against what the server stored for that form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from booking.model import Site, Slot, Topic, Worker
+from bot import texts
+
+Card = dict[str, Any]
+
+
+def card(body: list[dict[str, Any]], actions: Sequence[dict[str, Any]] = ()) -> Card:
+    result: Card = {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": "1.5",
+        "lang": "fr",
+        "body": body,
+    }
+    if actions:
+        result["actions"] = list(actions)
+    return result
+
+
+def text(value: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": value, "wrap": True, **style}
+
+
+def title(value: str) -> dict[str, Any]:
+    return text(value, size="Medium", weight="Bolder", style="heading")
+
+
+def submit(label: str, action: str, form: str | None = None, style: str | None = None, **data: Any) -> dict[str, Any]:
+    payload: dict[str, Any] = {"action": action, **data}
+    if form is not None:
+        payload["form"] = form
+    result: dict[str, Any] = {"type": "Action.Submit", "title": label, "data": payload}
+    if style:
+        result["style"] = style
+    return result
+
+
+def facts(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    return {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in pairs if v]}
+
+
+def choice_set(
+    input_id: str,
+    label: str,
+    choices: Sequence[tuple[str, str]],
+    *,
+    value: str | None = None,
+    required: bool = False,
+    placeholder: str | None = None,
+    style: str = "compact",
+) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": label,
+        "style": style,
+        "choices": [{"title": t, "value": v} for v, t in choices],
+        "isRequired": required,
+    }
+    if required:
+        result["errorMessage"] = f"{label} : choix obligatoire"
+    if value:
+        result["value"] = value
+    if placeholder:
+        result["placeholder"] = placeholder
+    return result
+
+
+def welcome(*, is_worker: bool) -> Card:
+    body = [title(texts.WELCOME_TITLE), text(texts.WELCOME_BODY), text(texts.CONFIDENTIALITY, isSubtle=True)]
+    actions = [
+        submit(texts.ACTION_BOOK, "book", style="positive"),
+        submit(texts.ACTION_MINE, "mine"),
+        submit(texts.ACTION_URGENT, "urgent", style="destructive"),
+    ]
+    if is_worker:
+        body.append(text(texts.WORKER_HELP, isSubtle=True))
+        return card(
+            body,
+            [
+                submit(texts.ACTION_AGENDA_TODAY, "agenda", period="day"),
+                submit(texts.ACTION_AGENDA_WEEK, "agenda", period="week"),
+                submit(texts.ACTION_REQUESTS, "requests"),
+                submit(texts.ACTION_URGENT_LIST, "urgent_list"),
+                submit(texts.ACTION_ABSENCE, "absence"),
+                submit(texts.ACTION_BLOCK, "block"),
+                submit(texts.ACTION_ADD_DAY, "add_day"),
+            ],
+        )
+    body.append(text(texts.HELP_COMMANDS, isSubtle=True))
+    return card(body, actions)
+
+
+def site_picker(form: str, sites: Sequence[Site], current: str | None) -> Card:
+    return card(
+        [
+            title(texts.SITE_TITLE),
+            text(texts.SITE_HINT, isSubtle=True),
+            choice_set(
+                "site",
+                texts.SITE_LABEL,
+                [(s.id, f"{s.name} ({s.department})" if s.department else s.name) for s in sites],
+                value=current,
+                required=True,
+                style="expanded",
+            ),
+        ],
+        [submit(texts.CONTINUE, "site", form, style="positive")],
+    )
+
+
+def booking_form(
+    form: str,
+    site: Site,
+    topics: Sequence[Topic],
+    modes: Sequence[str],
+    *,
+    phone: str = "",
+) -> Card:
+    return card(
+        [
+            title(texts.FORM_TITLE),
+            text(texts.FORM_SITE.format(site=site.name), isSubtle=True),
+            choice_set(
+                "topic", texts.TOPIC_LABEL, [(t.id, t.label) for t in topics], placeholder=texts.TOPIC_PLACEHOLDER
+            ),
+            choice_set(
+                "mode",
+                texts.MODE_LABEL,
+                [(m, texts.MODE_LABELS[m]) for m in modes],
+                value=modes[0],
+                required=True,
+                style="expanded",
+            ),
+            {
+                "type": "Input.Text",
+                "id": "message",
+                "label": texts.MESSAGE_LABEL,
+                "isMultiline": True,
+                "maxLength": 1000,
+            },
+            {
+                "type": "Input.Text",
+                "id": "phone",
+                "label": texts.PHONE_LABEL,
+                "style": "Tel",
+                "maxLength": 20,
+                "value": phone,
+            },
+        ],
+        [
+            submit(texts.SEE_SLOTS, "slots", form, style="positive"),
+            submit(texts.CHANGE_SITE, "change_site", form),
+        ],
+    )
+
+
+def slots(
+    form: str,
+    groups: Sequence[tuple[str, Sequence[Slot]]],
+    *,
+    notice: Sequence[str] = (),
+    more: bool,
+    heading: str = texts.SLOTS_TITLE,
+) -> Card:
+    body: list[dict[str, Any]] = [title(heading)]
+    if notice:
+        body.append({"type": "Container", "style": "attention", "items": [text(n) for n in notice]})
+    if not groups:
+        body.append(text(texts.SLOTS_EMPTY))
+    for day_label, day_slots in groups:
+        body.append(text(day_label, weight="Bolder", spacing="Medium"))
+        body.append(
+            {
+                "type": "ActionSet",
+                "actions": [submit(texts.hour(s.start), "pick", form, slot=s.key) for s in day_slots],
+            }
+        )
+    actions = []
+    if more:
+        actions.append(submit(texts.MORE_DATES, "more", form))
+    if notice:
+        actions.append(submit(texts.ACTION_URGENT, "urgent", style="destructive"))
+    actions.append(submit(texts.ABANDON, "abandon", form))
+    return card(body, actions)
+
+
+def summary(form: str, *, when: datetime, how: str, where: str, topic: str, worker: Worker | None) -> Card:
+    return card(
+        [
+            title(texts.SUMMARY_TITLE),
+            facts(
+                [
+                    (texts.SUMMARY_WHEN, texts.day_and_hour(when)),
+                    (texts.SUMMARY_HOW, how),
+                    (texts.SUMMARY_WHERE, where),
+                    (texts.SUMMARY_TOPIC, topic),
+                    (texts.SUMMARY_WITH, worker.name if worker else ""),
+                ]
+            ),
+            text(texts.CONFIDENTIALITY, isSubtle=True, size="Small"),
+        ],
+        [
+            submit(texts.CONFIRM, "confirm", form, style="positive"),
+            submit(texts.OTHER_SLOT, "back", form),
+            submit(texts.ABANDON, "abandon", form),
+        ],
+    )
+
+
+def confirmation(
+    *, heading: str, when: datetime, how: str, where: str, reference: str, join_url: str | None, notes: Sequence[str]
+) -> Card:
+    body = [
+        title(heading),
+        facts([(texts.SUMMARY_WHEN, texts.day_and_hour(when)), (texts.SUMMARY_HOW, how), (texts.SUMMARY_WHERE, where)]),
+        *(text(n) for n in notes),
+        text(texts.CONFIRMED_REFERENCE.format(reference=reference), isSubtle=True),
+        text(texts.HOW_TO_CANCEL, isSubtle=True),
+    ]
+    actions = [{"type": "Action.OpenUrl", "title": texts.TEAMS_LINK, "url": join_url}] if join_url else []
+    actions.append(submit(texts.ACTION_MINE, "mine"))
+    return card(body, actions)
+
+
+def my_appointments(form: str, rows: Sequence[tuple[str, datetime, str, str, str]]) -> Card:
+    """rows: (appointment id, start, how, where, status note)."""
+    body: list[dict[str, Any]] = [title(texts.MINE_TITLE)]
+    if not rows:
+        body.append(text(texts.MINE_EMPTY))
+        return card(body, [submit(texts.ACTION_BOOK, "book", style="positive")])
+    for appointment_id, start, how, where, note in rows:
+        body.append(
+            {
+                "type": "Container",
+                "separator": True,
+                "items": [
+                    text(texts.day_and_hour(start), weight="Bolder"),
+                    text(" · ".join(x for x in (how, where, note) if x), isSubtle=True),
+                    {
+                        "type": "ActionSet",
+                        "actions": [
+                            submit(texts.MOVE, "move", form, appointment=appointment_id),
+                            submit(texts.CANCEL, "cancel", form, appointment=appointment_id, style="destructive"),
+                        ],
+                    },
+                ],
+            }
+        )
+    return card(body, [submit(texts.ACTION_BOOK, "book")])
+
+
+def cancel_confirm(form: str, when: datetime) -> Card:
+    return card(
+        [title(texts.CANCEL_CONFIRM_TITLE), text(texts.day_and_hour(when))],
+        [submit(texts.CANCEL_YES, "cancel_yes", form, style="destructive"), submit(texts.CANCEL_NO, "cancel_no", form)],
+    )
+
+
+def urgent_form(form: str, *, phone: str = "") -> Card:
+    numbers = [
+        {"type": "Column", "width": "auto", "items": [text(number, weight="Bolder", size="Large")]}
+        for number, _ in texts.EMERGENCY_NUMBERS
+    ]
+    return card(
+        [
+            title(texts.URGENT_TITLE),
+            {
+                "type": "Container",
+                "style": "attention",
+                "items": [
+                    text(texts.URGENT_DANGER, weight="Bolder"),
+                    {"type": "ColumnSet", "columns": numbers},
+                    text(" · ".join(f"{n} : {label}" for n, label in texts.EMERGENCY_NUMBERS), size="Small"),
+                ],
+            },
+            text(texts.URGENT_INTRO),
+            {
+                "type": "Input.Text",
+                "id": "description",
+                "label": texts.URGENT_DESCRIPTION,
+                "isMultiline": True,
+                "maxLength": 2000,
+            },
+            {
+                "type": "Input.Text",
+                "id": "phone",
+                "label": texts.URGENT_PHONE,
+                "style": "Tel",
+                "maxLength": 20,
+                "isRequired": True,
+                "errorMessage": texts.URGENT_PHONE_REQUIRED,
+                "value": phone,
+            },
+            {"type": "Input.Text", "id": "availability", "label": texts.URGENT_AVAILABILITY, "maxLength": 200},
+        ],
+        [submit(texts.URGENT_SEND, "urgent_send", form, style="destructive")],
+    )
+
+
+def notice(heading: str, lines: Sequence[str], actions: Sequence[dict[str, Any]] = ()) -> Card:
+    return card([title(heading), *(text(line) for line in lines)], actions)
+
+
+def agenda(period: str, rows: Sequence[tuple[datetime, str, Sequence[tuple[str, str]]]]) -> Card:
+    """rows: (start, headline, facts)."""
+    body: list[dict[str, Any]] = [title(texts.AGENDA_TITLE.format(period=period))]
+    if not rows:
+        body.append(text(texts.AGENDA_EMPTY))
+    for start, headline, details in rows:
+        body.append(
+            {
+                "type": "Container",
+                "separator": True,
+                "items": [
+                    text(f"{texts.day_and_hour(start, year=False)} · {headline}", weight="Bolder"),
+                    facts(details),
+                ],
+            }
+        )
+    return card(body)
+
+
+def decisions(
+    heading: str,
+    empty: str,
+    form: str,
+    rows: Sequence[tuple[str, str, Sequence[tuple[str, str]]]],
+    buttons: Sequence[tuple[str, str, str | None]],
+) -> Card:
+    """rows: (id, headline, facts); buttons: (label, action, style)."""
+    body: list[dict[str, Any]] = [title(heading)]
+    if not rows:
+        body.append(text(empty))
+    for row_id, headline, details in rows:
+        body.append(
+            {
+                "type": "Container",
+                "separator": True,
+                "items": [
+                    text(headline, weight="Bolder"),
+                    facts(details),
+                    {
+                        "type": "ActionSet",
+                        "actions": [
+                            submit(label, action, form, style=style, item=row_id) for label, action, style in buttons
+                        ],
+                    },
+                ],
+            }
+        )
+    return card(body)
+
+
+def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
+    body: list[dict[str, Any]] = [
+        title(texts.ABSENCE_TITLE),
+        {
+            "type": "Input.Date",
+            "id": "start",
+            "label": texts.ABSENCE_FROM,
+            "isRequired": True,
+            "min": today,
+            "errorMessage": texts.ABSENCE_FROM,
+        },
+        {
+            "type": "Input.Date",
+            "id": "end",
+            "label": texts.ABSENCE_TO,
+            "isRequired": True,
+            "min": today,
+            "errorMessage": texts.ABSENCE_TO,
+        },
+    ]
+    if replacements:
+        body.append(
+            choice_set(
+                "replacement",
+                texts.ABSENCE_REPLACEMENT,
+                [(w.id, w.name) for w in replacements],
+                value=replacements[0].id,
+            )
+        )
+    return card(body, [submit(texts.ABSENCE_SAVE, "absence_save", form, style="positive")])
+
+
+def block_form(form: str, today: str) -> Card:
+    return card(
+        [
+            title(texts.BLOCK_TITLE),
+            {
+                "type": "Input.Date",
+                "id": "day",
+                "label": texts.BLOCK_DAY,
+                "isRequired": True,
+                "min": today,
+                "errorMessage": texts.BLOCK_DAY,
+            },
+            {
+                "type": "Input.Time",
+                "id": "start",
+                "label": texts.BLOCK_FROM,
+                "isRequired": True,
+                "value": "09:00",
+                "errorMessage": texts.BLOCK_FROM,
+            },
+            {
+                "type": "Input.Time",
+                "id": "end",
+                "label": texts.BLOCK_TO,
+                "isRequired": True,
+                "value": "12:00",
+                "errorMessage": texts.BLOCK_TO,
+            },
+        ],
+        [submit(texts.BLOCK_SAVE, "block_save", form, style="positive")],
+    )
+
+
+def add_day_form(form: str, today: str) -> Card:
+    return card(
+        [
+            title(texts.DAY_TITLE),
+            {
+                "type": "Input.Date",
+                "id": "day",
+                "label": texts.BLOCK_DAY,
+                "isRequired": True,
+                "min": today,
+                "errorMessage": texts.BLOCK_DAY,
+            },
+            choice_set(
+                "kind", texts.DAY_KIND_LABEL, [(k, v) for k, v in texts.DAY_KIND.items()], value="extra", required=True
+            ),
+            {
+                "type": "Input.Time",
+                "id": "start",
+                "label": texts.BLOCK_FROM,
+                "isRequired": True,
+                "value": "09:00",
+                "errorMessage": texts.BLOCK_FROM,
+            },
+            {
+                "type": "Input.Time",
+                "id": "end",
+                "label": texts.BLOCK_TO,
+                "isRequired": True,
+                "value": "17:00",
+                "errorMessage": texts.BLOCK_TO,
+            },
+        ],
+        [submit(texts.DAY_SAVE, "add_day_save", form, style="positive")],
+    )

@@ -1,0 +1,208 @@
+"""The outbox dispatcher: calendar writes and proactive messages, retried until they succeed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from booking.model import Mode
+from bot.logs import exception_summary
+from bot.metrics import Metrics
+from bot.service import BookingService
+from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
+from storage.repositories import NotFound, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+class DeliveryError(Exception):
+    """A proactive message could not be delivered; `code` is safe to log."""
+
+    def __init__(self, code: str, *, retryable: bool = True) -> None:
+        super().__init__(code)
+        self.code = code
+        self.retryable = retryable
+
+
+class Notifier(Protocol):
+    async def deliver(self, message: OutboxMessage) -> None: ...
+
+
+class OutboxDispatcher:
+    def __init__(
+        self,
+        *,
+        service: BookingService,
+        provider: CalendarProvider,
+        notifier: Notifier,
+        clock: Callable[[], datetime],
+        name: str,
+        metrics: Metrics,
+        subject: str,
+        invite_agent: bool = True,
+    ) -> None:
+        self.service = service
+        self.store = service.store
+        self.provider = provider
+        self.notifier = notifier
+        self.clock = clock
+        self.name = name
+        self.metrics = metrics
+        self.subject = subject
+        self.invite_agent = invite_agent
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_once(self, *, limit: int = 20) -> int:
+        async with self._lock:  # one pass at a time in this process; replicas coordinate in the database
+            now = self.clock()
+            async with self.store.unit_of_work() as uow:
+                messages = await uow.outbox.claim(self.name, now, limit=limit)
+                await uow.commit()
+            for message in messages:
+                await self._deliver(message)
+            return len(messages)
+
+    async def drain_soon(self, within: float = 3.0) -> None:
+        """Process what is ready now, within `within` seconds (used right after a booking so that the
+        confirmation can carry the Teams link); whatever is left runs in the background."""
+        try:
+            await asyncio.wait_for(self.run_once(), within)
+        except TimeoutError:
+            self.wake()
+
+    async def run_forever(self, interval: float = 2.0) -> None:
+        while True:
+            try:
+                while await self.run_once():
+                    pass
+            except Exception as err:
+                log.error("outbox pass failed: %s", exception_summary(err))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+
+    async def _deliver(self, message: OutboxMessage) -> None:
+        try:
+            await self._handle(message)
+        except (CalendarError, DeliveryError) as err:
+            await self._retry(message, err.code, err.retryable, getattr(err, "retry_after", None))
+            return
+        except Exception as err:
+            log.error("outbox %s failed: %s", message.kind, exception_summary(err))
+            await self._retry(message, type(err).__name__, True, None)
+            return
+        async with self.store.unit_of_work() as uow:
+            await uow.outbox.complete(message.id, self.name, self.clock())
+            await uow.commit()
+        self.metrics.inc("permanence_outbox_done_total", kind=message.kind)
+
+    async def _retry(self, message: OutboxMessage, code: str, retryable: bool, retry_after: float | None) -> None:
+        if retry_after is not None:
+            delay = timedelta(seconds=retry_after)
+        else:
+            base = timedelta(seconds=5) * (2 ** min(message.attempts - 1, 12))
+            delay = min(MAX_BACKOFF, base) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not security
+        log.warning(
+            "outbox %s will be retried: %s",
+            message.kind,
+            code,
+            extra={"event": "outbox.retry", "code": code, "count": message.attempts},
+        )
+        self.metrics.inc("permanence_outbox_failures_total", kind=message.kind, code=code[:40])
+        async with self.store.unit_of_work() as uow:
+            await uow.outbox.retry_later(message.id, self.name, code, self.clock() + delay, dead=not retryable)
+            await uow.commit()
+
+    # -- handlers ---------------------------------------------------------------------------
+
+    async def _handle(self, message: OutboxMessage) -> None:
+        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "calendar.create": self._create,
+            "calendar.update": self._update,
+            "calendar.cancel": self._cancel,
+        }
+        if message.kind in handlers:
+            await handlers[message.kind](message.payload)
+            return
+        if message.kind.startswith("notify."):
+            await self.notifier.deliver(message)
+            return
+        raise DeliveryError(f"unknown_kind:{message.kind}", retryable=False)
+
+    def _mailbox(self, worker_id: str) -> Mailbox:
+        worker = self.service.directory.worker(worker_id)
+        return Mailbox(worker_id=worker.id, address=worker.mailbox or worker.object_id or worker.id)
+
+    async def _draft(self, appointment_id: str) -> tuple[Any, EventDraft]:
+        async with self.store.unit_of_work() as uow:
+            stored = await uow.appointments.get(appointment_id)
+            email = await uow.agents.email(stored.appointment.agent_id) if self.invite_agent else ""
+        appointment = stored.appointment
+        plan = self.service.deployment.plans.get(appointment.worker_id)
+        locations = {
+            Mode.IN_PERSON: plan.place if plan else "",
+            Mode.TEAMS: "Microsoft Teams",
+            Mode.PHONE: "Téléphone",
+            Mode.OTHER_SITE: self.service.directory.site(stored.site_id).name,
+            Mode.HOME_VISIT: "À convenir",
+        }
+        draft = EventDraft(
+            transaction_id=stored.transaction_id,
+            subject=self.subject,
+            start=appointment.start,
+            end=appointment.end,
+            location=locations[appointment.mode],
+            online=appointment.mode is Mode.TEAMS,
+            body=f"Référence {stored.reference}. Détails dans l'application Permanence (Teams).",
+            attendee_email=email,
+        )
+        return stored, draft
+
+    async def _create(self, payload: dict[str, Any]) -> None:
+        try:
+            stored, draft = await self._draft(payload["appointment_id"])
+        except NotFound:
+            return
+        if stored.outlook_event_id or not stored.appointment.status.is_active:
+            return  # already written (a retried message), or cancelled before it was
+        written = await self.provider.create_event(self._mailbox(stored.appointment.worker_id), draft)
+        async with self.store.unit_of_work() as uow:
+            await uow.appointments.set_outlook(stored.id, written.event_id, written.join_url, self.clock())
+            await uow.commit()
+        self.metrics.inc("permanence_calendar_writes_total", operation="create")
+
+    async def _update(self, payload: dict[str, Any]) -> None:
+        stored, draft = await self._draft(payload["appointment_id"])
+        if not stored.outlook_event_id:
+            await self._create(payload)
+            return
+        written = await self.provider.update_event(
+            self._mailbox(stored.appointment.worker_id), stored.outlook_event_id, draft
+        )
+        async with self.store.unit_of_work() as uow:
+            await uow.appointments.set_outlook(
+                stored.id, written.event_id, written.join_url or stored.join_url, self.clock()
+            )
+            await uow.commit()
+        self.metrics.inc("permanence_calendar_writes_total", operation="update")
+
+    async def _cancel(self, payload: dict[str, Any]) -> None:
+        async with self.store.unit_of_work() as uow:
+            stored = await uow.appointments.get(payload["appointment_id"])
+        if not stored.outlook_event_id:
+            return  # never reached the calendar: nothing to remove
+        await self.provider.cancel_event(
+            self._mailbox(stored.appointment.worker_id), stored.outlook_event_id, "Rendez-vous annulé."
+        )
+        self.metrics.inc("permanence_calendar_writes_total", operation="cancel")

@@ -1,0 +1,78 @@
+"""Opening the store from settings: keys, data directory, and migrations for the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from bot.settings import Settings
+from storage.crypto import Keyring, KeyringError
+from storage.db import is_sqlite
+from storage.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """The service cannot start as configured; the message says what to change."""
+
+
+def load_keyring(settings: Settings) -> Keyring:
+    key = settings.encryption_key.get_secret_value()
+    try:
+        if key:
+            return Keyring.from_setting(key, settings.lookup_key.get_secret_value())
+        if not is_sqlite(settings.effective_database_url):
+            raise StartupError(
+                "PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY are required with PostgreSQL "
+                "(the key file is for the embedded SQLite default only)"
+            )
+        return Keyring.load_or_create(settings.data_dir / "keys.json")
+    except KeyringError as err:
+        raise StartupError(str(err)) from err
+
+
+async def open_store(settings: Settings, *, upgrade: bool | None = None) -> Store:
+    """The store, migrated automatically on the embedded SQLite default (or when asked)."""
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        await asyncio.to_thread(settings.data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
+    keyring = await asyncio.to_thread(load_keyring, settings)
+    store = Store(url, keyring)
+    if upgrade if upgrade is not None else is_sqlite(url):
+        await store.migrate()
+    if is_sqlite(url):
+        database = settings.data_dir / "permanence.db"
+        if await asyncio.to_thread(database.exists):
+            await asyncio.to_thread(database.chmod, 0o600)
+    return store
+
+
+async def rotate_keys(settings: Settings) -> tuple[str, int]:
+    """Re-encrypt under a new key. With the key file, the new key is generated and saved;
+    with keys in the environment, the operator lists the new key first beforehand."""
+    store = await open_store(settings)
+    try:
+        if settings.encryption_key.get_secret_value():
+            keyring = store.keyring
+        else:
+            keyring, _ = store.keyring.with_new_key()
+        changed = await store.rotate_keys(keyring)
+        if not settings.encryption_key.get_secret_value():
+            await asyncio.to_thread(keyring.write_file, settings.data_dir / "keys.json")
+        return keyring.current, changed
+    finally:
+        await store.dispose()
+
+
+async def check_schema(store: Store) -> None:
+    from alembic.script import ScriptDirectory
+
+    from storage.store import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(store.url)).get_current_head()
+    current = await store.current_revision()
+    if current != head:
+        raise StartupError(
+            f"database schema is at {current or 'nothing'}, expected {head}: run 'permanence db upgrade'"
+        )

@@ -1,0 +1,36 @@
+"""The embedded calendar provider: the product's own database is the worker's calendar.
+
+Appointments, blocked times and added days are rows already; writing an "event" only
+names it, and there is nothing to read back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from graph.provider import EventDraft, Mailbox, SyncCursor, SyncResult, WrittenEvent
+
+
+class LocalCalendar:
+    name = "local"
+
+    def __init__(self, meeting_url: str = "") -> None:
+        # A fixed Teams meeting room of the worker (a real Teams feature), if configured.
+        self._meeting_url = meeting_url
+
+    async def create_event(self, mailbox: Mailbox, draft: EventDraft) -> WrittenEvent:
+        return WrittenEvent(
+            event_id=f"local:{draft.transaction_id}", join_url=self._meeting_url if draft.online else None
+        )
+
+    async def update_event(self, mailbox: Mailbox, event_id: str, draft: EventDraft) -> WrittenEvent:
+        return WrittenEvent(event_id=event_id, join_url=self._meeting_url if draft.online else None)
+
+    async def cancel_event(self, mailbox: Mailbox, event_id: str, comment: str) -> None:
+        return None
+
+    async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult:
+        return SyncResult()
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,99 @@
+"""The calendar-provider interface the rest of the product uses, and its value types."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from booking.absence import Absence
+from booking.model import DayKind, Interval
+
+
+class CalendarError(Exception):
+    """A provider call failed; `code` is safe to log (no personal data), `retryable` says
+    whether the outbox should try again."""
+
+    def __init__(self, code: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EventDraft:
+    """What the product writes into the worker's calendar: never the topic or message."""
+
+    transaction_id: str
+    subject: str
+    start: datetime
+    end: datetime
+    location: str
+    online: bool  # a Teams meeting
+    body: str  # booking reference and practical text only
+    attendee_email: str = ""
+    attendee_name: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WrittenEvent:
+    event_id: str
+    join_url: str | None
+
+
+class ChangeKind(enum.StrEnum):
+    UPSERT = "upsert"
+    REMOVED = "removed"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CalendarChange:
+    """One event seen in the worker's calendar, as the product needs it."""
+
+    kind: ChangeKind
+    event_id: str
+    interval: Interval | None = None
+    busy: bool = False
+    day_kind: DayKind | None = None  # set when a category marks a permanence/retirement/extra day
+    cancelled: bool = False
+    transaction_id: str | None = None  # set on events the product wrote
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SyncResult:
+    changes: tuple[CalendarChange, ...] = ()
+    absences: tuple[Absence, ...] = ()
+    full: bool = False  # a full resync: entries not listed are gone
+    requests: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mailbox:
+    worker_id: str
+    address: str  # UPN or object id in Graph
+
+
+@dataclass(kw_only=True)
+class SyncCursor:
+    """Provider state kept between syncs (a delta link for Graph)."""
+
+    delta_link: str | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class CalendarProvider(Protocol):
+    name: str
+
+    async def create_event(self, mailbox: Mailbox, draft: EventDraft) -> WrittenEvent: ...
+
+    async def update_event(self, mailbox: Mailbox, event_id: str, draft: EventDraft) -> WrittenEvent: ...
+
+    async def cancel_event(self, mailbox: Mailbox, event_id: str, comment: str) -> None: ...
+
+    async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult: ...
+
+    async def close(self) -> None: ...
