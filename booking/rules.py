@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import Appointment, Mode, Site, Slot, Topic, ensure_utc
-from booking.slots import alternatives
+from booking.slots import GENERAL_DAYS, alternatives
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -41,7 +41,7 @@ def check_new_booking(
     now = ensure_utc(now, "now")
     if slot.start <= now:
         raise BookingRefused(RefusalReason.IN_PAST)
-    if topic is not None and slot.kind not in topic.day_kinds:
+    if slot.kind not in (topic.day_kinds if topic is not None else GENERAL_DAYS):
         raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED)
     if mode is Mode.IN_PERSON and not agent_site.head_office:
         raise BookingRefused(RefusalReason.MODE_NOT_ALLOWED)

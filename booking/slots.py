@@ -6,8 +6,12 @@ import bisect
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from booking.model import Interval, Slot, Topic, ensure_utc
+from booking.model import DayKind, Interval, Slot, Topic, ensure_utc
 from booking.plan import PermanencePlan, PlanDay
+
+# Without a topic ("prefer not to say" included) an agent is offered the general days:
+# retirement Fridays are kept for retirement files.
+GENERAL_DAYS = frozenset({DayKind.PERMANENCE, DayKind.EXTRA})
 
 
 def slots_of_day(day: PlanDay, plan: PermanencePlan) -> list[Slot]:
@@ -62,8 +66,10 @@ def free_slots(
     """Slots of `days` that start within [now + notice, now + horizon) and overlap nothing busy.
 
     `busy` holds the worker's busy calendar time, absences and existing appointments.
-    The result is sorted and does not depend on the order of the inputs.
+    Without a topic only the general days are offered. The result is sorted and does not
+    depend on the order of the inputs.
     """
+    kinds = topic.day_kinds if topic is not None else GENERAL_DAYS
     now = ensure_utc(now, "now")
     earliest = now + plan.min_notice
     latest = now + plan.horizon
@@ -71,7 +77,7 @@ def free_slots(
     result = {
         slot
         for day in days
-        if topic is None or day.kind in topic.day_kinds
+        if day.kind in kinds
         for slot in slots_of_day(day, plan)
         if earliest <= slot.start < latest and not index.overlaps(slot.interval)
     }

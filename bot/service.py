@@ -84,7 +84,14 @@ class BookingService:
             return None
         return next((w for w in self.directory.workers if w.object_id == object_id), None)
 
-    def topic(self, topic_id: str | None) -> Topic | None:
+    def topic(self, topic_id: str | None, kinds: Sequence[str] | None = None) -> Topic | None:
+        """The agent's topic; `kinds` instead names the kinds of day directly (a move keeps
+        the kind of day of the appointment it moves)."""
+        if kinds:
+            try:
+                return Topic(id="", label="", day_kinds=frozenset(DayKind(k) for k in kinds))
+            except ValueError as err:
+                raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED) from err
         if not topic_id:
             return None
         try:
@@ -128,24 +135,38 @@ class BookingService:
         )
 
     async def offer(
-        self, *, now: datetime, site_id: str, topic_id: str | None, start: date | None = None, days: int = 14
+        self,
+        *,
+        now: datetime,
+        site_id: str,
+        topic_id: str | None,
+        start: date | None = None,
+        days: int = 14,
+        kinds: Sequence[str] | None = None,
     ) -> Offer:
-        topic = self.topic(topic_id)
+        topic = self.topic(topic_id, kinds)
         start = start or self.local_date(now)
         async with self.store.unit_of_work() as uow:
             schedules = await self._schedules(uow, now, start, start + timedelta(days=days))
         return offer_slots(now=now, site_id=site_id, topic=topic, start=start, days=days, schedules=schedules)
 
     async def first_offer(
-        self, *, now: datetime, site_id: str, topic_id: str | None, start: date | None = None, days: int = 14
+        self,
+        *,
+        now: datetime,
+        site_id: str,
+        topic_id: str | None,
+        start: date | None = None,
+        days: int = 14,
+        kinds: Sequence[str] | None = None,
     ) -> Offer:
         """The first period with free slots, looking up to the booking horizon."""
         start = start or self.local_date(now)
         horizon = max(p.horizon for p in self.deployment.plans.values())
-        offer = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days)
+        offer = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days, kinds=kinds)
         while not offer.slots and datetime.combine(start, time(0), tzinfo=self.zone) < now + horizon:
             start += timedelta(days=days)
-            later = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days)
+            later = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days, kinds=kinds)
             offer = dataclasses.replace(later, notice=offer.notice or later.notice)
         return offer
 
@@ -163,10 +184,12 @@ class BookingService:
         slot = next((s for s in [*free, *planned] if s.worker_id == worker_id and s.start == start), None)
         if slot is None:
             # Maybe valid for another topic (e.g. a retirement Friday with a housing topic).
+            every_kind = Topic(id="", label="", day_kinds=frozenset(DayKind))
+            every_kind = Topic(id="", label="", day_kinds=frozenset(DayKind))
             anytopic = offer_slots(
-                start=day, days=1, ignore_busy=True, now=now, site_id=site_id, topic=None, schedules=schedules
+                start=day, days=1, ignore_busy=True, now=now, site_id=site_id, topic=every_kind, schedules=schedules
             ).slots
-            if any(s.worker_id == worker_id and s.start == start for s in anytopic) and topic is not None:
+            if any(s.worker_id == worker_id and s.start == start for s in anytopic):
                 raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED)
             raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED)
         return slot, free, planned
@@ -320,8 +343,9 @@ class BookingService:
                 stored = await self._owned(uow, agent_id, appointment_id)
                 current = stored.appointment
                 check_change(now=now, appointment=current, agent_id=agent_id, policy=self.deployment.booking)
+                same_kind = Topic(id="", label="", day_kinds=frozenset({current.kind}))
                 slot, free, planned = await self._validated_slot(
-                    uow, now=now, slot_key=slot_key, site_id=site_id, topic=None
+                    uow, now=now, slot_key=slot_key, site_id=site_id, topic=same_kind
                 )
                 if slot.worker_id != current.worker_id:
                     raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED)
@@ -334,7 +358,7 @@ class BookingService:
                     policy=self.deployment.booking,
                     mode=current.mode,
                     agent_site=self._site(stored.site_id),
-                    topic=None,
+                    topic=same_kind,
                 )
                 moved = await uow.appointments.move(
                     stored.id, slot.interval, version=current.version, now=now, actor="agent"

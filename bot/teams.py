@@ -134,6 +134,8 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
     # -- plumbing ---------------------------------------------------------------------------
 
     async def on_turn(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.channel_data is None:
+            turn_context.activity.channel_data = {}  # botbuilder's Teams handler dereferences it
         await super().on_turn(turn_context)
         await self.conversation_state.save_changes(turn_context)
 
@@ -379,7 +381,12 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
     ) -> None:
         first_day = date.fromisoformat(start) if start else None
         offer = await self.service.first_offer(
-            now=turn.now, site_id=request["site"], topic_id=request["topic"], start=first_day, days=PAGE_DAYS
+            now=turn.now,
+            site_id=request["site"],
+            topic_id=request["topic"],
+            start=first_day,
+            days=PAGE_DAYS,
+            kinds=request.get("kinds"),
         )
         shown = list(offer.slots[:SLOTS_PER_CARD])
         notice = [lead] if lead else []
@@ -418,7 +425,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
 
     @staticmethod
     def _request_of(form: dict[str, Any]) -> dict[str, Any]:
-        return {k: form.get(k) for k in ("site", "topic", "mode", "message", "reschedule")}
+        return {k: form.get(k) for k in ("site", "topic", "mode", "message", "reschedule", "kinds")}
 
     async def back_to_slots(self, turn: Turn, value: dict[str, Any]) -> None:
         form = turn.form(value, "summary")
@@ -626,6 +633,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
             "mode": stored.appointment.mode.value,
             "message": "",
             "reschedule": stored.id,
+            "kinds": [stored.appointment.kind.value],
         }
         await self._offer(
             turn,

@@ -1,0 +1,212 @@
+"""A harness for the Teams conversation: the real bot, service, store (SQLite), outbox and
+local calendar, driven through botbuilder's TestAdapter with one adapter per person."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import secrets
+import tomllib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import pytest
+from botbuilder.core import ConversationState
+from botbuilder.core.adapters import TestAdapter
+from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
+
+from booking.document import Deployment, parse_deployment
+from bot.metrics import Metrics
+from bot.notify import TeamsNotifier
+from bot.outbox import OutboxDispatcher
+from bot.service import BookingService
+from bot.state import DatabaseStorage
+from bot.teams import PermanenceBot
+from graph.local import LocalCalendar
+from storage.crypto import Keyring
+from storage.store import Store
+
+MEETING_URL = "https://teams.microsoft.com/l/meetup-join/permanence-test"
+TENANT = "11111111-2222-3333-4444-555555555555"
+WORKER_OID = "aaaaaaaa-0000-0000-0000-000000000001"
+REPLACEMENT_OID = "aaaaaaaa-0000-0000-0000-000000000002"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def sample_deployment() -> Deployment:
+    text = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    for worker in data["workers"]:
+        worker["object_id"] = {"ass": WORKER_OID, "remplacante": REPLACEMENT_OID}[worker["id"]]
+        worker["mailbox"] = f"{worker['id']}@cned.example"
+    return parse_deployment(data)
+
+
+def walk(node: Any) -> list[dict[str, Any]]:
+    """Every dict inside a card, depth first."""
+    found = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += walk(value)
+    return found
+
+
+@dataclasses.dataclass
+class Reply:
+    activities: list[Activity]
+
+    @property
+    def cards(self) -> list[dict[str, Any]]:
+        return [a.content for act in self.activities for a in (act.attachments or [])]
+
+    @property
+    def card(self) -> dict[str, Any]:
+        assert self.cards, f"no card in reply: {self.text}"
+        return self.cards[-1]
+
+    @property
+    def text(self) -> str:
+        parts = [a.text or "" for a in self.activities]
+        parts += [n["text"] for c in self.cards for n in walk(c) if n.get("type") == "TextBlock"]
+        parts += [
+            f"{f['title']}: {f['value']}"
+            for c in self.cards
+            for n in walk(c)
+            if n.get("type") == "FactSet"
+            for f in n["facts"]
+        ]
+        return "\n".join(parts)
+
+    def action(self, title: str) -> dict[str, Any]:
+        for node in walk(self.card):
+            if node.get("type") == "Action.Submit" and node.get("title") == title:
+                return dict(node["data"])
+        titles = [n.get("title") for n in walk(self.card) if n.get("type", "").startswith("Action.")]
+        raise AssertionError(f"no action {title!r} in card; actions: {titles}")
+
+    def actions(self, action: str) -> list[dict[str, Any]]:
+        return [
+            dict(n["data"])
+            for n in walk(self.card)
+            if n.get("type") == "Action.Submit" and n["data"].get("action") == action
+        ]
+
+    def choices(self, input_id: str) -> list[str]:
+        for node in walk(self.card):
+            if node.get("id") == input_id:
+                return [c["value"] for c in node["choices"]]
+        raise AssertionError(f"no input {input_id}")
+
+
+class Person:
+    """One Teams user in a personal chat with the bot."""
+
+    def __init__(self, world: World, name: str, object_id: str) -> None:
+        self.world = world
+        self.name = name
+        self.object_id = object_id
+        self.conversation_id = f"a:{secrets.token_hex(6)}"
+        self.adapter = TestAdapter(
+            template_or_conversation=Activity(
+                channel_id="msteams",
+                service_url="https://smba.trafficmanager.net/emea/",
+                from_property=ChannelAccount(id=f"29:{object_id}", name=name, aad_object_id=object_id),
+                recipient=ChannelAccount(id="28:bot", name="Permanence"),
+                conversation=ConversationAccount(
+                    id=self.conversation_id, conversation_type="personal", tenant_id=TENANT
+                ),
+                channel_data={"tenant": {"id": TENANT}},
+            )
+        )
+        self._ids = itertools.count(1)
+
+    async def _run(self, activity: Activity) -> Reply:
+        self.adapter.activity_buffer.clear()
+        self.adapter.updated_activities.clear()
+        await self.adapter.process_activity(activity, self.world.bot.on_turn)
+        return Reply(list(self.adapter.activity_buffer) + list(self.adapter.updated_activities))
+
+    async def say(self, text: str) -> Reply:
+        return await self._run(Activity(type=ActivityTypes.message, text=text))
+
+    async def submit(self, data: Any, **inputs: Any) -> Reply:
+        value = {**data, **inputs} if isinstance(data, dict) else data
+        return await self._run(Activity(type=ActivityTypes.message, value=value, reply_to_id=f"card-{next(self._ids)}"))
+
+    async def install(self) -> Reply:
+        return await self._run(
+            Activity(type=ActivityTypes.conversation_update, members_added=[ChannelAccount(id="28:bot")])
+        )
+
+
+class World:
+    def __init__(self, store: Store, deployment: Deployment, clock: Clock) -> None:
+        self.store = store
+        self.deployment = deployment
+        self.clock = clock
+        self.service = BookingService(
+            store, deployment, reminders=[("day", timedelta(hours=24)), ("hour", timedelta(hours=1))]
+        )
+        self.proactive = TestAdapter()
+        self.notifier = TeamsNotifier(adapter=self.proactive, app_id="", service=self.service, clock=clock)
+        self.dispatcher = OutboxDispatcher(
+            service=self.service,
+            provider=LocalCalendar(MEETING_URL),
+            notifier=self.notifier,
+            clock=clock,
+            name="test",
+            metrics=Metrics(),
+            subject="Rendez-vous – permanence sociale",
+        )
+
+        async def after_commit(_: str) -> None:
+            await self.dispatcher.run_once()
+
+        self.bot = PermanenceBot(
+            service=self.service,
+            conversation_state=ConversationState(DatabaseStorage(store, clock)),
+            clock=clock,
+            local_calendar=True,
+            meeting_links=True,
+            after_commit=after_commit,
+        )
+
+    def person(self, name: str, object_id: str | None = None) -> Person:
+        return Person(self, name, object_id or f"bbbbbbbb-{secrets.token_hex(2)}-0000-0000-{secrets.token_hex(6)}")
+
+    async def deliver(self) -> list[Activity]:
+        """Run the outbox until idle; return the proactive messages sent since the last call
+        (including those the bot's own turns delivered right after committing)."""
+        while await self.dispatcher.run_once():
+            pass
+        sent = list(self.proactive.activity_buffer)
+        self.proactive.activity_buffer.clear()
+        return sent
+
+
+@pytest.fixture
+async def world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
+    keyring = Keyring(keys={"k1": secrets.token_bytes(32)}, current="k1", lookup_key=secrets.token_bytes(32))
+    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", keyring)
+    await store.migrate()
+    clock = Clock(datetime(2027, 3, 1, 8, 0, tzinfo=UTC))  # Monday 1 March 2027, 9:00 in Paris
+    instance = World(store, sample_deployment(), clock)
+    await instance.service.sync_workers()
+    yield instance
+    await store.dispose()
