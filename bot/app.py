@@ -222,12 +222,16 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": "not an activity"}, status=400)
     started = asyncio.get_running_loop().time()
     try:
-        response = await runtime.adapter.process_activity(
-            request.headers.get("Authorization", ""), activity, runtime.bot.on_turn
+        # Authenticate apart from the turn: any failure here (missing, malformed, expired or
+        # forged token) is a 401, while a failing turn stays a 500.
+        authenticated = await runtime.adapter.bot_framework_authentication.authenticate_request(
+            activity, request.headers.get("Authorization")
         )
-    except PermissionError:
+    except Exception as err:  # noqa: BLE001 - PermissionError, jwt errors, KeyError on unknown kid...
+        log.info("request refused: %s", type(err).__name__, extra={"event": "auth.refused"})
         runtime.metrics.inc("permanence_refused_total", reason="auth")
         return web.json_response({"error": "unauthorized"}, status=401)
+    response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
     runtime.metrics.inc("permanence_turns_total", type=activity.type or "unknown")
     log.debug(
         "turn", extra={"event": "turn", "duration_ms": round((asyncio.get_running_loop().time() - started) * 1000, 1)}

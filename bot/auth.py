@@ -12,6 +12,8 @@ from typing import Any
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botframework.connector.auth import (
     AuthenticateRequestResult,
+    AuthenticationConstants,
+    CallerIdConstants,
     BotFrameworkAuthentication,
     ClaimsIdentity,
     ConnectorFactory,
@@ -31,7 +33,15 @@ class _Configuration:
         self.APP_TYPE = settings.app_type if settings.has_credentials else "MultiTenant"
         self.APP_TENANTID = settings.app_tenant_id
         if settings.botframework_openid_metadata_url:
+            # Any override switches botbuilder to its parameterised mode, where every other
+            # value must be given too: the public cloud's, but for the token issuer's keys.
             self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.botframework_openid_metadata_url
+            self.TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL = settings.botframework_openid_metadata_url
+            self.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER = AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
+            self.TO_CHANNEL_FROM_BOT_LOGIN_URL = AuthenticationConstants.TO_CHANNEL_FROM_BOT_LOGIN_URL
+            self.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE = AuthenticationConstants.TO_CHANNEL_FROM_BOT_OAUTH_SCOPE
+            self.OAUTH_URL = AuthenticationConstants.OAUTH_URL
+            self.CALLER_ID = CallerIdConstants.public_azure_channel
 
 
 class _CachingConnectorFactory(ConnectorFactory):  # type: ignore[misc]

@@ -1,0 +1,194 @@
+"""/api/messages over HTTP: JWTs from a local OpenID issuer, tenants, malformed bodies, health."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from bot.app import check_listen_address, create_app
+from bot.runtime import StartupError
+from bot.settings import Settings
+
+APP_ID = "c0ffee00-1234-4abc-8def-000000000001"
+TENANT = "11111111-2222-3333-4444-555555555555"
+SERVICE_URL = "https://smba.trafficmanager.net/emea/"
+
+
+class Issuer:
+    """Bot Framework's OpenID metadata and signing keys, served locally (botbuilder fetches
+    them with blocking `requests`, so this runs in its own thread)."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = uuid.uuid4().hex
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": self.kid, "use": "sig", "endorsements": ["msteams", "webchat"]})
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path.endswith("openid-configuration"):
+                    body = {
+                        "issuer": "https://api.botframework.com",
+                        "jwks_uri": f"http://127.0.0.1:{issuer.port}/keys",
+                    }
+                else:
+                    body = {"keys": [jwk]}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def metadata_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/.well-known/openid-configuration"
+
+    def token(self, *, key: Any = None, kid: str | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        payload = {
+            "iss": "https://api.botframework.com",
+            "aud": APP_ID,
+            "serviceurl": SERVICE_URL,
+            "nbf": now - 60,
+            "exp": now + 3600,
+            **claims,
+        }
+        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    instance = Issuer()
+    yield instance
+    instance.server.shutdown()
+
+
+def settings(tmp_path, **overrides: Any) -> Settings:  # type: ignore[no-untyped-def]
+    return Settings(_env_file=None, data_dir=tmp_path, **overrides)
+
+
+@pytest.fixture
+async def secured(tmp_path, issuer) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    config = settings(
+        tmp_path,
+        MicrosoftAppId=APP_ID,
+        MicrosoftAppPassword="not-used-here",
+        MicrosoftAppTenantId=TENANT,
+        MicrosoftAppType="SingleTenant",
+        botframework_openid_metadata_url=issuer.metadata_url,
+    )
+    async with TestClient(TestServer(create_app(config))) as client:
+        yield client
+
+
+@pytest.fixture
+async def open_client(tmp_path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    async with TestClient(TestServer(create_app(settings(tmp_path)))) as client:
+        yield client
+
+
+def activity(kind: str = "typing", tenant: str = TENANT) -> dict[str, Any]:
+    return {
+        "type": kind,
+        "id": "1",
+        "channelId": "msteams",
+        "serviceUrl": SERVICE_URL,
+        "from": {"id": "29:user", "aadObjectId": "aaaaaaaa-0000-0000-0000-00000000000a"},
+        "recipient": {"id": f"28:{APP_ID}"},
+        "conversation": {"id": "a:1", "conversationType": "personal", "tenantId": tenant},
+        "channelData": {"tenant": {"id": tenant}},
+    }
+
+
+async def post(client: TestClient, body: Any, token: str | None = None) -> tuple[int, str]:
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    response = await client.post(
+        "/api/messages", data=json.dumps(body) if not isinstance(body, str) else body, headers=headers
+    )
+    return response.status, await response.text()
+
+
+async def test_a_valid_bot_framework_token_is_accepted(secured, issuer):
+    status, _ = await post(secured, activity(), issuer.token())
+    assert status == 200
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        lambda issuer: None,  # no Authorization header
+        lambda issuer: "not-a-jwt",
+        lambda issuer: issuer.token(aud="someone-else"),
+        lambda issuer: issuer.token(exp=int(time.time()) - 3600, nbf=int(time.time()) - 7200),
+        lambda issuer: issuer.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        lambda issuer: issuer.token(iss="https://evil.example"),
+        lambda issuer: issuer.token(serviceurl="https://evil.example/"),
+    ],
+    ids=["missing", "garbage", "wrong-audience", "expired", "wrong-key", "wrong-issuer", "wrong-service-url"],
+)
+async def test_requests_without_a_valid_token_are_refused(secured, issuer, make_token):
+    status, body = await post(secured, activity(), make_token(issuer))
+    assert status in (401, 403)
+    assert "Traceback" not in body
+
+
+async def test_another_tenant_is_refused_even_with_a_valid_token(secured, issuer):
+    status, body = await post(secured, activity(tenant="99999999-9999-9999-9999-999999999999"), issuer.token())
+    assert status == 403 and "tenant" in body
+
+
+async def test_malformed_requests_get_a_clear_400_without_a_stack_trace(open_client):
+    for body in ("{not json", "[]", json.dumps({"text": "no type"})):
+        status, text = await post(open_client, body)
+        assert status == 400 and "Traceback" not in text
+    response = await open_client.post("/api/messages", data="hello", headers={"Content-Type": "text/plain"})
+    assert response.status == 415
+
+
+async def test_health_readiness_and_metrics(open_client):
+    assert (await open_client.get("/healthz")).status == 200
+    ready = await open_client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["checks"] == {"database": "ok"}
+    await post(open_client, activity())
+    metrics = await (await open_client.get("/metrics")).text()
+    assert 'permanence_turns_total{type="typing"} 1' in metrics
+    assert "permanence_outbox_depth 0" in metrics
+    assert "X-Request-Id" in (await open_client.get("/healthz")).headers
+
+
+def test_no_credentials_means_loopback_only(tmp_path):
+    check_listen_address(settings(tmp_path))
+    check_listen_address(settings(tmp_path, host="::1"))
+    check_listen_address(settings(tmp_path, host="localhost"))
+    for address in ("0.0.0.0", "10.1.2.3", "bot.example.org"):  # noqa: S104
+        with pytest.raises(StartupError, match="refusing to listen"):
+            check_listen_address(settings(tmp_path, host=address))
+    check_listen_address(settings(tmp_path, host="0.0.0.0", MicrosoftAppId=APP_ID))  # noqa: S104
+
+
+def test_settings_refuse_malformed_ids(tmp_path):
+    with pytest.raises(ValueError, match="GUID"):
+        settings(tmp_path, MicrosoftAppId="not-a-guid")
