@@ -13,8 +13,8 @@ from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthenticati
 from botframework.connector.auth import (
     AuthenticateRequestResult,
     AuthenticationConstants,
-    CallerIdConstants,
     BotFrameworkAuthentication,
+    CallerIdConstants,
     ClaimsIdentity,
     ConnectorFactory,
     UserTokenClient,

@@ -33,6 +33,6 @@ class Metrics:
             lines.append(f"# TYPE {name} gauge")
             try:
                 lines.append(f"{name} {await read():g}")
-            except Exception:
+            except Exception:  # noqa: BLE001 - a failing gauge must not hide the others
                 lines.append(f"{name} NaN")
         return "\n".join(lines) + "\n"

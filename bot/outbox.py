@@ -86,7 +86,7 @@ class OutboxDispatcher:
             try:
                 while await self.run_once():
                     pass
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 - the loop must survive a database hiccup
                 log.error("outbox pass failed: %s", exception_summary(err))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -98,7 +98,7 @@ class OutboxDispatcher:
         except (CalendarError, DeliveryError) as err:
             await self._retry(message, err.code, err.retryable, getattr(err, "retry_after", None))
             return
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - unknown failures are retried, never lost
             log.error("outbox %s failed: %s", message.kind, exception_summary(err))
             await self._retry(message, type(err).__name__, True, None)
             return

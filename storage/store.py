@@ -10,6 +10,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.crypto import Keyring
@@ -71,7 +72,7 @@ class Store:
         async with self.engine.connect() as connection:
             try:
                 return (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
-            except Exception:
+            except DBAPIError:  # no alembic_version table yet: nothing applied
                 return None
 
     async def ping(self) -> None:

@@ -37,7 +37,7 @@ class Issuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path.endswith("openid-configuration"):
                     body = {
                         "issuer": "https://api.botframework.com",
@@ -183,10 +183,10 @@ def test_no_credentials_means_loopback_only(tmp_path):
     check_listen_address(settings(tmp_path))
     check_listen_address(settings(tmp_path, host="::1"))
     check_listen_address(settings(tmp_path, host="localhost"))
-    for address in ("0.0.0.0", "10.1.2.3", "bot.example.org"):  # noqa: S104
+    for address in ("0.0.0.0", "10.1.2.3", "bot.example.org"):
         with pytest.raises(StartupError, match="refusing to listen"):
             check_listen_address(settings(tmp_path, host=address))
-    check_listen_address(settings(tmp_path, host="0.0.0.0", MicrosoftAppId=APP_ID))  # noqa: S104
+    check_listen_address(settings(tmp_path, host="0.0.0.0", MicrosoftAppId=APP_ID))
 
 
 def test_settings_refuse_malformed_ids(tmp_path):
