@@ -86,19 +86,30 @@ def welcome(*, is_worker: bool) -> Card:
         submit(texts.ACTION_URGENT, "urgent", style="destructive"),
     ]
     if is_worker:
+        # Hosts show at most five actions per set: the worker's tools get a set of their own.
         body.append(text(texts.WORKER_HELP, isSubtle=True))
-        return card(
-            body,
-            [
-                submit(texts.ACTION_AGENDA_TODAY, "agenda", period="day"),
-                submit(texts.ACTION_AGENDA_WEEK, "agenda", period="week"),
-                submit(texts.ACTION_REQUESTS, "requests"),
-                submit(texts.ACTION_URGENT_LIST, "urgent_list"),
-                submit(texts.ACTION_ABSENCE, "absence"),
-                submit(texts.ACTION_BLOCK, "block"),
-                submit(texts.ACTION_ADD_DAY, "add_day"),
-            ],
+        body.append(
+            {
+                "type": "ActionSet",
+                "actions": [
+                    submit(texts.ACTION_AGENDA_TODAY, "agenda", period="day"),
+                    submit(texts.ACTION_AGENDA_WEEK, "agenda", period="week"),
+                    submit(texts.ACTION_REQUESTS, "requests"),
+                    submit(texts.ACTION_URGENT_LIST, "urgent_list"),
+                ],
+            }
         )
+        body.append(
+            {
+                "type": "ActionSet",
+                "actions": [
+                    submit(texts.ACTION_ABSENCE, "absence"),
+                    submit(texts.ACTION_BLOCK, "block"),
+                    submit(texts.ACTION_ADD_DAY, "add_day"),
+                ],
+            }
+        )
+        return card(body, actions)
     body.append(text(texts.HELP_COMMANDS, isSubtle=True))
     return card(body, actions)
 
@@ -182,12 +193,10 @@ def slots(
         body.append(text(texts.SLOTS_EMPTY))
     for day_label, day_slots in groups:
         body.append(text(day_label, weight="Bolder", spacing="Medium"))
-        body.append(
-            {
-                "type": "ActionSet",
-                "actions": [submit(texts.hour(s.start), "pick", form, slot=s.key) for s in day_slots],
-            }
-        )
+        for row in _rows(day_slots):
+            body.append(
+                {"type": "ActionSet", "actions": [submit(texts.hour(s.start), "pick", form, slot=s.key) for s in row]}
+            )
     actions = []
     if more:
         actions.append(submit(texts.MORE_DATES, "more", form))
@@ -195,6 +204,18 @@ def slots(
         actions.append(submit(texts.ACTION_URGENT, "urgent", style="destructive"))
     actions.append(submit(texts.ABANDON, "abandon", form))
     return card(body, actions)
+
+
+def _rows(day_slots: Sequence[Slot], width: int = 5) -> list[list[Slot]]:
+    """Split a day's slots at its breaks (morning, afternoon), at most `width` a row: hosts
+    show at most five actions per set."""
+    rows: list[list[Slot]] = []
+    for slot in day_slots:
+        if rows and len(rows[-1]) < width and slot.start - rows[-1][-1].end <= rows[-1][-1].end - rows[-1][-1].start:
+            rows[-1].append(slot)
+        else:
+            rows.append([slot])
+    return rows
 
 
 def summary(form: str, *, when: datetime, how: str, where: str, topic: str, worker: Worker | None) -> Card:
