@@ -121,7 +121,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     )
 
     async def outbox_depth() -> float:
-        async with store.unit_of_work() as uow:
+        async with store.unit_of_work(read_only=True) as uow:
             return float(await uow.outbox.depth())
 
     metrics.gauge("permanence_outbox_depth", "Pending outbox messages (calendar writes, notifications)", outbox_depth)

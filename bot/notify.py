@@ -26,7 +26,7 @@ class TeamsNotifier:
         self.clock = clock
 
     async def _send(self, agent_id: str, activity: Activity) -> None:
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             try:
                 reference = await uow.agents.conversation(agent_id)
             except NotFound as err:
@@ -48,7 +48,7 @@ class TeamsNotifier:
         worker = self.service.directory.worker(worker_id)
         if not worker.object_id:
             return None
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             return await uow.agents.find(worker.object_id)
 
     async def deliver(self, message: OutboxMessage) -> None:
@@ -69,7 +69,7 @@ class TeamsNotifier:
             await self._send(agent_id, activity)
 
     async def _worker_activity(self, what: str | None, payload: dict[str, Any]) -> Activity:
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             if what == "urgent":
                 request = await uow.urgent.get(payload["urgent_id"])
                 deadline = request.route[request.step][1]
@@ -95,7 +95,7 @@ class TeamsNotifier:
         )
 
     async def _agent_activity(self, what: str | None, payload: dict[str, Any]) -> Activity | None:
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             if what == "urgent_taken":
                 request = await uow.urgent.get(payload["urgent_id"])
                 worker = self.service.directory.worker(payload["worker_id"])

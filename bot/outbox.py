@@ -145,7 +145,7 @@ class OutboxDispatcher:
         return Mailbox(worker_id=worker.id, address=worker.mailbox or worker.object_id or worker.id)
 
     async def _draft(self, appointment_id: str) -> tuple[Any, EventDraft]:
-        async with self.store.unit_of_work() as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             stored = await uow.appointments.get(appointment_id)
             email = await uow.agents.email(stored.appointment.agent_id) if self.invite_agent else ""
         appointment = stored.appointment
@@ -198,7 +198,7 @@ class OutboxDispatcher:
         self.metrics.inc("permanence_calendar_writes_total", operation="update")
 
     async def _cancel(self, payload: dict[str, Any]) -> None:
-        async with self.store.unit_of_work() as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             stored = await uow.appointments.get(payload["appointment_id"])
         if not stored.outlook_event_id:
             return  # never reached the calendar: nothing to remove

@@ -146,7 +146,7 @@ class BookingService:
     ) -> Offer:
         topic = self.topic(topic_id, kinds)
         start = start or self.local_date(now)
-        async with self.store.unit_of_work() as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             schedules = await self._schedules(uow, now, start, start + timedelta(days=days))
         return offer_slots(now=now, site_id=site_id, topic=topic, start=start, days=days, schedules=schedules)
 
@@ -306,7 +306,7 @@ class BookingService:
             raise BookingRefused(RefusalReason.UNKNOWN) from err
 
     async def my_appointments(self, *, now: datetime, agent_id: str) -> list[StoredAppointment]:
-        async with self.store.unit_of_work() as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             return await uow.appointments.upcoming_for_agent(agent_id, now)
 
     async def _owned(self, uow: UnitOfWork, agent_id: str, appointment_id: object) -> StoredAppointment:

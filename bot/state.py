@@ -23,7 +23,7 @@ class DatabaseStorage(Storage):  # type: ignore[misc]
     async def read(self, keys: list[str]) -> dict[str, Any]:
         if not keys:
             return {}
-        async with self._store.unit_of_work() as uow:
+        async with self._store.unit_of_work(read_only=True) as uow:
             found = await uow.state.read(keys)
         return {key: {**value, "e_tag": etag} for key, (value, etag) in found.items()}
 

@@ -146,18 +146,23 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
             raise AccessDenied
         state: dict[str, Any] = await self.state_property.get(context, dict)
         now = self.clock()
-        async with self.service.store.unit_of_work() as uow:
-            agent_id = await uow.agents.ensure(object_id, person.name or "", now)
+        who = {
+            "lookup": self.service.store.keyring.lookup(object_id),
+            "name": person.name or "",
+            "conversation": context.activity.conversation.id if context.activity.conversation else "",
+        }
+        agent_id = state.get("agent_id")
+        if agent_id is None or state.get("who") != who:
+            # First contact in this conversation, or a new name: the only turns that write.
+            email = "" if state.get("email_checked") else await self._email(context)
             reference = TurnContext.get_conversation_reference(context.activity).serialize()
-            if state.get("reference") != reference.get("conversation", {}).get("id"):
+            async with self.service.store.unit_of_work() as uow:
+                agent_id = await uow.agents.ensure(object_id, person.name or "", now)
                 await uow.agents.set_conversation(agent_id, reference, now)
-                state["reference"] = reference.get("conversation", {}).get("id")
-                if not state.get("email_checked"):
-                    state["email_checked"] = True
-                    email = await self._email(context)
-                    if email:
-                        await uow.agents.set_email(agent_id, email, now)
-            await uow.commit()
+                if email:
+                    await uow.agents.set_email(agent_id, email, now)
+                await uow.commit()
+            state.update(agent_id=agent_id, who=who, email_checked=True)
         return Turn(context, state, agent_id, self.service.worker_for_object_id(object_id), now)
 
     async def _email(self, context: TurnContext) -> str:
@@ -287,7 +292,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
     # -- booking ----------------------------------------------------------------------------
 
     async def start_booking(self, turn: Turn) -> None:
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             site_id, _ = await uow.agents.profile(turn.agent_id)
             phone = await uow.agents.phone(turn.agent_id)
         if site_id is None or site_id not in {s.id for s in self.directory.sites}:
@@ -517,7 +522,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._say(turn, message)
 
     async def _confirmation(self, stored: StoredAppointment, *, moved: bool) -> cards.Card:
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             stored = await uow.appointments.get(stored.id)  # the outbox may have added the link
         appointment = stored.appointment
         how, where = self._how_where(appointment.mode.value, stored.site_id)
@@ -646,7 +651,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
     # -- urgent -----------------------------------------------------------------------------
 
     async def start_urgent(self, turn: Turn) -> None:
-        async with self.service.store.unit_of_work() as uow:
+        async with self.service.store.unit_of_work(read_only=True) as uow:
             phone = await uow.agents.phone(turn.agent_id)
         await self._send(turn, cards.urgent_form(turn.issue("urgent"), phone=phone))
 
@@ -780,7 +785,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
         form = turn.issue("urgent_list", ids=[r.id for r, _ in found])
         rows = []
         for request, (description, phone, availability) in found:
-            async with self.service.store.unit_of_work() as uow:
+            async with self.service.store.unit_of_work(read_only=True) as uow:
                 name = await uow.agents.name(request.agent_id)
             deadline = request.route[request.step][1]
             rows.append(

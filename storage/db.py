@@ -35,8 +35,9 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine; on SQLite, every transaction takes the write lock at BEGIN.
+def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEngine:
+    """An async engine; on SQLite, every transaction takes the write lock at BEGIN (unless
+    `immediate` is False: the engine for read-only units of work).
 
     SQLite's default deferred transactions let two writers read the same state and only
     then fail or, worse, let an application-level check pass twice. `BEGIN IMMEDIATE`
@@ -61,7 +62,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import uuid
@@ -792,14 +793,25 @@ class KeyValueRepository(_Repository):
 class UnitOfWork:
     """One transaction; rolls back unless `commit()` was called."""
 
-    def __init__(self, factory: async_sessionmaker[AsyncSession], keyring: Keyring) -> None:
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], keyring: Keyring, *, lock: asyncio.Lock | None = None
+    ) -> None:
         self._factory = factory
         self._keyring = keyring
+        self._lock = lock
         self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._lock is not None:
+            await self._lock.acquire()
         self.session = self._factory()
-        await self.session.begin()
+        try:
+            await self.session.begin()
+        except BaseException:
+            await self.session.close()
+            if self._lock is not None:
+                self._lock.release()
+            raise
         keyring = self._keyring
         self.workers = WorkerRepository(self.session, keyring)
         self.agents = AgentRepository(self.session, keyring)
@@ -830,3 +842,5 @@ class UnitOfWork:
                 await self.session.rollback()
         finally:
             await self.session.close()
+            if self._lock is not None:
+                self._lock.release()

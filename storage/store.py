@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
@@ -48,13 +49,26 @@ class Store:
         self.keyring = keyring
         self.engine = engine or create_engine(url)
         self._factory = session_factory(self.engine)
+        if is_sqlite(url):
+            # Readers need no write lock (WAL lets them run beside the writer), and writers of
+            # this process queue on an asyncio lock instead of SQLite's sleeping busy handler.
+            self._reader = create_engine(url, immediate=False)
+            self._read_factory = session_factory(self._reader)
+            self._write_lock: asyncio.Lock | None = asyncio.Lock()
+        else:
+            self._reader = None
+            self._read_factory = self._factory
+            self._write_lock = None
 
     @property
     def dialect(self) -> str:
         return "sqlite" if is_sqlite(self.url) else self.engine.dialect.name
 
-    def unit_of_work(self) -> UnitOfWork:
-        return UnitOfWork(self._factory, self.keyring)
+    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
+        """A transaction. `read_only` ones must not write (on SQLite they cannot take the lock)."""
+        if read_only:
+            return UnitOfWork(self._read_factory, self.keyring)
+        return UnitOfWork(self._factory, self.keyring, lock=self._write_lock)
 
     async def migrate(self, revision: str = "head", *, downgrade: bool = False) -> None:
         def run(connection: Connection) -> None:
@@ -122,3 +136,5 @@ class Store:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._reader is not None:
+            await self._reader.dispose()
