@@ -394,7 +394,7 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
             "label": texts.ABSENCE_FROM,
             "isRequired": True,
             "min": today,
-            "errorMessage": texts.ABSENCE_FROM,
+            "errorMessage": texts.ABSENCE_FROM_MISSING,
         },
         {
             "type": "Input.Date",
@@ -402,7 +402,7 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
             "label": texts.ABSENCE_TO,
             "isRequired": True,
             "min": today,
-            "errorMessage": texts.ABSENCE_TO,
+            "errorMessage": texts.ABSENCE_TO_MISSING,
         },
     ]
     if replacements:
@@ -427,7 +427,7 @@ def block_form(form: str, today: str) -> Card:
                 "label": texts.BLOCK_DAY,
                 "isRequired": True,
                 "min": today,
-                "errorMessage": texts.BLOCK_DAY,
+                "errorMessage": texts.DATE_MISSING,
             },
             {
                 "type": "Input.Time",
@@ -435,7 +435,7 @@ def block_form(form: str, today: str) -> Card:
                 "label": texts.BLOCK_FROM,
                 "isRequired": True,
                 "value": "09:00",
-                "errorMessage": texts.BLOCK_FROM,
+                "errorMessage": texts.TIME_MISSING,
             },
             {
                 "type": "Input.Time",
@@ -443,7 +443,7 @@ def block_form(form: str, today: str) -> Card:
                 "label": texts.BLOCK_TO,
                 "isRequired": True,
                 "value": "12:00",
-                "errorMessage": texts.BLOCK_TO,
+                "errorMessage": texts.TIME_MISSING,
             },
         ],
         [submit(texts.BLOCK_SAVE, "block_save", form, style="positive")],
@@ -460,7 +460,7 @@ def add_day_form(form: str, today: str) -> Card:
                 "label": texts.BLOCK_DAY,
                 "isRequired": True,
                 "min": today,
-                "errorMessage": texts.BLOCK_DAY,
+                "errorMessage": texts.DATE_MISSING,
             },
             choice_set(
                 "kind", texts.DAY_KIND_LABEL, [(k, v) for k, v in texts.DAY_KIND.items()], value="extra", required=True
@@ -471,7 +471,7 @@ def add_day_form(form: str, today: str) -> Card:
                 "label": texts.BLOCK_FROM,
                 "isRequired": True,
                 "value": "09:00",
-                "errorMessage": texts.BLOCK_FROM,
+                "errorMessage": texts.TIME_MISSING,
             },
             {
                 "type": "Input.Time",
@@ -479,7 +479,7 @@ def add_day_form(form: str, today: str) -> Card:
                 "label": texts.BLOCK_TO,
                 "isRequired": True,
                 "value": "17:00",
-                "errorMessage": texts.BLOCK_TO,
+                "errorMessage": texts.TIME_MISSING,
             },
         ],
         [submit(texts.DAY_SAVE, "add_day_save", form, style="positive")],

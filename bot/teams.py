@@ -201,7 +201,8 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
             await self._send(turn, cards.welcome(is_worker=turn.worker is not None))
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        await self.on_members_added_activity([], turn_context)
+        # Teams sends a conversationUpdate with the same install: welcoming once is enough.
+        return None
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         turn = await self._turn(turn_context)

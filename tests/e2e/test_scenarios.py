@@ -1,0 +1,237 @@
+"""The six end-to-end scenarios, as a person would do them in the Agents Playground."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from storage.models import AppointmentRow
+from tests.e2e.conftest import MEETING_URL, REPLACEMENT, WORKER, Chat, Stage
+
+
+async def active_appointments(stage: Stage) -> list[tuple[str, str, str]]:
+    store = stage.store()
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            rows = (
+                await uow.session.execute(
+                    select(AppointmentRow.status, AppointmentRow.mode, AppointmentRow.start_at).order_by(
+                        AppointmentRow.start_at
+                    )
+                )
+            ).all()
+    finally:
+        await store.dispose()
+    return [(status, mode, start.isoformat()) for status, mode, start in rows]
+
+
+async def open_form(chat: Chat, site_label: str | None) -> None:
+    await chat.say("rendez-vous")
+    if site_label is not None:
+        await chat.see("Sur quel site travaillez-vous ?")
+        await chat.choose(site_label)
+        await chat.click("Continuer")
+    await chat.see("Votre demande de rendez-vous")
+
+
+async def test_1_vanves_agent_books_a_teams_video_appointment(stage: Stage):
+    agent = await stage.open_chat("Camille Vanves", "00000000-0000-0000-0000-0000000000c1")
+    await agent.see("Bienvenue sur la permanence")  # the welcome on install
+    await agent.see("seule l'assistante sociale")
+    await open_form(agent, "Vanves (92)")
+    await agent.choose("En visio Teams")
+    await agent.click("Voir les créneaux")
+    await agent.see("Choisissez un créneau")
+    days = await agent.day_labels()
+    assert days[0].startswith("Jeudi")  # next Thursday's permanence
+    await agent.click((await agent.wait_slots())[0], nth=0)
+    await agent.see("Vérifiez votre rendez-vous")
+    await agent.click("Confirmer")
+    await agent.see("C'est réservé")
+    await agent.card().get_by_text("Rejoindre la réunion Teams").wait_for()
+    assert await agent.page.get_by_text("Bienvenue sur la permanence").count() == 1  # welcomed once
+    await agent.screenshot("confirmation")
+    ((status, mode, _),) = await active_appointments(stage)
+    assert (status, mode) == ("confirmed", "teams")
+    _ = (MEETING_URL, WORKER, REPLACEMENT)
+
+
+def paris_today():  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.now(UTC).astimezone(ZoneInfo("Europe/Paris")).date()
+
+
+async def test_2_head_office_agent_books_in_person_reschedules_and_cancels(stage: Stage):
+    agent = await stage.open_chat("Dominique Siège", "00000000-0000-0000-0000-0000000000c2")
+    await open_form(agent, "Poitiers / Chasseneuil")
+    await agent.choose("En présentiel au bureau 16")
+    await agent.click("Voir les créneaux")
+    await agent.see("Choisissez un créneau")
+    first_slots = await agent.wait_slots()
+    await agent.click(first_slots[0], nth=0)
+    await agent.see("bureau n° 16")
+    await agent.click("Confirmer")
+    await agent.see("C'est réservé")
+    ((_, mode, booked),) = await active_appointments(stage)
+    assert mode == "in_person"
+
+    await agent.say("mes rendez-vous")
+    await agent.see("Vos prochains rendez-vous")
+    await agent.click("Déplacer")
+    await agent.see("Déplacer :")
+    await agent.click((await agent.wait_slots())[1], nth=0)
+    await agent.see("Vérifiez votre rendez-vous")
+    await agent.click("Confirmer")
+    await agent.see("Rendez-vous déplacé")
+    ((status, _, moved),) = await active_appointments(stage)
+    assert status == "confirmed" and moved != booked
+
+    await agent.say("mes rendez-vous")
+    await agent.see("Vos prochains rendez-vous")
+    await agent.click("Annuler")
+    await agent.see("Annuler ce rendez-vous ?")
+    await agent.click("Oui, annuler")
+    await agent.see("est annulé")
+    assert [row[0] for row in await active_appointments(stage)] == ["cancelled"]
+    await open_form(agent, None)  # the site is remembered
+    await agent.choose("En présentiel au bureau 16")
+    await agent.click("Voir les créneaux")
+    await agent.see("Choisissez un créneau")
+    assert await agent.wait_slots() == first_slots  # every slot is free again
+
+
+async def test_3_retirement_questions_get_only_retirement_fridays(stage: Stage):
+    agent = await stage.open_chat("Claude Rouen", "00000000-0000-0000-0000-0000000000c3")
+    await open_form(agent, "Rouen (76)")
+    await agent.pick_in_combobox("Choisissez un sujet", "Dossier de retraite")
+    await agent.click("Voir les créneaux")
+    await agent.see("Choisissez un créneau")
+    days = await agent.day_labels()
+    assert days and all(day.startswith("Vendredi") for day in days)
+
+
+async def test_4_absence_urgent_request_reaches_the_replacement(stage: Stage):
+    from datetime import timedelta
+
+    worker = await stage.open_chat(WORKER["name"], WORKER["oid"])
+    await worker.see("Espace assistante sociale")
+    await worker.say("absence")
+    await worker.see("Premier jour d'absence")
+    today = paris_today()
+    back = today + timedelta(days=9)
+    await worker.pick_date(0, today)
+    await worker.pick_date(1, back - timedelta(days=1))
+    await worker.click("Enregistrer l'absence")
+    await worker.see("Absence enregistrée")
+
+    agent = await stage.open_chat("Sacha Toulouse", "00000000-0000-0000-0000-0000000000c4")
+    await open_form(agent, "Toulouse (31)")
+    await agent.click("Voir les créneaux")
+    await agent.see("absente jusqu'au")
+    await agent.see("01 99 00 99 99")  # the minimum information service
+    await agent.screenshot("absence-notice")
+
+    await agent.say("urgence")
+    await agent.see("En cas de danger immédiat")
+    for number in ("15", "17", "112", "3114"):
+        await agent.card().get_by_text(number, exact=True).first.wait_for()
+    await agent.fill("Votre situation", "Menace d'expulsion")
+    await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
+    await agent.click("Être rappelé(e)")
+    await agent.see("transmise à Assistante sociale remplaçante")
+
+    replacement = await stage.open_chat(REPLACEMENT["name"], REPLACEMENT["oid"])
+    await replacement.say("urgences")
+    await replacement.see("Menace d'expulsion")
+    await replacement.see("Sacha Toulouse")
+    await replacement.click("Je m'en occupe")
+    await replacement.see("C'est noté")
+    await agent.see("a pris en charge votre demande urgente", within_ms=20_000)  # proactive message
+
+
+async def test_5_the_worker_sees_who_and_why_and_nobody_else_does(stage: Stage):
+    agent = await stage.open_chat("Alix Grenoble", "00000000-0000-0000-0000-0000000000c5")
+    await open_form(agent, "Grenoble (38)")
+    await agent.pick_in_combobox("Choisissez un sujet", "Budget, difficultés financières")
+    await agent.fill("Un mot pour l'assistante sociale", "Loyer impayé depuis deux mois")
+    await agent.click("Voir les créneaux")
+    await agent.see("Choisissez un créneau")
+    await agent.click((await agent.wait_slots())[0], nth=0)
+    await agent.click("Confirmer")
+    await agent.see("C'est réservé")
+
+    worker = await stage.open_chat(WORKER["name"], WORKER["oid"])
+    await worker.say("semaine")
+    await worker.see("Alix Grenoble")
+    await worker.see("Budget, difficultés financières")
+    await worker.see("Loyer impayé depuis deux mois")
+
+    other = await stage.open_chat("Morgan Lille", "00000000-0000-0000-0000-0000000000c6")
+    await other.say("mes rendez-vous")
+    await other.see("Vous n'avez aucun rendez-vous à venir")
+    for attempt in ("agenda", "semaine", "urgences"):
+        await other.say(attempt)
+    await other.see("Je n'ai pas compris")
+    assert await other.page.get_by_text("Alix Grenoble").count() == 0
+    assert await other.page.get_by_text("Loyer impayé").count() == 0
+
+
+async def test_6_two_agents_race_for_the_last_slot_of_a_day(stage: Stage):
+    first = await stage.open_chat("Eden Lille", "00000000-0000-0000-0000-0000000000c7")
+    await open_form(first, "Lille (59)")
+    await first.click("Voir les créneaux")
+    await first.see("Choisissez un créneau")
+    day = (await first.day_labels())[0]
+
+    worker = await stage.open_chat(WORKER["name"], WORKER["oid"])
+    await worker.say("bloquer")
+    await worker.see("Bloquer un créneau")
+    from datetime import date
+
+    months = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ]
+    _, number, month = day.split()[:3]
+    today = paris_today()
+    target = date(
+        today.year + (1 if months.index(month) + 1 < today.month else 0), months.index(month) + 1, int(number)
+    )
+    await worker.pick_date(0, target)
+    await worker.fill("De", "08:00")
+    await worker.fill("À", "15:00")
+    await worker.click("Bloquer")
+    await worker.see("Créneau bloqué")
+
+    second = await stage.open_chat("Noa Lyon", "00000000-0000-0000-0000-0000000000c8")
+    await open_form(second, "Lyon (69)")
+    await second.click("Voir les créneaux")
+    await second.see("Choisissez un créneau")
+    await first.say("rendez-vous")
+    await first.see("Votre demande de rendez-vous")
+    await first.click("Voir les créneaux")
+    await first.see("Choisissez un créneau")
+    assert (await first.day_labels())[0] == day == (await second.day_labels())[0]
+    last = (await first.wait_slots())[0]
+    assert last == "15 h 30"  # the only slot left that day
+    await first.click(last, nth=0)
+    await second.click(last, nth=0)
+    await first.see("Vérifiez votre rendez-vous")
+    await second.see("Vérifiez votre rendez-vous")
+    await first.click("Confirmer")
+    await first.see("C'est réservé")
+    await second.click("Confirmer")
+    await second.see("Ce créneau vient d'être pris")
+    assert await second.wait_slots()  # alternatives offered
+    assert [row[0] for row in await active_appointments(stage)] == ["confirmed"]
