@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import socket
 import uuid
@@ -25,6 +26,7 @@ from botbuilder.schema import Activity
 from booking.document import Deployment
 from bot import logs, texts
 from bot.auth import ReusingAuthentication
+from bot.calendar_sync import CalendarSync
 from bot.metrics import Metrics
 from bot.notify import TeamsNotifier
 from bot.outbox import OutboxDispatcher
@@ -59,6 +61,7 @@ class Runtime:
     dispatcher: OutboxDispatcher
     provider: Provider
     metrics: Metrics
+    calendar_sync: CalendarSync | None
 
 
 RUNTIME = web.AppKey("runtime", Runtime)
@@ -97,6 +100,16 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
     adapter.on_turn_error = on_error
     notifier = TeamsNotifier(adapter=adapter, app_id=settings.app_id, service=service, clock=clock)
+    calendar_sync = None
+    if provider.name != "local":
+        calendar_sync = CalendarSync(
+            service=service,
+            provider=provider,
+            clock=clock,
+            metrics=metrics,
+            public_url=settings.public_url,
+            client_state=settings.graph_client_state.get_secret_value(),
+        )
     dispatcher = OutboxDispatcher(
         service=service,
         provider=provider,
@@ -106,6 +119,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         metrics=metrics,
         subject=settings.event_subject,
         invite_agent=settings.invite_agent,
+        calendar_work=calendar_sync.handle_outbox if calendar_sync else None,
     )
 
     async def after_commit(_: str) -> None:
@@ -135,6 +149,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         dispatcher=dispatcher,
         provider=provider,
         metrics=metrics,
+        calendar_sync=calendar_sync,
     )
 
     scheduler = AsyncIOScheduler(timezone=UTC)
@@ -158,6 +173,44 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         coalesce=True,
         next_run_time=datetime.now(UTC) + timedelta(seconds=5),
     )
+    if calendar_sync is not None:
+        sync = calendar_sync
+
+        async def poll() -> None:
+            try:
+                async with store.advisory_lock("calendar-sync") as mine:
+                    if mine:
+                        await sync.sync_all()
+                        dispatcher.wake()
+            except Exception as err:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.error("calendar sync tick failed: %s", logs.exception_summary(err))
+
+        async def subscriptions() -> None:
+            try:
+                async with store.advisory_lock("graph-subscriptions") as mine:
+                    if mine:
+                        await sync.ensure_subscriptions()
+            except Exception as err:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.error("subscription tick failed: %s", logs.exception_summary(err))
+
+        scheduler.add_job(
+            poll,
+            "interval",
+            seconds=settings.sync_interval_seconds,
+            id="calendar-sync",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=2),
+        )
+        scheduler.add_job(
+            subscriptions,
+            "interval",
+            hours=1,
+            id="graph-subscriptions",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=10),
+        )
     scheduler.start()
     loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
     try:
@@ -241,6 +294,39 @@ async def messages(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
+async def _graph_webhook(request: web.Request, lifecycle: bool) -> web.StreamResponse:
+    token = request.query.get("validationToken")
+    if token is not None:
+        # The subscription handshake: the decoded token back as plain text, within 10 seconds.
+        return web.Response(
+            text=html.escape(token), content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"}
+        )
+    runtime = request.app[RUNTIME]
+    if runtime.calendar_sync is None:
+        return web.json_response({"error": "calendar notifications are not configured"}, status=404)
+    try:
+        body = await request.json()
+    except ValueError:
+        return web.json_response({"error": "malformed JSON"}, status=400)
+    try:
+        if lifecycle:
+            await runtime.calendar_sync.lifecycle(body)
+        else:
+            await runtime.calendar_sync.notifications(body)
+    except ValueError:
+        return web.json_response({"error": "not a notification collection"}, status=400)
+    runtime.dispatcher.wake()
+    return web.Response(status=202)  # stored; Graph retries on 5xx (raised by the middleware)
+
+
+async def graph_notifications(request: web.Request) -> web.StreamResponse:
+    return await _graph_webhook(request, lifecycle=False)
+
+
+async def graph_lifecycle(request: web.Request) -> web.StreamResponse:
+    return await _graph_webhook(request, lifecycle=True)
+
+
 async def healthz(request: web.Request) -> web.StreamResponse:
     return web.json_response({"status": "ok"})
 
@@ -284,6 +370,8 @@ def create_app(
     app[PROVIDER] = provider_factory
     app.cleanup_ctx.append(_runtime)
     app.router.add_post("/api/messages", messages)
+    app.router.add_post("/api/graph/notifications", graph_notifications)
+    app.router.add_post("/api/graph/lifecycle", graph_lifecycle)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -47,6 +47,7 @@ class OutboxDispatcher:
         metrics: Metrics,
         subject: str,
         invite_agent: bool = True,
+        calendar_work: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.service = service
         self.store = service.store
@@ -57,6 +58,7 @@ class OutboxDispatcher:
         self.metrics = metrics
         self.subject = subject
         self.invite_agent = invite_agent
+        self.calendar_work = calendar_work  # calendar sync and subscription upkeep, when Graph is configured
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
@@ -137,6 +139,9 @@ class OutboxDispatcher:
             return
         if message.kind.startswith("notify."):
             await self.notifier.deliver(message)
+            return
+        if self.calendar_work is not None and message.kind in ("calendar.sync", "graph.subscription"):
+            await self.calendar_work(message.kind, message.payload)
             return
         raise DeliveryError(f"unknown_kind:{message.kind}", retryable=False)
 

@@ -23,6 +23,7 @@ from booking.plan import DayHours, ExplicitDay
 from booking.rules import check_change, check_new_booking
 from booking.slots import alternatives
 from booking.urgency import triage
+from graph.provider import CalendarChange, ChangeKind, SyncResult
 from storage.repositories import (
     AppointmentDetails,
     NotFound,
@@ -125,11 +126,16 @@ class BookingService:
                 if e.worker_id == worker_id and e.category in {k.value for k in DayKind}
             )
             calendars[worker_id] = WorkerCalendar(busy=busy, added_days=added)
+        out_of_office = [
+            Absence(worker_id=e.worker_id, start=e.interval.start, end=e.interval.end, source=AbsenceSource.OOF_EVENT)
+            for e in await uow.calendar.between(worker_ids, min(first, now - LOOKBACK), last + LOOKBACK)
+            if e.category == "oof"
+        ]
         return Schedules(
             directory=self.directory,
             plans=self.deployment.plans,
             calendars=calendars,
-            absences=tuple(await uow.absences.overlapping(min(first, now - LOOKBACK), last + LOOKBACK)),
+            absences=(*await uow.absences.overlapping(min(first, now - LOOKBACK), last + LOOKBACK), *out_of_office),
             appointments=tuple(await uow.appointments.active_between(worker_ids, first, last)),
             holidays=self.holidays,
         )
@@ -626,6 +632,92 @@ class BookingService:
             )
             await uow.commit()
         return entry_id
+
+    async def apply_calendar(self, worker_id: str, result: SyncResult, now: datetime) -> dict[str, int]:
+        """Apply what the worker's calendar says, in one transaction. Her own changes to the
+        events we wrote move or cancel the appointment and tell the agent."""
+        counts = {"moved": 0, "cancelled": 0, "entries": 0, "removed": 0}
+        async with self.store.unit_of_work() as uow:
+            seen: set[str] = set()
+            for change in result.changes:
+                stored = await uow.appointments.by_outlook_event(change.event_id) if change.event_id else None
+                if stored is None and change.transaction_id:
+                    stored = await uow.appointments.by_transaction(change.transaction_id)
+                if stored is not None:
+                    counts[await self._apply_to_appointment(uow, stored, change, now)] += 1
+                    continue
+                category = None
+                if change.kind is ChangeKind.UPSERT and not change.cancelled and change.interval is not None:
+                    if change.day_kind is not None:
+                        category = change.day_kind.value
+                    elif change.out_of_office:
+                        category = "oof"
+                    elif change.busy:
+                        category = "busy"
+                if category is None or change.interval is None:
+                    await uow.calendar.remove_external(worker_id, change.event_id)
+                    counts["removed"] += 1
+                    continue
+                seen.add(change.event_id)
+                await uow.calendar.put(
+                    worker_id=worker_id,
+                    interval=change.interval,
+                    category=category,
+                    now=now,
+                    external_id=change.event_id,
+                )
+                counts["entries"] += 1
+            if result.full:
+                counts["removed"] += await uow.calendar.prune_external(worker_id, seen)
+            if result.absences is not None:
+                await uow.absences.replace_from_source(worker_id, AbsenceSource.AUTOMATIC_REPLIES, result.absences, now)
+            await uow.commit()
+        return counts
+
+    async def _apply_to_appointment(
+        self, uow: UnitOfWork, stored: StoredAppointment, change: CalendarChange, now: datetime
+    ) -> str:
+        appointment = stored.appointment
+        if not appointment.status.is_active:
+            return "entries"
+        if change.kind is ChangeKind.REMOVED or change.cancelled:
+            await uow.appointments.set_status(
+                stored.id, AppointmentStatus.CANCELLED, version=appointment.version, now=now, actor="outlook"
+            )
+            await uow.outbox.add(
+                "notify.agent",
+                {"agent_id": appointment.agent_id, "what": "worker_cancelled", "appointment_id": stored.id},
+                now,
+                aggregate_id=stored.id,
+            )
+            await uow.audit.record(
+                actor="outlook", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
+            )
+            return "cancelled"
+        if change.interval is None or change.interval == appointment.interval:
+            return "entries"
+        try:
+            async with uow.session.begin_nested():
+                moved = await uow.appointments.move(
+                    stored.id, change.interval, version=appointment.version, now=now, actor="outlook"
+                )
+        except BookingRefused:
+            log.warning(
+                "an appointment moved in Outlook overlaps another one: left as it was",
+                extra={"event": "calendar.conflict"},
+            )
+            return "entries"
+        await uow.outbox.add(
+            "notify.agent",
+            {"agent_id": appointment.agent_id, "what": "worker_moved", "appointment_id": stored.id},
+            now,
+            aggregate_id=stored.id,
+        )
+        await self._queue_reminders(uow, moved, now)
+        await uow.audit.record(
+            actor="outlook", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now
+        )
+        return "moved"
 
     async def sync_workers(self) -> None:
         async with self.store.unit_of_work() as uow:

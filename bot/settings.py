@@ -57,9 +57,18 @@ class Settings(BaseSettings):
     lookup_key: SecretStr = SecretStr("")  # base64; keyed hash for finding agents without storing their id
     local_meeting_url: str = ""  # local calendar: the worker's fixed Teams meeting room link, if any
     log_level: str = "INFO"
+    graph_client_id: str = ""  # default: MicrosoftAppId (one Entra app for the bot and Graph)
+    graph_client_secret: SecretStr = SecretStr("")  # default: MicrosoftAppPassword
+    graph_certificate_path: Path | None = None  # PEM private key + certificate, instead of a secret
+    graph_certificate_thumbprint: str = ""
+    graph_client_state: SecretStr = SecretStr("")  # secret echoed by Graph in every change notification
+    sync_interval_seconds: int = Field(default=300, ge=30)  # delta polling, the fallback to webhooks
     event_subject: str = "Rendez-vous – permanence sociale"  # neutral: never the topic or the person
     invite_agent: bool = True  # the agent is an attendee of the Outlook event (she gets the invitation)
     reminders: str = "day:24h,hour:1h"  # proactive reminders before an appointment
+
+    def graph_certificate_pem(self) -> str:
+        return self.graph_certificate_path.read_text(encoding="utf-8") if self.graph_certificate_path else ""
 
     def reminder_offsets(self) -> list[tuple[str, timedelta]]:
         result = []

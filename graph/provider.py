@@ -57,6 +57,7 @@ class CalendarChange:
     interval: Interval | None = None
     busy: bool = False
     day_kind: DayKind | None = None  # set when a category marks a permanence/retirement/extra day
+    out_of_office: bool = False  # an Outlook event shown as "out of office"
     cancelled: bool = False
     transaction_id: str | None = None  # set on events the product wrote
 
@@ -64,7 +65,7 @@ class CalendarChange:
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SyncResult:
     changes: tuple[CalendarChange, ...] = ()
-    absences: tuple[Absence, ...] = ()
+    absences: tuple[Absence, ...] | None = None  # automatic replies; None: not read this time
     full: bool = False  # a full resync: entries not listed are gone
     requests: int = 0
 

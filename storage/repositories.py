@@ -603,6 +603,18 @@ class CalendarRepository(_Repository):
             )
         )
 
+    async def prune_external(self, worker_id: str, keep: set[str]) -> int:
+        """After a full listing: remove mirrored entries whose event was not listed."""
+        rows = await self.session.scalars(
+            select(CalendarEntryRow).where(
+                CalendarEntryRow.worker_id == worker_id, CalendarEntryRow.external_id.is_not(None)
+            )
+        )
+        gone = [r.id for r in rows if r.external_id not in keep]
+        if gone:
+            await self.session.execute(delete(CalendarEntryRow).where(CalendarEntryRow.id.in_(gone)))
+        return len(gone)
+
     async def between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[CalendarEntry]:
         rows = await self.session.scalars(
             select(CalendarEntryRow)
@@ -704,6 +716,17 @@ class OutboxRepository(_Repository):
                 claimed_until=None,
             )
         )
+
+    async def has_pending(self, kind: str, aggregate_id: str) -> bool:
+        found = await self.session.scalar(
+            select(func.count()).where(
+                OutboxRow.kind == kind,
+                OutboxRow.aggregate_id == aggregate_id,
+                OutboxRow.status == "pending",
+                OutboxRow.claimed_until.is_(None),
+            )
+        )
+        return bool(found)
 
     async def depth(self) -> int:
         return int(await self.session.scalar(select(func.count()).where(OutboxRow.status == "pending")) or 0)
