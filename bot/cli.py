@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from booking.budget import day_budget
@@ -181,6 +182,21 @@ def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
+    from importlib.metadata import version as installed_version
+
+    from bot.manifest import ManifestError, build
+
+    version = args.version or installed_version("permanence")
+    try:
+        path = build(settings, version, Path(args.output))
+    except ManifestError as err:
+        print(f"permanence manifest build: {err}", file=sys.stderr)
+        return 2
+    print(f"Teams app package written to {path} (upload it in Teams admin center > Manage apps)")
+    return 0
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run
 
@@ -215,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="apply migrations").set_defaults(handler=db_upgrade)
     manifest = commands.add_parser("manifest", help="Teams app package").add_subparsers(dest="sub", required=True)
-    manifest.add_parser("build", help="build the app package").set_defaults(handler=_not_yet("manifest build"))
+    p = manifest.add_parser("build", help="build the Teams app package (zip) from manifest/ and settings")
+    p.add_argument("--version", help="app version, e.g. 1.0.0 (default: the package's)")
+    p.add_argument("--output", default="build/permanence-teams-app.zip")
+    p.set_defaults(handler=manifest_build)
     commands.add_parser("report", help="aggregate activity report").set_defaults(handler=_not_yet("report"))
     dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
     dossiers.add_parser("export", help="sealed export").set_defaults(handler=_not_yet("dossiers export"))

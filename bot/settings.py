@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     app_type: str = Field(default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType"))
 
     botframework_openid_metadata_url: str = ""  # only to point JWT validation at a test issuer
+    teams_app_id: str = ""  # the Teams app's id in the manifest (default: MicrosoftAppId)
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
     data_dir: Path = Path("var")
@@ -84,7 +85,7 @@ class Settings(BaseSettings):
             result.append((name, timedelta(hours=value) if unit == "h" else timedelta(minutes=value)))
         return result
 
-    @field_validator("app_id", "app_tenant_id")
+    @field_validator("app_id", "app_tenant_id", "teams_app_id")
     @classmethod
     def _guid_or_empty(cls, value: str) -> str:
         if value and not GUID.match(value):

@@ -49,6 +49,10 @@ AGENT_COMMANDS = (
     ("help", "help"),
     ("bonjour", "help"),
     ("menu", "help"),
+    # The English titles of the app's command list (en-us localisation of the manifest).
+    ("my appointments", "mine"),
+    ("appointment", "book"),
+    ("cancel", "mine"),
 )
 WORKER_COMMANDS = (
     ("agenda", "agenda"),
