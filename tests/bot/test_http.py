@@ -192,3 +192,19 @@ def test_no_credentials_means_loopback_only(tmp_path):
 def test_settings_refuse_malformed_ids(tmp_path):
     with pytest.raises(ValueError, match="GUID"):
         settings(tmp_path, MicrosoftAppId="not-a-guid")
+
+
+async def test_graph_webhooks_answer_the_validation_handshake_as_plain_text(open_client):
+    for path in ("/api/graph/notifications", "/api/graph/lifecycle"):
+        response = await open_client.post(f"{path}?validationToken=Validation%3A%20Testing%20client%20%3Cb%3E")
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        assert await response.text() == "Validation: Testing client &lt;b&gt;"  # decoded, escaped
+
+
+async def test_graph_notifications_are_refused_when_graph_is_not_configured(open_client):
+    body = json.dumps({"value": [{"subscriptionId": "x", "clientState": "y"}]})
+    response = await open_client.post(
+        "/api/graph/notifications", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status == 404

@@ -1,0 +1,202 @@
+"""The deploy guide's set-up, run for real: `permanence db upgrade`, then two `permanence serve`
+replicas on one PostgreSQL database, agents alternating between them turn by turn."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+from aiohttp import web
+from sqlalchemy import select
+
+from storage.crypto import Keyring
+from storage.models import AppointmentRow, OutboxRow
+from storage.store import Store
+from tests.e2e.conftest import free_port, wait_http
+from tests.storage.conftest import PG_ADMIN, pg_url
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Connector:
+    """The Bot Connector side: stores every activity the replicas send, by conversation."""
+
+    def __init__(self) -> None:
+        self.activities: dict[str, list[dict[str, Any]]] = {}
+        self.ids = iter(range(1, 10_000))
+
+    async def post(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        body["id"] = f"act-{next(self.ids)}"
+        self.activities.setdefault(request.match_info["conversation"], []).append(body)
+        return web.json_response({"id": body["id"]})
+
+    async def member(self, request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["member"], "email": "agent@cned.example"})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{conversation}/activities", self.post)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{id}", self.post)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{id}", self.post)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self.member)
+        return app
+
+
+@pytest.fixture
+async def database() -> AsyncIterator[str]:
+    name = f"permanence_replicas_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable: {err!r}")
+        pytest.skip(f"PostgreSQL not reachable: {type(err).__name__}")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def card_action(activity: dict[str, Any], action: str, index: int = 0) -> dict[str, Any]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "Action.Submit" and node.get("data", {}).get("action") == action:
+                found.append(node["data"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(activity.get("attachments", []))
+    return found[index]
+
+
+async def test_two_replicas_share_state_and_write_each_calendar_event_once(tmp_path, database):
+    connector = Connector()
+    runner = web.AppRunner(connector.app(), access_log=None)
+    await runner.setup()
+    connector_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", connector_port).start()
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    lookup = base64.b64encode(secrets.token_bytes(32)).decode()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PERMANENCE_DATABASE_URL": pg_url(database),
+        "PERMANENCE_ENCRYPTION_KEY": f"k1:{key}",
+        "PERMANENCE_LOOKUP_KEY": lookup,
+        "PERMANENCE_DATA_DIR": str(tmp_path),
+        "PERMANENCE_LOCAL_MEETING_URL": "https://teams.microsoft.com/l/x",
+        "PERMANENCE_LOG_LEVEL": "WARNING",
+    }
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    ports = [free_port(), free_port()]
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**env, "PERMANENCE_PORT": str(port)},
+        )
+        for port in ports
+    ]
+    try:
+        for port in ports:
+            await wait_http(f"http://127.0.0.1:{port}/readyz")
+        turn = 0
+        async with aiohttp.ClientSession() as session:
+
+            async def send(user: int, text: str | None = None, value: dict[str, Any] | None = None) -> dict[str, Any]:
+                nonlocal turn
+                conversation = f"a:replica-user-{user}"
+                before = len(connector.activities.get(conversation, []))
+                activity = {
+                    "type": "message",
+                    "id": f"in-{turn}",
+                    "channelId": "msteams",
+                    "text": text,
+                    "value": value,
+                    "serviceUrl": f"http://127.0.0.1:{connector_port}/",
+                    "from": {
+                        "id": f"29:{user}",
+                        "aadObjectId": f"00000000-0000-0000-0000-{user:012d}",
+                        "name": f"Agent {user}",
+                    },
+                    "recipient": {"id": "28:bot"},
+                    "conversation": {"id": conversation, "conversationType": "personal"},
+                    "channelData": {"tenant": {"id": "00000000-0000-0000-0000-0000000000e1"}},
+                    "replyToId": connector.activities[conversation][-1]["id"] if before else None,
+                }
+                port = ports[turn % 2]  # every turn goes to the other replica
+                turn += 1
+                async with session.post(f"http://127.0.0.1:{port}/api/messages", json=activity) as response:
+                    assert response.status < 300, await response.text()
+                replies = connector.activities[conversation][before:]
+                assert replies, "no reply"
+                return replies[-1]
+
+            for user in range(6):
+                picker = await send(user, "rendez-vous")
+                form = await send(user, value={**card_action(picker, "site"), "site": "vanves"})
+                slots = await send(
+                    user, value={**card_action(form, "slots"), "mode": "teams", "topic": "", "message": "", "phone": ""}
+                )
+                summary = await send(user, value=card_action(slots, "pick", index=user))
+                done = await send(user, value=card_action(summary, "confirm"))
+                assert "C'est réservé" in json.dumps(done, ensure_ascii=False)
+        await asyncio.sleep(3)  # both dispatchers run; each claims with SKIP LOCKED
+        async with aiohttp.ClientSession() as session:
+            for port in ports:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    assert 'permanence_turns_total{type="message"} 15' in await response.text()
+    finally:
+        for replica in replicas:
+            replica.terminate()
+            replica.wait(timeout=10)
+        await runner.cleanup()
+
+    keyring = Keyring.from_setting(f"k1:{key}", lookup)
+    store = Store(pg_url(database), keyring)
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            appointments = (
+                await uow.session.execute(select(AppointmentRow.start_at, AppointmentRow.outlook_event_id))
+            ).all()
+            outbox = (
+                await uow.session.execute(
+                    select(OutboxRow.kind, OutboxRow.status, OutboxRow.attempts).where(
+                        OutboxRow.kind == "calendar.create"
+                    )
+                )
+            ).all()
+    finally:
+        await store.dispose()
+    assert len({start for start, _ in appointments}) == 6 and all(event for _, event in appointments)
+    assert sorted(outbox) == [("calendar.create", "done", 1)] * 6  # each written once, by one replica
