@@ -135,7 +135,11 @@ class TeamsNotifier:
                     cards.notice(
                         texts.WORKER_MOVED.format(date=when),
                         [],
-                        [cards.submit(texts.ACCEPT_NEW, "help"), cards.submit(texts.ACTION_MINE, "mine")],
+                        [
+                            cards.submit(texts.ACCEPT_NEW, "accept_change"),
+                            cards.submit(texts.PICK_ANOTHER, "mine"),
+                            cards.submit(texts.CANCEL, "mine"),
+                        ],
                     )
                 )
             )

@@ -243,6 +243,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
             "mine": self.show_mine,
             "urgent": self.start_urgent,
             "help": self.show_help,
+            "accept_change": self.accept_change,
         }
         if action in open_actions:
             await open_actions[action](turn)
@@ -290,6 +291,9 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def _stale(self, turn: Turn, value: dict[str, Any]) -> None:
         await self._say(turn, texts.ALREADY_DONE if turn.was_consumed(value) else texts.STALE_CARD)
+
+    async def accept_change(self, turn: Turn) -> None:
+        await self._say(turn, texts.CHANGE_ACCEPTED)
 
     async def show_help(self, turn: Turn) -> None:
         await self._send(turn, cards.welcome(is_worker=turn.worker is not None))

@@ -185,6 +185,7 @@ REQUEST_DECLINED = (
 WORKER_MOVED = "L'assistante sociale a déplacé votre rendez-vous : il aura lieu le {date}."
 WORKER_CANCELLED = "L'assistante sociale a dû annuler votre rendez-vous du {date}. Vous pouvez en reprendre un."
 ACCEPT_NEW = "Ça me convient"
+CHANGE_ACCEPTED = "C'est noté : votre rendez-vous est maintenu à la nouvelle date."
 PICK_ANOTHER = "Choisir un autre créneau"
 
 REFUSALS = {

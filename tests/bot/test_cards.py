@@ -144,6 +144,7 @@ def test_a_day_is_split_at_lunch():
 
 def test_submits_carry_only_an_action_and_ids():
     allowed = {"action", "form", "slot", "appointment", "item", "period"}
+    # (proactive cards carry form-less actions only: they open a view, they change nothing)
     for card in all_cards().values():
         for node in walk(card):
             if node.get("type") == "Action.Submit":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, text
@@ -335,3 +336,26 @@ async def test_no_confidential_text_reaches_the_logs(world, caplog):
     for secret in ("Dominique Secret", "SENTINEL-medical-detail", "SENTINEL-urgent", PHONE):
         assert secret not in logged
     _ = UTC
+
+
+async def test_a_change_made_in_outlook_is_announced_with_choices(world):
+    from booking.model import Interval
+    from graph.provider import CalendarChange, ChangeKind, SyncResult
+
+    agent = world.person("Agent")
+    await book(agent, "vanves")
+    async with world.store.unit_of_work(read_only=True) as uow:
+        (stored,) = await uow.appointments.upcoming_for_agent(
+            (await uow.agents.find(agent.object_id)) or "", world.clock()
+        )
+    new = Interval(start=datetime(2027, 3, 11, 13, tzinfo=UTC), end=datetime(2027, 3, 11, 13, 45, tzinfo=UTC))
+    change = CalendarChange(kind=ChangeKind.UPSERT, event_id=stored.outlook_event_id or "", interval=new, busy=True)
+    assert (await world.service.apply_calendar("ass", SyncResult(changes=(change,)), world.clock()))["moved"] == 1
+    (sent,) = await world.deliver()
+    card = sent.attachments[0].content
+    assert "jeudi 11 mars 2027 à 14 h" in json.dumps(card, ensure_ascii=False)
+    titles = [n["title"] for n in walk(card) if n.get("type") == "Action.Submit"]
+    assert titles == [texts.ACCEPT_NEW, texts.PICK_ANOTHER, texts.CANCEL]
+    reply = await agent.submit({"action": "accept_change"})
+    assert texts.CHANGE_ACCEPTED in reply.text
+    assert texts.MINE_TITLE in (await agent.submit({"action": "mine"})).text
