@@ -78,6 +78,36 @@ def default_provider(settings: Settings) -> Provider:
     return LocalCalendar(settings.local_meeting_url)
 
 
+def periodic(
+    scheduler: AsyncIOScheduler,
+    store: Store,
+    name: str,
+    work: Callable[[], Awaitable[object]],
+    *,
+    seconds: int,
+    first_in: int,
+) -> None:
+    """A job run on one replica per tick (advisory lock); a failed tick is retried at the next."""
+
+    async def tick() -> None:
+        try:
+            async with store.advisory_lock(name) as mine:
+                if mine:
+                    await work()
+        except Exception as err:  # noqa: BLE001 - the scheduler must keep ticking
+            log.error("%s tick failed: %s", name, logs.exception_summary(err))
+
+    scheduler.add_job(
+        tick,
+        "interval",
+        seconds=seconds,
+        id=name,
+        max_instances=1,
+        coalesce=True,
+        next_run_time=datetime.now(UTC) + timedelta(seconds=first_in),
+    )
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     clock = app[CLOCK]
@@ -155,62 +185,19 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def escalate() -> None:
-        try:
-            async with store.advisory_lock("escalate") as mine:
-                if mine:
-                    moved = await service.escalate_due(clock())
-                    if moved:
-                        dispatcher.wake()
-        except Exception as err:  # noqa: BLE001 - a failed tick is retried at the next one
-            log.error("escalation tick failed: %s", logs.exception_summary(err))
+        if await service.escalate_due(clock()):
+            dispatcher.wake()
 
-    scheduler.add_job(
-        escalate,
-        "interval",
-        seconds=60,
-        id="escalate",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=datetime.now(UTC) + timedelta(seconds=5),
-    )
+    periodic(scheduler, store, "escalate", escalate, seconds=60, first_in=5)
     if calendar_sync is not None:
         sync = calendar_sync
 
         async def poll() -> None:
-            try:
-                async with store.advisory_lock("calendar-sync") as mine:
-                    if mine:
-                        await sync.sync_all()
-                        dispatcher.wake()
-            except Exception as err:  # noqa: BLE001 - a failed tick is retried at the next one
-                log.error("calendar sync tick failed: %s", logs.exception_summary(err))
+            await sync.sync_all()
+            dispatcher.wake()
 
-        async def subscriptions() -> None:
-            try:
-                async with store.advisory_lock("graph-subscriptions") as mine:
-                    if mine:
-                        await sync.ensure_subscriptions()
-            except Exception as err:  # noqa: BLE001 - a failed tick is retried at the next one
-                log.error("subscription tick failed: %s", logs.exception_summary(err))
-
-        scheduler.add_job(
-            poll,
-            "interval",
-            seconds=settings.sync_interval_seconds,
-            id="calendar-sync",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC) + timedelta(seconds=2),
-        )
-        scheduler.add_job(
-            subscriptions,
-            "interval",
-            hours=1,
-            id="graph-subscriptions",
-            max_instances=1,
-            coalesce=True,
-            next_run_time=datetime.now(UTC) + timedelta(seconds=10),
-        )
+        periodic(scheduler, store, "calendar-sync", poll, seconds=settings.sync_interval_seconds, first_in=2)
+        periodic(scheduler, store, "graph-subscriptions", sync.ensure_subscriptions, seconds=3600, first_in=10)
     scheduler.start()
     loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
     try:

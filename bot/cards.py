@@ -417,34 +417,41 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
     return card(body, [submit(texts.ABSENCE_SAVE, "absence_save", form, style="positive")])
 
 
+def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
+    """A required day (from today on) and a start and end time."""
+    return [
+        {
+            "type": "Input.Date",
+            "id": "day",
+            "label": texts.BLOCK_DAY,
+            "isRequired": True,
+            "min": today,
+            "errorMessage": texts.DATE_MISSING,
+        },
+        {
+            "type": "Input.Time",
+            "id": "start",
+            "label": texts.BLOCK_FROM,
+            "isRequired": True,
+            "value": start,
+            "errorMessage": texts.TIME_MISSING,
+        },
+        {
+            "type": "Input.Time",
+            "id": "end",
+            "label": texts.BLOCK_TO,
+            "isRequired": True,
+            "value": end,
+            "errorMessage": texts.TIME_MISSING,
+        },
+    ]
+
+
 def block_form(form: str, today: str) -> Card:
     return card(
         [
             title(texts.BLOCK_TITLE),
-            {
-                "type": "Input.Date",
-                "id": "day",
-                "label": texts.BLOCK_DAY,
-                "isRequired": True,
-                "min": today,
-                "errorMessage": texts.DATE_MISSING,
-            },
-            {
-                "type": "Input.Time",
-                "id": "start",
-                "label": texts.BLOCK_FROM,
-                "isRequired": True,
-                "value": "09:00",
-                "errorMessage": texts.TIME_MISSING,
-            },
-            {
-                "type": "Input.Time",
-                "id": "end",
-                "label": texts.BLOCK_TO,
-                "isRequired": True,
-                "value": "12:00",
-                "errorMessage": texts.TIME_MISSING,
-            },
+            *_day_and_hours(today, "09:00", "12:00"),
         ],
         [submit(texts.BLOCK_SAVE, "block_save", form, style="positive")],
     )
@@ -454,33 +461,15 @@ def add_day_form(form: str, today: str) -> Card:
     return card(
         [
             title(texts.DAY_TITLE),
-            {
-                "type": "Input.Date",
-                "id": "day",
-                "label": texts.BLOCK_DAY,
-                "isRequired": True,
-                "min": today,
-                "errorMessage": texts.DATE_MISSING,
-            },
+            *_day_and_hours(today, "09:00", "17:00")[:1],
             choice_set(
-                "kind", texts.DAY_KIND_LABEL, [(k, v) for k, v in texts.DAY_KIND.items()], value="extra", required=True
+                "kind",
+                texts.DAY_KIND_LABEL,
+                [(k, v) for k, v in texts.DAY_KIND.items()],
+                value="extra",
+                required=True,
             ),
-            {
-                "type": "Input.Time",
-                "id": "start",
-                "label": texts.BLOCK_FROM,
-                "isRequired": True,
-                "value": "09:00",
-                "errorMessage": texts.TIME_MISSING,
-            },
-            {
-                "type": "Input.Time",
-                "id": "end",
-                "label": texts.BLOCK_TO,
-                "isRequired": True,
-                "value": "17:00",
-                "errorMessage": texts.TIME_MISSING,
-            },
+            *_day_and_hours(today, "09:00", "17:00")[1:],
         ],
         [submit(texts.DAY_SAVE, "add_day_save", form, style="positive")],
     )

@@ -248,12 +248,7 @@ class BookingService:
                 await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await self._queue_reminders(uow, stored, now)
                 if status is AppointmentStatus.REQUESTED:
-                    await uow.outbox.add(
-                        "notify.worker",
-                        {"worker_id": slot.worker_id, "what": "request", "appointment_id": stored.id},
-                        now,
-                        aggregate_id=stored.id,
-                    )
+                    await self._tell_worker(uow, slot.worker_id, "request", now, appointment_id=stored.id)
                 await uow.audit.record(
                     actor="agent", action="appointment.book", subject_type="appointment", subject_id=stored.id, now=now
                 )
@@ -263,6 +258,20 @@ class BookingService:
             if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
                 raise await self._taken_with_alternatives(now, slot_key, site_id, topic_id) from refused
             raise
+
+    @staticmethod
+    async def _tell_worker(uow: UnitOfWork, worker_id: str | None, what: str, now: datetime, **ids: str) -> None:
+        """A proactive message to a worker, sent by the outbox (None: the hotline, nobody to tell)."""
+        await uow.outbox.add(
+            "notify.worker", {"worker_id": worker_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
+        )
+
+    @staticmethod
+    async def _tell_agent(uow: UnitOfWork, agent_id: str, what: str, now: datetime, **ids: str) -> None:
+        """A proactive message to an agent, sent by the outbox."""
+        await uow.outbox.add(
+            "notify.agent", {"agent_id": agent_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
+        )
 
     async def _queue_reminders(self, uow: UnitOfWork, stored: StoredAppointment, now: datetime) -> None:
         """Reminders are outbox rows due at their time: they survive restarts, and a reminder
@@ -405,12 +414,7 @@ class BookingService:
                 now=now,
             )
             first = route.first
-            await uow.outbox.add(
-                "notify.worker",
-                {"worker_id": first.worker_id, "what": "urgent", "urgent_id": request.id},
-                now,
-                aggregate_id=request.id,
-            )
+            await self._tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id)
             await uow.audit.record(
                 actor="agent", action="urgent.file", subject_type="urgent", subject_id=request.id, now=now
             )
@@ -479,15 +483,8 @@ class BookingService:
             )
             if not accept:
                 await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
-            await uow.outbox.add(
-                "notify.agent",
-                {
-                    "agent_id": stored.appointment.agent_id,
-                    "what": "accepted" if accept else "declined",
-                    "appointment_id": stored.id,
-                },
-                now,
-                aggregate_id=stored.id,
+            await self._tell_agent(
+                uow, stored.appointment.agent_id, "accepted" if accept else "declined", now, appointment_id=stored.id
             )
             await uow.audit.record(
                 actor=f"worker:{worker.id}",
@@ -528,11 +525,8 @@ class BookingService:
             if worker.id not in [w for w, _ in request.route if w]:
                 raise AccessDenied
             acknowledged = await uow.urgent.acknowledge(request.id, worker.id, now)
-            await uow.outbox.add(
-                "notify.agent",
-                {"agent_id": request.agent_id, "what": "urgent_taken", "urgent_id": request.id, "worker_id": worker.id},
-                now,
-                aggregate_id=request.id,
+            await self._tell_agent(
+                uow, request.agent_id, "urgent_taken", now, urgent_id=request.id, worker_id=worker.id
             )
             await uow.audit.record(
                 actor=f"worker:{worker.id}",
@@ -559,12 +553,7 @@ class BookingService:
                 if step != request.step:
                     handler = request.route[step][0]
                     await uow.urgent.escalate(request.id, step, handler, version=request.version)
-                    await uow.outbox.add(
-                        "notify.worker",
-                        {"worker_id": handler, "what": "urgent", "urgent_id": request.id},
-                        now,
-                        aggregate_id=request.id,
-                    )
+                    await self._tell_worker(uow, handler, "urgent", now, urgent_id=request.id)
                     await uow.audit.record(
                         actor="system", action="urgent.escalate", subject_type="urgent", subject_id=request.id, now=now
                     )
@@ -684,12 +673,7 @@ class BookingService:
             await uow.appointments.set_status(
                 stored.id, AppointmentStatus.CANCELLED, version=appointment.version, now=now, actor="outlook"
             )
-            await uow.outbox.add(
-                "notify.agent",
-                {"agent_id": appointment.agent_id, "what": "worker_cancelled", "appointment_id": stored.id},
-                now,
-                aggregate_id=stored.id,
-            )
+            await self._tell_agent(uow, appointment.agent_id, "worker_cancelled", now, appointment_id=stored.id)
             await uow.audit.record(
                 actor="outlook", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
             )
@@ -707,12 +691,7 @@ class BookingService:
                 extra={"event": "calendar.conflict"},
             )
             return "entries"
-        await uow.outbox.add(
-            "notify.agent",
-            {"agent_id": appointment.agent_id, "what": "worker_moved", "appointment_id": stored.id},
-            now,
-            aggregate_id=stored.id,
-        )
+        await self._tell_agent(uow, appointment.agent_id, "worker_moved", now, appointment_id=stored.id)
         await self._queue_reminders(uow, moved, now)
         await uow.audit.record(
             actor="outlook", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now
