@@ -197,6 +197,116 @@ def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+REPORT_TABLES = {
+    "topic": "Par sujet",
+    "site": "Par site",
+    "mode": "Par modalité",
+    "day": "Par type de journée",
+    "status": "Par statut (tous les rendez-vous de la période)",
+    "urgent_site": "Demandes urgentes, par site",
+}
+STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "cancelled": "annulé", "declined": "refusé"}
+
+
+def report(args: argparse.Namespace, settings: Settings) -> int:
+    from booking.reports import activity_report
+    from bot.runtime import open_store
+
+    deployment = settings.load_deployment()
+    if args.quarter is not None and not 1 <= args.quarter <= 4:
+        print("permanence report: --quarter must be 1 to 4", file=sys.stderr)
+        return 2
+    first_month = 1 if args.quarter is None else 3 * args.quarter - 2
+    start = datetime(args.year, first_month, 1, tzinfo=texts.PARIS)
+    end = (
+        datetime(args.year + 1, 1, 1, tzinfo=texts.PARIS)
+        if args.quarter in (None, 4)
+        else datetime(args.year, first_month + 3, 1, tzinfo=texts.PARIS)
+    )
+
+    async def rows() -> tuple[list[Any], list[Any]]:
+        store = await open_store(settings)
+        try:
+            async with store.unit_of_work() as uow:
+                appointments = await uow.appointments.report_rows(start, end)
+                urgent = await uow.urgent.report_rows(start, end)
+                period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
+                await uow.audit.record(
+                    actor="report",
+                    action="report.generate",
+                    subject_type="report",
+                    subject_id=period,
+                    now=datetime.now(UTC),
+                )
+                await uow.commit()
+            return appointments, urgent
+        finally:
+            await store.dispose()
+
+    appointments, urgent = asyncio.run(rows())
+    directory = deployment.directory
+    result = activity_report(
+        appointments=appointments,
+        urgent=urgent,
+        start=start,
+        end=end,
+        threshold=args.threshold,
+        topics=[t.id for t in directory.topics],
+        sites=[s.id for s in directory.sites],
+    )
+    plan = deployment.plans[directory.zones[0].worker_id]
+    calendar = expand_plan(
+        plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), FrenchHolidays(deployment.subdivision)
+    )
+    budget = day_budget(plan, calendar, args.year, min(end.date(), datetime.now(UTC).date()))
+    labels = {
+        **{t.id: t.label for t in directory.topics},
+        "non_precise": "Non précisé",
+        **{s.id: s.name for s in directory.sites},
+        **texts.MODE_LABELS,
+        **texts.DAY_KIND,
+        **STATUS_LABELS,
+    }
+    shown = texts.HIDDEN_COUNT
+    if args.json:
+        document = {
+            "period": {"start": start.isoformat(), "end": end.isoformat()},
+            "threshold": result.threshold,
+            "appointments_held": result.held if result.held is not None else shown,
+            "tables": {
+                name: {
+                    "total": t.total if t.total is not None else shown,
+                    "cells": {c.key: c.shown() for c in t.cells},
+                }
+                for name, t in result.tables.items()
+            },
+            "median_lead_days": result.median_lead_days,
+            "urgent_requests": result.urgent_requests if result.urgent_requests is not None else shown,
+            "median_callback_hours": result.median_callback_hours,
+            "days": {"budget": budget.total, "planned_in_year": budget.planned, "used": budget.used},
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    title = f"{args.quarter}e trimestre {args.year}" if args.quarter else f"année {args.year}"
+    print(f"Rapport d'activité du service social du travail — {title}")
+    print(
+        f"Effectifs inférieurs à {result.threshold} masqués, ainsi qu'un second effectif là où le total "
+        "permettrait de retrouver le premier ; aucune donnée nominative."
+    )
+    print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
+    for name, heading in REPORT_TABLES.items():
+        table = result.tables[name]
+        print(f"{heading} :")
+        for cell in table.cells:
+            print(f"  {labels.get(cell.key, cell.key):<74} {cell.shown():>6}")
+    lead = f"{result.median_lead_days} jours" if result.median_lead_days is not None else shown
+    callback = f"{result.median_callback_hours} h" if result.median_callback_hours is not None else shown
+    print(f"Délai médian entre la réservation et le rendez-vous : {lead}")
+    print(f"Délai médian de rappel des demandes urgentes : {callback}")
+    print(f"Journées de présence : {budget.used} passées, {budget.planned} prévues sur l'année, budget {budget.total}.")
+    return 0
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run
 
@@ -235,7 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", help="app version, e.g. 1.0.0 (default: the package's)")
     p.add_argument("--output", default="build/permanence-teams-app.zip")
     p.set_defaults(handler=manifest_build)
-    commands.add_parser("report", help="aggregate activity report").set_defaults(handler=_not_yet("report"))
+    p = commands.add_parser("report", help="aggregate activity report (quarterly or yearly), small counts hidden")
+    p.add_argument("--year", type=int, default=datetime.now(UTC).year)
+    p.add_argument("--quarter", type=int, help="1 to 4 (default: the whole year)")
+    p.add_argument("--threshold", type=int, default=5, help="hide counts below this (at least 2)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=report)
     dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
     dossiers.add_parser("export", help="sealed export").set_defaults(handler=_not_yet("dossiers export"))
     dossiers.add_parser("import", help="import a sealed export").set_defaults(handler=_not_yet("dossiers import"))

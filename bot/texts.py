@@ -41,6 +41,7 @@ DAY_KIND = {
 }
 
 SKIP_REASON = {"holiday": "jour férié", "closed": "fermé"}
+HIDDEN_COUNT = "masqué"
 
 
 def normalise(text: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from booking.absence import Absence, AbsenceSource
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import Appointment, AppointmentStatus, DayKind, Interval, Mode, Worker
+from booking.reports import ReportAppointment, ReportUrgent
 from storage.crypto import Keyring
 from storage.models import (
     ACTIVE_STATUSES,
@@ -405,6 +406,25 @@ class AppointmentRepository(_Repository):
             notes=self._open(row.notes_enc, f"appointments.notes:{row.id}"),
         )
 
+    async def report_rows(self, start: datetime, end: datetime) -> list[ReportAppointment]:
+        """Rows for aggregate reports: the topic is decrypted here and only counted by the caller."""
+        rows = await self.session.scalars(
+            select(AppointmentRow).where(AppointmentRow.start_at >= start, AppointmentRow.start_at < end)
+        )
+        return [
+            ReportAppointment(
+                start=r.start_at,
+                booked_at=r.created_at,
+                site_id=r.site_id,
+                mode=Mode(r.mode),
+                kind=DayKind(r.kind),
+                status=AppointmentStatus(r.status),
+                urgent=r.urgent,
+                topic_id=self._open(r.topic_enc, f"appointments.topic:{r.id}") or None,
+            )
+            for r in rows
+        ]
+
     async def history(self, appointment_id: str) -> list[tuple[datetime, str, str]]:
         rows = await self.session.scalars(
             select(AppointmentChangeRow)
@@ -508,6 +528,14 @@ class UrgentRepository(_Repository):
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentChange
         return await self.get(request_id)
+
+    async def report_rows(self, start: datetime, end: datetime) -> list[ReportUrgent]:
+        rows = await self.session.scalars(
+            select(UrgentRequestRow).where(UrgentRequestRow.received_at >= start, UrgentRequestRow.received_at < end)
+        )
+        return [
+            ReportUrgent(received_at=r.received_at, acknowledged_at=r.acknowledged_at, site_id=r.site_id) for r in rows
+        ]
 
     async def details(self, request_id: str) -> tuple[str, str, str]:
         """(description, phone, availability), decrypted; the caller audits the read."""

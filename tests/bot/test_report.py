@@ -1,0 +1,70 @@
+"""`permanence report`: aggregates from the store, small counts hidden, nothing nominative."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
+from bot.cli import main
+from bot.runtime import open_store
+from bot.settings import Settings
+
+
+async def seed(settings: Settings) -> None:
+    store = await open_store(settings)
+    now = datetime(2027, 1, 4, 9, tzinfo=UTC)
+    try:
+        async with store.unit_of_work() as uow:
+            await uow.workers.sync([Worker(id="ass", name="ASS", role=WorkerRole.TITULAR)])
+            topics = ["budget"] * 6 + ["logement"] * 5 + ["retraite"] * 2
+            for i, topic in enumerate(topics):
+                agent = await uow.agents.ensure(f"oid-{i}", f"SENTINEL-Nom-{i}", now)
+                start = datetime(2027, 2, 4, 8, tzinfo=UTC) + timedelta(hours=i)
+                await uow.appointments.add(
+                    Appointment(
+                        id=str(uuid.uuid4()),
+                        worker_id="ass",
+                        agent_id=agent,
+                        start=start,
+                        end=start + timedelta(minutes=45),
+                        mode=Mode.TEAMS,
+                        kind=DayKind.RETIREMENT if topic == "retraite" else DayKind.PERMANENCE,
+                        status=AppointmentStatus.CONFIRMED,
+                    ),
+                    site_id="vanves" if i % 2 else "lyon",
+                    topic_id=topic,
+                    message="SENTINEL-message",
+                    now=now,
+                )
+            await uow.commit()
+    finally:
+        await store.dispose()
+
+
+def test_quarterly_report_shows_counts_and_hides_small_ones(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path))
+    asyncio.run(seed(Settings(_env_file=None, data_dir=tmp_path)))
+    assert main(["report", "--year", "2027", "--quarter", "1", "--json"]) == 0
+    output = capsys.readouterr().out
+    document = json.loads(output)
+    assert document["appointments_held"] == 13
+    topics = document["tables"]["topic"]["cells"]
+    # retraite (2) is hidden; logement (5) too, or retraite would follow from the total.
+    assert topics["budget"] == "6" and topics["logement"] == "masqué" and topics["retraite"] == "masqué"
+    assert topics["sante"] == "0"
+    assert document["tables"]["site"]["cells"] == {
+        **{s: "0" for s in document["tables"]["site"]["cells"]},
+        "vanves": "6",
+        "lyon": "7",
+    }
+    assert document["median_lead_days"] == 31.2  # 31 days and 5 hours for the median booking
+    assert "SENTINEL" not in output
+    assert main(["report", "--year", "2027", "--quarter", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["appointments_held"] == 0
+    assert main(["report", "--year", "2027"]) == 0
+    text = capsys.readouterr().out
+    assert "Rapport d'activité" in text and "Dossier de retraite" in text and "masqué" in text
+    assert main(["report", "--year", "2027", "--quarter", "5"]) == 2
