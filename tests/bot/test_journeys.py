@@ -335,7 +335,6 @@ async def test_no_confidential_text_reaches_the_logs(world, caplog):
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in ("Dominique Secret", "SENTINEL-medical-detail", "SENTINEL-urgent", PHONE):
         assert secret not in logged
-    _ = UTC
 
 
 async def test_a_change_made_in_outlook_is_announced_with_choices(world):
