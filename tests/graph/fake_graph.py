@@ -8,6 +8,7 @@ records every request, and injects faults on demand: 429 with a fractional Retry
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 import ipaddress
@@ -187,6 +188,8 @@ class FakeGraph:
                 )
             if fault == "503":
                 return web.json_response({"error": {"code": "serviceNotAvailable", "message": "try later"}}, status=503)
+            if fault == "slow":
+                await asyncio.sleep(2)  # longer than the client's timeout in the test
             if fault == "drop":
                 assert request.transport is not None
                 request.transport.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -188,3 +189,20 @@ async def test_notifications_are_checked_deduplicated_and_queued(world: GraphWor
             assert {k for k, _, _ in await uow.outbox.statuses("ass")} >= set(kinds)
     await world.drain()
     assert world.graph.graph_requests("GET", "calendarView/delta")
+
+
+async def test_a_timeout_is_retried_like_a_dropped_connection(world: GraphWorld):
+    world.calendar.options = dataclasses.replace(world.calendar.options, timeout=0.5)
+    from graph.microsoft import MicrosoftCalendar
+
+    slow_client = MicrosoftCalendar(world.calendar.credential, world.calendar.options)
+    world.dispatcher.provider = slow_client
+    world.graph.planned.append(("POST", "/events", "slow"))
+    try:
+        await world.book("oid-1")
+        await world.drain()
+    finally:
+        await slow_client.close()
+    posts = world.graph.graph_requests("POST", "/events")
+    assert len(posts) == 2 and posts[0].body["transactionId"] == posts[1].body["transactionId"]
+    assert len(world.graph.live_events(MAILBOX)) == 1  # the slow first POST and its retry: one event
