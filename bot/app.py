@@ -189,6 +189,17 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             dispatcher.wake()
 
     periodic(scheduler, store, "escalate", escalate, seconds=60, first_in=5)
+
+    async def purge() -> None:
+        async with store.unit_of_work() as uow:
+            counts = await uow.retention.purge(settings.retention(clock()))
+            await uow.audit.record(
+                actor="system", action="retention.purge", subject_type="store", subject_id="-", now=clock()
+            )
+            await uow.commit()
+        log.info("retention purge done", extra={"event": "retention.purge", "count": sum(counts.values())})
+
+    periodic(scheduler, store, "retention", purge, seconds=86400, first_in=60)
     if calendar_sync is not None:
         sync = calendar_sync
 

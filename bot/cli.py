@@ -307,6 +307,33 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import open_store
+
+    async def run() -> dict[str, int]:
+        store = await open_store(settings)
+        try:
+            async with store.unit_of_work() as uow:
+                counts = await uow.retention.purge(settings.retention(datetime.now(UTC)), dry_run=args.dry_run)
+                if not args.dry_run:
+                    await uow.audit.record(
+                        actor="system",
+                        action="retention.purge",
+                        subject_type="store",
+                        subject_id="-",
+                        now=datetime.now(UTC),
+                    )
+                    await uow.commit()
+            return counts
+        finally:
+            await store.dispose()
+
+    counts = asyncio.run(run())
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
+    return 0
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run
 
@@ -354,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
     dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
     dossiers.add_parser("export", help="sealed export").set_defaults(handler=_not_yet("dossiers export"))
     dossiers.add_parser("import", help="import a sealed export").set_defaults(handler=_not_yet("dossiers import"))
-    commands.add_parser("purge", help="enforce retention").set_defaults(handler=_not_yet("purge"))
+    p = commands.add_parser("purge", help="delete what retention no longer allows (also run daily by serve)")
+    p.add_argument("--dry-run", action="store_true", help="count only")
+    p.set_defaults(handler=purge)
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
     keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
     return parser

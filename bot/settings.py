@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -15,6 +15,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from booking.document import Deployment, parse_deployment
+from storage.repositories import Retention
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -63,10 +64,21 @@ class Settings(BaseSettings):
     graph_certificate_path: Path | None = None  # PEM private key + certificate, instead of a secret
     graph_certificate_thumbprint: str = ""
     graph_client_state: SecretStr = SecretStr("")  # secret echoed by Graph in every change notification
+    retention_days: int = Field(default=400, ge=30)  # appointments and urgent requests, after they end
+    audit_retention_days: int = Field(default=1100, ge=365)
+    state_retention_days: int = Field(default=90, ge=1)  # idle conversation state (drafts of forms)
     sync_interval_seconds: int = Field(default=300, ge=30)  # delta polling, the fallback to webhooks
     event_subject: str = "Rendez-vous – permanence sociale"  # neutral: never the topic or the person
     invite_agent: bool = True  # the agent is an attendee of the Outlook event (she gets the invitation)
     reminders: str = "day:24h,hour:1h"  # proactive reminders before an appointment
+
+    def retention(self, now: datetime) -> Retention:
+        return Retention(
+            records_before=now - timedelta(days=self.retention_days),
+            state_before=now - timedelta(days=self.state_retention_days),
+            outbox_before=now - timedelta(days=30),
+            audit_before=now - timedelta(days=self.audit_retention_days),
+        )
 
     def graph_certificate_pem(self) -> str:
         return self.graph_certificate_path.read_text(encoding="utf-8") if self.graph_certificate_path else ""
