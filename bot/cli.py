@@ -22,14 +22,6 @@ from bot.settings import Settings
 Handler = Callable[[argparse.Namespace, Settings], int]
 
 
-def _not_yet(name: str) -> Handler:
-    def handler(args: argparse.Namespace, settings: Settings) -> int:
-        print(f"permanence {name}: not yet available in this version.", file=sys.stderr)
-        return 2
-
-    return handler
-
-
 def _date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -334,6 +326,120 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _passphrase(confirm: bool) -> str:
+    import getpass
+    import os
+
+    given = os.environ.get("PERMANENCE_DOSSIERS_PASSPHRASE", "")
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        raise StartupError("set PERMANENCE_DOSSIERS_PASSPHRASE (no terminal to ask for the passphrase)")
+    first = getpass.getpass("Passphrase (hand it over separately from the file): ")
+    if confirm and getpass.getpass("Again: ") != first:
+        raise StartupError("the two passphrases differ")
+    return first
+
+
+def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import open_store
+    from storage.dossiers import SealError, export_dossiers, seal
+
+    passphrase = _passphrase(confirm=True)
+
+    async def run() -> bytes:
+        store = await open_store(settings)
+        try:
+            now = datetime.now(UTC)
+            async with store.unit_of_work() as uow:
+                payload = await export_dossiers(uow, open_only=args.open_only, now=now)
+                await uow.audit.record(
+                    actor="admin",
+                    action="dossiers.export",
+                    subject_type="dossiers",
+                    subject_id=str(len(payload["appointments"])),
+                    now=now,
+                )
+                await uow.commit()
+            return seal(payload, passphrase, scope="open" if args.open_only else "all", now=now)
+        finally:
+            await store.dispose()
+
+    try:
+        data = asyncio.run(run())
+    except SealError as err:
+        print(f"permanence dossiers export: {err}", file=sys.stderr)
+        return 2
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.touch(mode=0o600)
+    output.write_bytes(data)
+    print(f"sealed export written to {output} ({len(data)} bytes); hand the passphrase over separately")
+    return 0
+
+
+def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import base64
+
+    from storage.dossiers import SealError, unseal
+
+    try:
+        info, payload = unseal(Path(args.file).read_bytes(), _passphrase(confirm=False))
+    except (SealError, OSError) as err:
+        print(f"permanence dossiers verify: {err}", file=sys.stderr)
+        return 2
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
+    print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
+    if args.print_lookup_key:
+        print(f"PERMANENCE_LOOKUP_KEY={payload['lookup_key']}")
+    else:
+        same = settings.lookup_key.get_secret_value() and base64.b64decode(
+            settings.lookup_key.get_secret_value()
+        ) == base64.b64decode(payload["lookup_key"])
+        print(
+            "lookup key: "
+            + ("the same as this deployment's" if same else "configure it before importing (--print-lookup-key)")
+        )
+    return 0
+
+
+def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.runtime import open_store
+    from storage.dossiers import SealError, import_dossiers, unseal
+
+    try:
+        _, payload = unseal(Path(args.file).read_bytes(), _passphrase(confirm=False))
+    except (SealError, OSError) as err:
+        print(f"permanence dossiers import: {err}", file=sys.stderr)
+        return 2
+
+    async def run() -> dict[str, int]:
+        store = await open_store(settings)
+        try:
+            now = datetime.now(UTC)
+            async with store.unit_of_work() as uow:
+                counts = await import_dossiers(uow, payload, assign_to=args.assign_to, now=now)
+                await uow.audit.record(
+                    actor="admin",
+                    action="dossiers.import",
+                    subject_type="dossiers",
+                    subject_id=str(counts["appointments"]),
+                    now=now,
+                )
+                await uow.commit()
+            return counts
+        finally:
+            await store.dispose()
+
+    try:
+        counts = asyncio.run(run())
+    except SealError as err:
+        print(f"permanence dossiers import: {err}", file=sys.stderr)
+        return 2
+    print("imported: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
+    return 0
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run
 
@@ -379,8 +485,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=report)
     dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
-    dossiers.add_parser("export", help="sealed export").set_defaults(handler=_not_yet("dossiers export"))
-    dossiers.add_parser("import", help="import a sealed export").set_defaults(handler=_not_yet("dossiers import"))
+    p = dossiers.add_parser("export", help="sealed, encrypted export of the case files for a successor")
+    p.add_argument("--output", required=True)
+    p.add_argument("--open-only", action="store_true", help="only upcoming appointments and open urgent requests")
+    p.set_defaults(handler=dossiers_export)
+    p = dossiers.add_parser("verify", help="check a sealed export's seal and contents")
+    p.add_argument("file")
+    p.add_argument("--print-lookup-key", action="store_true", help="print the lookup key to configure the importer")
+    p.set_defaults(handler=dossiers_verify)
+    p = dossiers.add_parser("import", help="import a sealed export (idempotent)")
+    p.add_argument("file")
+    p.add_argument("--assign-to", help="worker id of the successor who takes every file over")
+    p.set_defaults(handler=dossiers_import)
     p = commands.add_parser("purge", help="delete what retention no longer allows (also run daily by serve)")
     p.add_argument("--dry-run", action="store_true", help="count only")
     p.set_defaults(handler=purge)

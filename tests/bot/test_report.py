@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -68,3 +69,37 @@ def test_quarterly_report_shows_counts_and_hides_small_ones(tmp_path, monkeypatc
     text = capsys.readouterr().out
     assert "Rapport d'activité" in text and "Dossier de retraite" in text and "masqué" in text
     assert main(["report", "--year", "2027", "--quarter", "5"]) == 2
+
+
+def test_dossiers_round_trip_through_the_command_line(tmp_path, monkeypatch, capsys):
+    source, target = tmp_path / "source", tmp_path / "target"
+    asyncio.run(seed(Settings(_env_file=None, data_dir=source)))
+    monkeypatch.setenv("PERMANENCE_DOSSIERS_PASSPHRASE", "a long passphrase for the seal")
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(source))
+    sealed = tmp_path / "handover.sealed"
+    assert main(["dossiers", "export", "--output", str(sealed)]) == 0
+    assert b"SENTINEL" not in sealed.read_bytes() and oct(sealed.stat().st_mode)[-3:] == "600"
+    assert main(["dossiers", "verify", str(sealed), "--print-lookup-key"]) == 0
+    output = capsys.readouterr().out
+    assert "seal intact" in output and "13 appointments" in output
+    lookup = output.split("PERMANENCE_LOOKUP_KEY=")[1].strip()
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(target))
+    monkeypatch.setenv("PERMANENCE_ENCRYPTION_KEY", "t1:" + base64.b64encode(b"k" * 32).decode())
+    monkeypatch.setenv("PERMANENCE_LOOKUP_KEY", lookup)
+    assert main(["dossiers", "import", str(sealed)]) == 2  # no workers in the target yet
+    assert "unknown worker" in capsys.readouterr().err
+    asyncio.run(seed_workers(Settings(_env_file=None, data_dir=target)))
+    assert main(["dossiers", "import", str(sealed)]) == 0
+    assert "13 appointments" in capsys.readouterr().out
+    monkeypatch.setenv("PERMANENCE_DOSSIERS_PASSPHRASE", "not the right passphrase")
+    assert main(["dossiers", "verify", str(sealed)]) == 2
+
+
+async def seed_workers(settings: Settings) -> None:
+    store = await open_store(settings)
+    try:
+        async with store.unit_of_work() as uow:
+            await uow.workers.sync([Worker(id="ass", name="ASS", role=WorkerRole.TITULAR)])
+            await uow.commit()
+    finally:
+        await store.dispose()

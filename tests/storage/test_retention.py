@@ -11,8 +11,12 @@ from storage.repositories import Retention
 from tests.storage.test_store import appointment, book, seed
 
 NOW = datetime(2028, 6, 1, tzinfo=UTC)
-RETENTION = Retention(records_before=NOW - timedelta(days=400), state_before=NOW - timedelta(days=90),
-                      outbox_before=NOW - timedelta(days=30), audit_before=NOW - timedelta(days=1100))
+RETENTION = Retention(
+    records_before=NOW - timedelta(days=400),
+    state_before=NOW - timedelta(days=90),
+    outbox_before=NOW - timedelta(days=30),
+    audit_before=NOW - timedelta(days=1100),
+)
 
 
 async def count(uow, model) -> int:  # type: ignore[no-untyped-def]
@@ -31,8 +35,14 @@ async def test_purge_removes_old_records_and_keeps_recent_ones(store):
     async with store.unit_of_work() as uow:
         planned = await uow.retention.purge(RETENTION, dry_run=True)
         assert await count(uow, AgentRow) == 2  # a dry run deletes nothing
-    assert planned == {"appointments": 1, "urgent_requests": 0, "agents": 1, "conversation_state": 1,
-                       "outbox": 0, "audit": 0}
+    assert planned == {
+        "appointments": 1,
+        "urgent_requests": 0,
+        "agents": 1,
+        "conversation_state": 1,
+        "outbox": 0,
+        "audit": 0,
+    }
     async with store.unit_of_work() as uow:
         assert await uow.retention.purge(RETENTION) == planned
         await uow.commit()
@@ -41,7 +51,6 @@ async def test_purge_removes_old_records_and_keeps_recent_ones(store):
         assert await uow.outbox.statuses(old_id) == []
         assert await count(uow, AppointmentChangeRow) == 1
         assert await uow.agents.find("old") is None and await uow.agents.find("recent") == recent_agent
-        assert await uow.state.read(["old-conversation", "live-conversation"]) == {
-            "live-conversation": ({"x": 2}, "1")}
+        assert await uow.state.read(["old-conversation", "live-conversation"]) == {"live-conversation": ({"x": 2}, "1")}
         assert await count(uow, AuditRow) == 2  # audit entries are younger than their retention
         assert await count(uow, BotStateRow) == 1 and await count(uow, OutboxRow) == 1

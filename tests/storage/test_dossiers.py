@@ -1,0 +1,84 @@
+"""Sealed hand-over of case files: tamper-evident, passphrase-bound, complete, idempotent import."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import pytest
+
+from storage.crypto import Keyring
+from storage.dossiers import SealError, export_dossiers, import_dossiers, seal, unseal
+from storage.store import Store
+from tests.storage.test_store import NOW, SLOT, WORKERS, appointment, book, seed
+
+PASSPHRASE = "correct horse battery staple"
+
+
+def test_the_seal_refuses_a_wrong_passphrase_and_any_alteration():
+    data = seal({"agents": [{"name": "Camille"}], "appointments": []}, PASSPHRASE, scope="all", now=NOW)
+    assert b"Camille" not in data
+    info, payload = unseal(data, PASSPHRASE)
+    assert payload["agents"][0]["name"] == "Camille" and info.counts == {"agents": 1, "appointments": 0}
+    with pytest.raises(SealError, match="passphrase"):
+        unseal(data, "another long passphrase")
+    flipped = bytearray(data)
+    flipped[-5] ^= 1
+    with pytest.raises(SealError):
+        unseal(bytes(flipped), PASSPHRASE)
+    with pytest.raises(SealError):
+        unseal(data.replace(b'"scope": "all"', b'"scope": "one"'), PASSPHRASE)  # the header is sealed too
+    with pytest.raises(SealError, match="at least"):
+        seal({}, "short", scope="all", now=NOW)
+
+
+async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
+    agent, other = await seed(store, "oid-1", "oid-2")
+    mine = await book(store, appointment(agent), message="Loyer impayé", topic="logement")
+    await book(store, appointment(other, SLOT + timedelta(hours=1)), message="Autre", topic="budget")
+    async with store.unit_of_work() as uow:
+        data = seal(await export_dossiers(uow, open_only=True, now=NOW), PASSPHRASE, scope="open", now=NOW)
+    _, payload = unseal(data, PASSPHRASE)
+    assert len(payload["appointments"]) == 2 and len(payload["agents"]) == 2
+
+    # The successor runs her own deployment: other data keys, the same lookup key.
+    successor_keys = Keyring(keys={"s1": secrets.token_bytes(32)}, current="s1", lookup_key=store.keyring.lookup_key)
+    target_url = f"sqlite+aiosqlite:///{tmp_path / 'successor.db'}"
+    target = Store(target_url, successor_keys)
+    await target.migrate()
+    try:
+        async with target.unit_of_work() as uow:
+            await uow.workers.sync(WORKERS)
+            await uow.commit()
+        async with target.unit_of_work() as uow:
+            counts = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW)
+            await uow.commit()
+        assert counts == {"agents": 2, "appointments": 2, "urgent_requests": 0, "calendar_writes": 2}
+        async with target.unit_of_work() as uow:
+            details = await uow.appointments.details(mine, uow.agents)
+            assert (details.agent_name, details.topic_id, details.message) == (
+                "Agent oid-1",
+                "logement",
+                "Loyer impayé",
+            )
+            assert (await uow.appointments.get(mine)).appointment.worker_id == "remplacante"
+            assert await uow.agents.find("oid-1") == agent  # she is recognised at her next message
+            assert [h[1] for h in await uow.appointments.history(mine)] == ["confirmed"]
+            again = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW)
+        assert again == {"agents": 0, "appointments": 0, "urgent_requests": 0, "calendar_writes": 0}
+        async with target.unit_of_work() as uow:
+            with pytest.raises(SealError, match="unknown worker"):
+                await import_dossiers(uow, payload, assign_to="nobody", now=NOW)
+    finally:
+        await target.dispose()
+    stranger = Store(
+        f"sqlite+aiosqlite:///{tmp_path / 'stranger.db'}",
+        Keyring(keys={"x": secrets.token_bytes(32)}, current="x", lookup_key=secrets.token_bytes(32)),
+    )
+    await stranger.migrate()
+    try:
+        async with stranger.unit_of_work() as uow:
+            with pytest.raises(SealError, match="PERMANENCE_LOOKUP_KEY"):
+                await import_dossiers(uow, payload, assign_to=None, now=NOW)
+    finally:
+        await stranger.dispose()
