@@ -31,6 +31,7 @@ from bot.metrics import Metrics
 from bot.notify import TeamsNotifier
 from bot.outbox import OutboxDispatcher
 from bot.runtime import StartupError, check_schema, open_store
+from bot.runtime import purge as purge_store
 from bot.service import BookingService
 from bot.settings import CalendarProvider, Settings
 from bot.state import DatabaseStorage
@@ -192,10 +193,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
     async def purge() -> None:
         async with store.unit_of_work() as uow:
-            counts = await uow.retention.purge(settings.retention(clock()))
-            await uow.audit.record(
-                actor="system", action="retention.purge", subject_type="store", subject_id="-", now=clock()
-            )
+            counts = await purge_store(uow, settings, clock())
             await uow.commit()
         log.info("retention purge done", extra={"event": "retention.purge", "count": sum(counts.values())})
 

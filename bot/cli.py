@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from booking.budget import day_budget
 from booking.errors import PlanError
@@ -18,8 +18,27 @@ from booking.plan import expand_plan
 from bot import texts
 from bot.runtime import StartupError
 from bot.settings import Settings
+from storage.repositories import UnitOfWork
 
 Handler = Callable[[argparse.Namespace, Settings], int]
+T = TypeVar("T")
+
+
+def _in_store(settings: Settings, work: Callable[[UnitOfWork, datetime], Awaitable[T]]) -> T:
+    """Run `work` in one committed unit of work on the configured store."""
+    from bot.runtime import open_store
+
+    async def run() -> T:
+        store = await open_store(settings)
+        try:
+            async with store.unit_of_work() as uow:
+                result = await work(uow, datetime.now(UTC))
+                await uow.commit()
+            return result
+        finally:
+            await store.dispose()
+
+    return asyncio.run(run())
 
 
 def _date_arg(value: str) -> date:
@@ -202,7 +221,6 @@ STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "ca
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
     from booking.reports import activity_report
-    from bot.runtime import open_store
 
     deployment = settings.load_deployment()
     if args.quarter is not None and not 1 <= args.quarter <= 4:
@@ -216,26 +234,17 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         else datetime(args.year, first_month + 3, 1, tzinfo=texts.PARIS)
     )
 
-    async def rows() -> tuple[list[Any], list[Any]]:
-        store = await open_store(settings)
-        try:
-            async with store.unit_of_work() as uow:
-                appointments = await uow.appointments.report_rows(start, end)
-                urgent = await uow.urgent.report_rows(start, end)
-                period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
-                await uow.audit.record(
-                    actor="report",
-                    action="report.generate",
-                    subject_type="report",
-                    subject_id=period,
-                    now=datetime.now(UTC),
-                )
-                await uow.commit()
-            return appointments, urgent
-        finally:
-            await store.dispose()
+    period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
 
-    appointments, urgent = asyncio.run(rows())
+    async def rows(uow: UnitOfWork, now: datetime) -> tuple[list[Any], list[Any]]:
+        appointments = await uow.appointments.report_rows(start, end)
+        urgent = await uow.urgent.report_rows(start, end)
+        await uow.audit.record(
+            actor="report", action="report.generate", subject_type="report", subject_id=period, now=now
+        )
+        return appointments, urgent
+
+    appointments, urgent = _in_store(settings, rows)
     directory = deployment.directory
     result = activity_report(
         appointments=appointments,
@@ -300,27 +309,12 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def purge(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import open_store
+    from bot.runtime import purge as purge_store
 
-    async def run() -> dict[str, int]:
-        store = await open_store(settings)
-        try:
-            async with store.unit_of_work() as uow:
-                counts = await uow.retention.purge(settings.retention(datetime.now(UTC)), dry_run=args.dry_run)
-                if not args.dry_run:
-                    await uow.audit.record(
-                        actor="system",
-                        action="retention.purge",
-                        subject_type="store",
-                        subject_id="-",
-                        now=datetime.now(UTC),
-                    )
-                    await uow.commit()
-            return counts
-        finally:
-            await store.dispose()
+    async def run(uow: UnitOfWork, now: datetime) -> dict[str, int]:
+        return await purge_store(uow, settings, now, dry_run=args.dry_run)
 
-    counts = asyncio.run(run())
+    counts = _in_store(settings, run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
     return 0
@@ -342,31 +336,25 @@ def _passphrase(confirm: bool) -> str:
 
 
 def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import open_store
     from storage.dossiers import SealError, export_dossiers, seal
 
     passphrase = _passphrase(confirm=True)
 
-    async def run() -> bytes:
-        store = await open_store(settings)
-        try:
-            now = datetime.now(UTC)
-            async with store.unit_of_work() as uow:
-                payload = await export_dossiers(uow, open_only=args.open_only, now=now)
-                await uow.audit.record(
-                    actor="admin",
-                    action="dossiers.export",
-                    subject_type="dossiers",
-                    subject_id=str(len(payload["appointments"])),
-                    now=now,
-                )
-                await uow.commit()
-            return seal(payload, passphrase, scope="open" if args.open_only else "all", now=now)
-        finally:
-            await store.dispose()
+    scope = "open" if args.open_only else "all"
+
+    async def run(uow: UnitOfWork, now: datetime) -> bytes:
+        payload = await export_dossiers(uow, open_only=args.open_only, now=now)
+        await uow.audit.record(
+            actor="admin",
+            action="dossiers.export",
+            subject_type="dossiers",
+            subject_id=str(len(payload["appointments"])),
+            now=now,
+        )
+        return seal(payload, passphrase, scope=scope, now=now)
 
     try:
-        data = asyncio.run(run())
+        data = _in_store(settings, run)
     except SealError as err:
         print(f"permanence dossiers export: {err}", file=sys.stderr)
         return 2
@@ -404,7 +392,6 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import open_store
     from storage.dossiers import SealError, import_dossiers, unseal
 
     try:
@@ -413,26 +400,19 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
         print(f"permanence dossiers import: {err}", file=sys.stderr)
         return 2
 
-    async def run() -> dict[str, int]:
-        store = await open_store(settings)
-        try:
-            now = datetime.now(UTC)
-            async with store.unit_of_work() as uow:
-                counts = await import_dossiers(uow, payload, assign_to=args.assign_to, now=now)
-                await uow.audit.record(
-                    actor="admin",
-                    action="dossiers.import",
-                    subject_type="dossiers",
-                    subject_id=str(counts["appointments"]),
-                    now=now,
-                )
-                await uow.commit()
-            return counts
-        finally:
-            await store.dispose()
+    async def run(uow: UnitOfWork, now: datetime) -> dict[str, int]:
+        counts = await import_dossiers(uow, payload, assign_to=args.assign_to, now=now)
+        await uow.audit.record(
+            actor="admin",
+            action="dossiers.import",
+            subject_type="dossiers",
+            subject_id=str(counts["appointments"]),
+            now=now,
+        )
+        return counts
 
     try:
-        counts = asyncio.run(run())
+        counts = _in_store(settings, run)
     except SealError as err:
         print(f"permanence dossiers import: {err}", file=sys.stderr)
         return 2
