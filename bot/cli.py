@@ -366,24 +366,34 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
-    import base64
-
+def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
+    """The sealed export's header and payload, or None after saying why it cannot be opened."""
     from storage.dossiers import SealError, unseal
 
     try:
-        info, payload = unseal(Path(args.file).read_bytes(), _passphrase(confirm=False))
+        return unseal(Path(file).read_bytes(), _passphrase(confirm=False))
     except (SealError, OSError) as err:
-        print(f"permanence dossiers verify: {err}", file=sys.stderr)
+        print(f"permanence dossiers {command}: {err}", file=sys.stderr)
+        return None
+
+
+def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import base64
+
+    from bot.runtime import load_keyring
+
+    opened = _unseal("verify", args.file)
+    if opened is None:
         return 2
+    info, payload = opened
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
     print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
     if args.print_lookup_key:
         print(f"PERMANENCE_LOOKUP_KEY={payload['lookup_key']}")
     else:
-        same = settings.lookup_key.get_secret_value() and base64.b64decode(
-            settings.lookup_key.get_secret_value()
-        ) == base64.b64decode(payload["lookup_key"])
+        # The configured keys, or the embedded key file (created on first use, like serve does).
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        same = load_keyring(settings).lookup_key == base64.b64decode(payload["lookup_key"])
         print(
             "lookup key: "
             + ("the same as this deployment's" if same else "configure it before importing (--print-lookup-key)")
@@ -392,13 +402,12 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.dossiers import SealError, import_dossiers, unseal
+    from storage.dossiers import SealError, import_dossiers
 
-    try:
-        _, payload = unseal(Path(args.file).read_bytes(), _passphrase(confirm=False))
-    except (SealError, OSError) as err:
-        print(f"permanence dossiers import: {err}", file=sys.stderr)
+    opened = _unseal("import", args.file)
+    if opened is None:
         return 2
+    _, payload = opened
 
     async def run(uow: UnitOfWork, now: datetime) -> dict[str, int]:
         counts = await import_dossiers(uow, payload, assign_to=args.assign_to, now=now)

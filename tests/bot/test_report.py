@@ -83,9 +83,13 @@ def test_dossiers_round_trip_through_the_command_line(tmp_path, monkeypatch, cap
     output = capsys.readouterr().out
     assert "seal intact" in output and "13 appointments" in output
     lookup = output.split("PERMANENCE_LOOKUP_KEY=")[1].strip()
+    assert main(["dossiers", "verify", str(sealed)]) == 0  # the source's own key file matches
+    assert "the same as this deployment's" in capsys.readouterr().out
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(target))
     monkeypatch.setenv("PERMANENCE_ENCRYPTION_KEY", "t1:" + base64.b64encode(b"k" * 32).decode())
     monkeypatch.setenv("PERMANENCE_LOOKUP_KEY", lookup)
+    assert main(["dossiers", "verify", str(sealed)]) == 0
+    assert "the same as this deployment's" in capsys.readouterr().out
     assert main(["dossiers", "import", str(sealed)]) == 2  # no workers in the target yet
     assert "unknown worker" in capsys.readouterr().err
     asyncio.run(seed_workers(Settings(_env_file=None, data_dir=target)))
