@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from booking.errors import BookingRefused
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
+from booking.records import Conflict
 from storage.crypto import Keyring
 from storage.store import Store
 
@@ -57,7 +57,7 @@ async def book(store: Store, agent: str, start: datetime) -> bool:
             )
             await uow.commit()
         return True
-    except BookingRefused:
+    except Conflict:
         return False
 
 

@@ -18,7 +18,7 @@ from booking.plan import expand_plan
 from bot import texts
 from bot.runtime import StartupError
 from bot.settings import Settings
-from storage.repositories import UnitOfWork
+from storage.unit_of_work import UnitOfWork
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 T = TypeVar("T")

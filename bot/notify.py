@@ -10,10 +10,10 @@ from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
 from booking.model import AppointmentStatus
+from booking.records import NotFound, OutboxMessage
 from bot import cards, texts
 from bot.outbox import DeliveryError
 from bot.service import BookingService
-from storage.repositories import NotFound, OutboxMessage
 
 
 class TeamsNotifier:

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from booking.model import Mode
+from booking.records import NotFound, OutboxMessage
 from bot.logs import exception_summary
 from bot.metrics import Metrics
 from bot.service import BookingService
 from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
-from storage.repositories import NotFound, OutboxMessage
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from datetime import datetime
 from bot.settings import Settings
 from storage.crypto import Keyring, KeyringError
 from storage.db import is_sqlite
-from storage.repositories import UnitOfWork
 from storage.store import Store
+from storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 

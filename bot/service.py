@@ -20,18 +20,13 @@ from booking.errors import BookingRefused, RefusalReason
 from booking.holidays import FrenchHolidays
 from booking.model import Appointment, AppointmentStatus, DayKind, Interval, Mode, Site, Slot, Topic, Worker
 from booking.plan import DayHours, ExplicitDay
+from booking.records import AppointmentDetails, Conflict, NotFound, StoredAppointment, UrgentRequest
 from booking.rules import check_change, check_new_booking
 from booking.slots import alternatives
 from booking.urgency import triage
 from graph.provider import CalendarChange, ChangeKind, SyncResult
-from storage.repositories import (
-    AppointmentDetails,
-    NotFound,
-    StoredAppointment,
-    UnitOfWork,
-    UrgentRequest,
-)
 from storage.store import Store
+from storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -242,9 +237,12 @@ class BookingService:
                     status=status,
                     topic_id=topic_id,
                 )
-                stored = await uow.appointments.add(
-                    appointment, site_id=site_id, topic_id=topic_id, message=message.strip(), now=now
-                )
+                try:
+                    stored = await uow.appointments.add(
+                        appointment, site_id=site_id, topic_id=topic_id, message=message.strip(), now=now
+                    )
+                except Conflict as err:
+                    raise BookingRefused(RefusalReason.SLOT_TAKEN) from err
                 await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await self._queue_reminders(uow, stored, now)
                 if status is AppointmentStatus.REQUESTED:
@@ -254,6 +252,8 @@ class BookingService:
                 )
                 await uow.commit()
                 return stored
+        except Conflict as err:  # the database's guard, at commit
+            raise await self._taken_with_alternatives(now, slot_key, site_id, topic_id) from err
         except BookingRefused as refused:
             if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
                 raise await self._taken_with_alternatives(now, slot_key, site_id, topic_id) from refused
@@ -375,9 +375,12 @@ class BookingService:
                     agent_site=self._site(stored.site_id),
                     topic=same_kind,
                 )
-                moved = await uow.appointments.move(
-                    stored.id, slot.interval, version=current.version, now=now, actor="agent"
-                )
+                try:
+                    moved = await uow.appointments.move(
+                        stored.id, slot.interval, version=current.version, now=now, actor="agent"
+                    )
+                except Conflict as err:
+                    raise BookingRefused(RefusalReason.SLOT_TAKEN) from err
                 await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await self._queue_reminders(uow, moved, now)
                 await uow.audit.record(
@@ -385,6 +388,8 @@ class BookingService:
                 )
                 await uow.commit()
                 return moved
+        except Conflict as err:  # the database's guard, at commit
+            raise await self._taken_with_alternatives(now, slot_key, site_id, None) from err
         except BookingRefused as refused:
             if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
                 raise await self._taken_with_alternatives(now, slot_key, site_id, None) from refused
@@ -685,7 +690,7 @@ class BookingService:
                 moved = await uow.appointments.move(
                     stored.id, change.interval, version=appointment.version, now=now, actor="outlook"
                 )
-        except BookingRefused:
+        except Conflict:
             log.warning(
                 "an appointment moved in Outlook overlaps another one: left as it was",
                 extra={"event": "calendar.conflict"},

@@ -8,7 +8,7 @@ from typing import Any
 
 from botbuilder.core import Storage
 
-from storage.repositories import ConcurrentChange
+from booking.records import ConcurrentChange
 from storage.store import Store
 
 

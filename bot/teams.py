@@ -21,9 +21,9 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import AppointmentStatus, DayKind, Interval, Mode, Slot, Worker
 from booking.plan import DayHours
+from booking.records import ConcurrentChange, StoredAppointment
 from bot import cards, texts
 from bot.service import AccessDenied, BookingService
-from storage.repositories import ConcurrentChange, StoredAppointment
 
 log = logging.getLogger(__name__)
 

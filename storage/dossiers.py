@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import select
 
 from storage.models import AgentRow, AppointmentChangeRow, AppointmentRow, UrgentRequestRow, WorkerRow
-from storage.repositories import UnitOfWork
+from storage.unit_of_work import UnitOfWork
 
 MAGIC = b"PERMANENCE-DOSSIERS-1\n"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.crypto import Keyring
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.models import AgentRow, AppointmentRow, BotStateRow, UrgentRequestRow
-from storage.repositories import UnitOfWork
+from storage.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

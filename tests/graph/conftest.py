@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from booking.records import OutboxMessage
 from bot.calendar_sync import CalendarSync
 from bot.metrics import Metrics
 from bot.outbox import OutboxDispatcher
 from bot.service import BookingService
 from graph.microsoft import GraphOptions, MicrosoftCalendar, MsalCredential
 from storage.crypto import Keyring
-from storage.repositories import OutboxMessage
 from storage.store import Store
 from tests.bot.conftest import Clock, sample_deployment
 from tests.graph.fake_graph import EXAMPLES, FakeGraph, make_certificate

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from booking.records import Retention
 from storage.models import AgentRow, AppointmentChangeRow, AuditRow, BotStateRow, OutboxRow
-from storage.repositories import Retention
 from tests.storage.test_store import appointment, book, seed
 
 NOW = datetime(2028, 6, 1, tzinfo=UTC)

@@ -1,0 +1,95 @@
+"""What the stores give back and the errors they raise: plain values shared by the use cases
+(which depend on them through protocols) and by the storage package (which builds them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from booking.model import Appointment, Interval
+
+
+class NotFound(Exception):
+    """No such row (or not visible to the caller); carries no identifier."""
+
+
+class ConcurrentChange(Exception):
+    """Someone else changed the row first (optimistic version or eTag mismatch)."""
+
+
+class Conflict(Exception):
+    """A uniqueness rule of the store refused the write (e.g. a second active appointment on
+    the same time of the same worker). The use case decides what it means to the person."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredAppointment:
+    appointment: Appointment
+    reference: str
+    site_id: str
+    transaction_id: str
+    outlook_event_id: str | None
+    join_url: str | None
+
+    @property
+    def id(self) -> str:
+        return self.appointment.id
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AppointmentDetails:
+    """What only the worker (and an acting replacement) may read, decrypted on demand."""
+
+    agent_name: str
+    topic_id: str | None
+    message: str
+    phone: str
+    notes: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CalendarEntry:
+    id: str
+    worker_id: str
+    interval: Interval
+    category: str  # "busy" or a DayKind value
+    external_id: str | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxMessage:
+    id: int
+    kind: str
+    aggregate_id: str | None
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UrgentRequest:
+    id: str
+    reference: str
+    agent_id: str
+    site_id: str
+    received_at: datetime
+    route: tuple[tuple[str | None, datetime | None], ...]
+    handler_id: str | None
+    step: int
+    status: str
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+    version: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Retention:
+    """What may be kept: appointments and urgent requests ended before `records_before` go
+    (with their history), agents with nothing left and unseen since then too, conversation
+    state idle since `state_before`, done outbox rows since `outbox_before`, audit entries
+    since `audit_before`."""
+
+    records_before: datetime
+    state_before: datetime
+    outbox_before: datetime
+    audit_before: datetime

@@ -1,0 +1,83 @@
+"""Agents: found by a keyed hash of their Entra id; name, phone, e-mail and conversation encrypted."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from booking.records import (
+    NotFound,
+)
+from storage.models import (
+    AgentRow,
+)
+from storage.repositories.base import Repository, new_id
+
+
+class AgentRepository(Repository):
+    async def find(self, object_id: str) -> str | None:
+        row = await self.session.scalar(select(AgentRow.id).where(AgentRow.lookup == self.keyring.lookup(object_id)))
+        return row
+
+    async def ensure(self, object_id: str, name: str, now: datetime) -> str:
+        """The agent's id, created on first contact; the name is refreshed and kept encrypted."""
+        lookup = self.keyring.lookup(object_id)
+        row = await self.session.scalar(select(AgentRow).where(AgentRow.lookup == lookup))
+        if row is None:
+            row = AgentRow(id=new_id(), lookup=lookup, created_at=now, updated_at=now)
+            self.session.add(row)
+        if name and (not row.name_enc or self._open(row.name_enc, f"agents.name:{row.id}") != name):
+            row.name_enc = self._seal(name, f"agents.name:{row.id}")
+            row.updated_at = now
+        await self.session.flush()
+        return row.id
+
+    async def _get(self, agent_id: str) -> AgentRow:
+        row = await self.session.get(AgentRow, agent_id)
+        if row is None:
+            raise NotFound
+        return row
+
+    async def profile(self, agent_id: str) -> tuple[str | None, str | None]:
+        """(site id, preferred contact): not confidential, used to prefill the booking form."""
+        row = await self._get(agent_id)
+        return row.site_id, row.preferred_contact
+
+    async def set_site(self, agent_id: str, site_id: str, now: datetime) -> None:
+        row = await self._get(agent_id)
+        row.site_id, row.updated_at = site_id, now
+
+    async def set_phone(self, agent_id: str, phone: str, now: datetime) -> None:
+        row = await self._get(agent_id)
+        row.phone_enc, row.updated_at = self._seal(phone, f"agents.phone:{agent_id}"), now
+
+    async def set_email(self, agent_id: str, email: str, now: datetime) -> None:
+        row = await self._get(agent_id)
+        row.email_enc, row.updated_at = self._seal(email, f"agents.email:{agent_id}"), now
+
+    async def email(self, agent_id: str) -> str:
+        row = await self._get(agent_id)
+        return self._open(row.email_enc, f"agents.email:{agent_id}")
+
+    async def set_conversation(self, agent_id: str, reference: dict[str, Any], now: datetime) -> None:
+        row = await self._get(agent_id)
+        row.conversation_enc = self._seal(json.dumps(reference, sort_keys=True), f"agents.conversation:{agent_id}")
+        row.updated_at = now
+
+    async def conversation(self, agent_id: str) -> dict[str, Any] | None:
+        row = await self._get(agent_id)
+        if not row.conversation_enc:
+            return None
+        value: dict[str, Any] = json.loads(self._open(row.conversation_enc, f"agents.conversation:{agent_id}"))
+        return value
+
+    async def name(self, agent_id: str) -> str:
+        row = await self._get(agent_id)
+        return self._open(row.name_enc, f"agents.name:{agent_id}")
+
+    async def phone(self, agent_id: str) -> str:
+        row = await self._get(agent_id)
+        return self._open(row.phone_enc, f"agents.phone:{agent_id}")

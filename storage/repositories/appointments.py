@@ -1,0 +1,232 @@
+"""Appointments, their history and their encrypted who and why."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from booking.model import Appointment, AppointmentStatus, DayKind, Interval, Mode
+from booking.records import (
+    AppointmentDetails,
+    ConcurrentChange,
+    Conflict,
+    NotFound,
+    StoredAppointment,
+)
+from booking.reports import ReportAppointment
+from storage.models import (
+    ACTIVE_STATUSES,
+    AppointmentChangeRow,
+    AppointmentRow,
+)
+from storage.repositories.agents import AgentRepository
+from storage.repositories.base import Repository, new_id, new_reference, to_domain
+
+
+class AppointmentRepository(Repository):
+    async def _overlapping(self, worker_id: str, interval: Interval, exclude: str | None = None) -> bool:
+        query = select(func.count()).where(
+            AppointmentRow.worker_id == worker_id,
+            AppointmentRow.status.in_(ACTIVE_STATUSES),
+            AppointmentRow.start_at < interval.end,
+            AppointmentRow.end_at > interval.start,
+        )
+        if exclude is not None:
+            query = query.where(AppointmentRow.id != exclude)
+        return bool(await self.session.scalar(query))
+
+    async def _flush_or_taken(self) -> None:
+        try:
+            await self.session.flush()
+        except IntegrityError as err:
+            raise Conflict from err
+
+    async def add(
+        self,
+        appointment: Appointment,
+        *,
+        site_id: str,
+        topic_id: str | None,
+        message: str,
+        now: datetime,
+        actor: str = "agent",
+    ) -> StoredAppointment:
+        """Insert an appointment; the database refuses a second active one on the slot.
+
+        The overlap query covers intervals of other lengths on SQLite (whose writers are
+        serialised); PostgreSQL's exclusion constraint enforces the same under concurrency.
+        """
+        if await self._overlapping(appointment.worker_id, appointment.interval):
+            raise Conflict
+        row = AppointmentRow(
+            id=appointment.id,
+            reference=new_reference("RDV"),
+            worker_id=appointment.worker_id,
+            agent_id=appointment.agent_id,
+            site_id=site_id,
+            start_at=appointment.start,
+            end_at=appointment.end,
+            mode=appointment.mode.value,
+            kind=appointment.kind.value,
+            status=appointment.status.value,
+            urgent=appointment.urgent,
+            topic_enc=self._seal(topic_id or "", f"appointments.topic:{appointment.id}"),
+            message_enc=self._seal(message, f"appointments.message:{appointment.id}"),
+            transaction_id=new_id(),
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(row)
+        await self._flush_or_taken()
+        self._history(row, now, actor)
+        return to_domain(row)
+
+    def _history(self, row: AppointmentRow, now: datetime, actor: str) -> None:
+        self.session.add(
+            AppointmentChangeRow(
+                appointment_id=row.id,
+                at=now,
+                status=row.status,
+                start_at=row.start_at,
+                end_at=row.end_at,
+                actor=actor,
+            )
+        )
+
+    async def _row(self, appointment_id: str, *, agent_id: str | None = None) -> AppointmentRow:
+        row = await self.session.get(AppointmentRow, appointment_id)
+        if row is None or (agent_id is not None and row.agent_id != agent_id):
+            raise NotFound
+        return row
+
+    async def get(self, appointment_id: str) -> StoredAppointment:
+        return to_domain(await self._row(appointment_id))
+
+    async def by_reference(self, reference: str) -> StoredAppointment:
+        row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.reference == reference))
+        if row is None:
+            raise NotFound
+        return to_domain(row)
+
+    async def by_outlook_event(self, event_id: str) -> StoredAppointment | None:
+        row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.outlook_event_id == event_id))
+        return None if row is None else to_domain(row)
+
+    async def by_transaction(self, transaction_id: str) -> StoredAppointment | None:
+        row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.transaction_id == transaction_id))
+        return None if row is None else to_domain(row)
+
+    async def upcoming_for_agent(self, agent_id: str, now: datetime) -> list[StoredAppointment]:
+        rows = await self.session.scalars(
+            select(AppointmentRow)
+            .where(
+                AppointmentRow.agent_id == agent_id,
+                AppointmentRow.status.in_(ACTIVE_STATUSES),
+                AppointmentRow.end_at > now,
+            )
+            .order_by(AppointmentRow.start_at)
+        )
+        return [to_domain(r) for r in rows]
+
+    async def active_between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[Appointment]:
+        rows = await self.session.scalars(
+            select(AppointmentRow)
+            .where(
+                AppointmentRow.worker_id.in_(worker_ids),
+                AppointmentRow.status.in_(ACTIVE_STATUSES),
+                AppointmentRow.start_at < end,
+                AppointmentRow.end_at > start,
+            )
+            .order_by(AppointmentRow.start_at, AppointmentRow.worker_id)
+        )
+        return [to_domain(r).appointment for r in rows]
+
+    async def for_worker(self, worker_id: str, start: datetime, end: datetime) -> list[StoredAppointment]:
+        rows = await self.session.scalars(
+            select(AppointmentRow)
+            .where(
+                AppointmentRow.worker_id == worker_id,
+                AppointmentRow.start_at < end,
+                AppointmentRow.end_at > start,
+            )
+            .order_by(AppointmentRow.start_at)
+        )
+        return [to_domain(r) for r in rows]
+
+    async def set_status(
+        self, appointment_id: str, status: AppointmentStatus, *, version: int, now: datetime, actor: str
+    ) -> StoredAppointment:
+        row = await self._row(appointment_id)
+        if row.version != version:
+            raise ConcurrentChange
+        row.status, row.updated_at = status.value, now
+        await self._flush_or_taken()
+        self._history(row, now, actor)
+        return to_domain(row)
+
+    async def move(
+        self, appointment_id: str, interval: Interval, *, version: int, now: datetime, actor: str
+    ) -> StoredAppointment:
+        """Move an appointment atomically: the old slot is released only if the new one is secured."""
+        row = await self._row(appointment_id)
+        if row.version != version:
+            raise ConcurrentChange
+        if row.status in ACTIVE_STATUSES and await self._overlapping(row.worker_id, interval, exclude=row.id):
+            raise Conflict
+        row.start_at, row.end_at, row.updated_at = interval.start, interval.end, now
+        await self._flush_or_taken()
+        self._history(row, now, actor)
+        return to_domain(row)
+
+    async def set_outlook(self, appointment_id: str, event_id: str, join_url: str | None, now: datetime) -> None:
+        row = await self._row(appointment_id)
+        row.outlook_event_id, row.join_url, row.updated_at = event_id, join_url, now
+        await self.session.flush()
+
+    async def set_notes(self, appointment_id: str, notes: str, now: datetime) -> None:
+        row = await self._row(appointment_id)
+        row.notes_enc, row.updated_at = self._seal(notes, f"appointments.notes:{appointment_id}"), now
+        await self.session.flush()
+
+    async def details(self, appointment_id: str, agents: AgentRepository) -> AppointmentDetails:
+        """Decrypt who and why. The caller must be the worker or her acting replacement,
+        and records the read in the audit trail."""
+        row = await self._row(appointment_id)
+        topic = self._open(row.topic_enc, f"appointments.topic:{row.id}")
+        return AppointmentDetails(
+            agent_name=await agents.name(row.agent_id),
+            topic_id=topic or None,
+            message=self._open(row.message_enc, f"appointments.message:{row.id}"),
+            phone=await agents.phone(row.agent_id),
+            notes=self._open(row.notes_enc, f"appointments.notes:{row.id}"),
+        )
+
+    async def report_rows(self, start: datetime, end: datetime) -> list[ReportAppointment]:
+        """Rows for aggregate reports: the topic is decrypted here and only counted by the caller."""
+        rows = await self.session.scalars(
+            select(AppointmentRow).where(AppointmentRow.start_at >= start, AppointmentRow.start_at < end)
+        )
+        return [
+            ReportAppointment(
+                start=r.start_at,
+                booked_at=r.created_at,
+                site_id=r.site_id,
+                mode=Mode(r.mode),
+                kind=DayKind(r.kind),
+                status=AppointmentStatus(r.status),
+                urgent=r.urgent,
+                topic_id=self._open(r.topic_enc, f"appointments.topic:{r.id}") or None,
+            )
+            for r in rows
+        ]
+
+    async def history(self, appointment_id: str) -> list[tuple[datetime, str, str]]:
+        rows = await self.session.scalars(
+            select(AppointmentChangeRow)
+            .where(AppointmentChangeRow.appointment_id == appointment_id)
+            .order_by(AppointmentChangeRow.id)
+        )
+        return [(r.at, r.status, r.actor) for r in rows]

@@ -1,0 +1,61 @@
+"""Shared by the repositories: the session, the keyring, ids and references."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from booking.model import Appointment, AppointmentStatus, DayKind, Mode
+from booking.records import (
+    StoredAppointment,
+)
+from storage.crypto import Keyring
+from storage.models import (
+    AppointmentRow,
+)
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def new_reference(prefix: str) -> str:
+    return prefix + "-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def to_domain(row: AppointmentRow) -> StoredAppointment:
+    return StoredAppointment(
+        appointment=Appointment(
+            id=row.id,
+            worker_id=row.worker_id,
+            agent_id=row.agent_id,
+            start=row.start_at,
+            end=row.end_at,
+            mode=Mode(row.mode),
+            kind=DayKind(row.kind),
+            status=AppointmentStatus(row.status),
+            urgent=row.urgent,
+            version=row.version,
+        ),
+        reference=row.reference,
+        site_id=row.site_id,
+        transaction_id=row.transaction_id,
+        outlook_event_id=row.outlook_event_id,
+        join_url=row.join_url,
+    )
+
+
+class Repository:
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self.session = session
+        self.keyring = keyring
+
+    def _seal(self, value: str, context: str) -> str:
+        return self.keyring.encrypt(value, context) if value else ""
+
+    def _open(self, token: str, context: str) -> str:
+        return self.keyring.decrypt(token, context) if token else ""

@@ -1,0 +1,66 @@
+"""Conversation state with eTags (behind botbuilder's Storage in the Teams adapter)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from booking.records import (
+    ConcurrentChange,
+)
+from storage.models import (
+    BotStateRow,
+)
+from storage.repositories.base import Repository
+
+
+class KeyValueRepository(Repository):
+    """Documents with eTags, for the bot's conversation state (encrypted: it holds form input)."""
+
+    def _key(self, key: str) -> str:
+        return self.keyring.lookup("state:" + key)
+
+    async def read(self, keys: Sequence[str]) -> dict[str, tuple[dict[str, Any], str]]:
+        hashed = {self._key(k): k for k in keys}
+        if not hashed:
+            return {}
+        rows = await self.session.scalars(select(BotStateRow).where(BotStateRow.key.in_(hashed)))
+        result = {}
+        for row in rows:
+            value = json.loads(self.keyring.decrypt(row.value_enc, f"bot_state:{row.key}"))
+            result[hashed[row.key]] = (value, str(row.etag))
+        return result
+
+    async def write(self, key: str, value: dict[str, Any], etag: str | None, now: datetime) -> str:
+        """Write a document; with an eTag other than '*', only if nobody wrote since."""
+        hashed = self._key(key)
+        sealed = self.keyring.encrypt(json.dumps(value, sort_keys=True, default=str), f"bot_state:{hashed}")
+        row = await self.session.get(BotStateRow, hashed, with_for_update=True)
+        if row is None:
+            if etag not in (None, "*", ""):
+                raise ConcurrentChange
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(BotStateRow(key=hashed, value_enc=sealed, etag=1, updated_at=now))
+            except IntegrityError as err:
+                raise ConcurrentChange from err
+            return "1"
+        if etag not in (None, "*", "") and etag != str(row.etag):
+            raise ConcurrentChange
+        result = await self.session.execute(
+            update(BotStateRow)
+            .where(and_(BotStateRow.key == hashed, BotStateRow.etag == row.etag))
+            .values(value_enc=sealed, etag=row.etag + 1, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentChange
+        return str(row.etag + 1)
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        await self.session.execute(delete(BotStateRow).where(BotStateRow.key.in_([self._key(k) for k in keys])))

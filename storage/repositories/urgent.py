@@ -1,0 +1,134 @@
+"""Urgent requests: route, escalation, acknowledgement, encrypted situation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from booking.records import (
+    ConcurrentChange,
+    NotFound,
+    UrgentRequest,
+)
+from booking.reports import ReportUrgent
+from storage.models import (
+    UrgentRequestRow,
+)
+from storage.repositories.base import Repository, new_id, new_reference
+
+
+class UrgentRepository(Repository):
+    @staticmethod
+    def _domain(row: UrgentRequestRow) -> UrgentRequest:
+        return UrgentRequest(
+            id=row.id,
+            reference=row.reference,
+            agent_id=row.agent_id,
+            site_id=row.site_id,
+            received_at=row.received_at,
+            route=tuple(
+                (s["worker_id"], datetime.fromisoformat(s["deadline"]) if s["deadline"] else None) for s in row.route
+            ),
+            handler_id=row.handler_id,
+            step=row.step,
+            status=row.status,
+            acknowledged_by=row.acknowledged_by,
+            acknowledged_at=row.acknowledged_at,
+            version=row.version,
+        )
+
+    async def add(
+        self,
+        *,
+        agent_id: str,
+        site_id: str,
+        route: Sequence[tuple[str | None, datetime | None]],
+        description: str,
+        phone: str,
+        availability: str,
+        now: datetime,
+    ) -> UrgentRequest:
+        request_id = new_id()
+        row = UrgentRequestRow(
+            id=request_id,
+            reference=new_reference("URG"),
+            agent_id=agent_id,
+            site_id=site_id,
+            received_at=now,
+            description_enc=self._seal(description, f"urgent.description:{request_id}"),
+            phone_enc=self._seal(phone, f"urgent.phone:{request_id}"),
+            availability_enc=self._seal(availability, f"urgent.availability:{request_id}"),
+            route=[{"worker_id": w, "deadline": d.isoformat() if d else None} for w, d in route],
+            handler_id=route[0][0],
+            step=0,
+            status="open",
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return self._domain(row)
+
+    async def get(self, request_id: str) -> UrgentRequest:
+        row = await self.session.get(UrgentRequestRow, request_id)
+        if row is None:
+            raise NotFound
+        return self._domain(row)
+
+    async def open_requests(self) -> list[UrgentRequest]:
+        rows = await self.session.scalars(
+            select(UrgentRequestRow).where(UrgentRequestRow.status == "open").order_by(UrgentRequestRow.received_at)
+        )
+        return [self._domain(r) for r in rows]
+
+    async def acknowledge(self, request_id: str, worker_id: str, now: datetime) -> UrgentRequest:
+        """Only the first acknowledgement wins; a second one raises ConcurrentChange."""
+        result = await self.session.execute(
+            update(UrgentRequestRow)
+            .where(UrgentRequestRow.id == request_id, UrgentRequestRow.status == "open")
+            .values(
+                status="acknowledged",
+                acknowledged_by=worker_id,
+                acknowledged_at=now,
+                version=UrgentRequestRow.version + 1,
+            )
+            .execution_options(synchronize_session="fetch")
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            await self.get(request_id)  # NotFound when it does not exist
+            raise ConcurrentChange
+        return await self.get(request_id)
+
+    async def escalate(self, request_id: str, step: int, handler_id: str | None, *, version: int) -> UrgentRequest:
+        result = await self.session.execute(
+            update(UrgentRequestRow)
+            .where(
+                UrgentRequestRow.id == request_id,
+                UrgentRequestRow.status == "open",
+                UrgentRequestRow.version == version,
+            )
+            .values(step=step, handler_id=handler_id, version=UrgentRequestRow.version + 1)
+            .execution_options(synchronize_session="fetch")
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentChange
+        return await self.get(request_id)
+
+    async def report_rows(self, start: datetime, end: datetime) -> list[ReportUrgent]:
+        rows = await self.session.scalars(
+            select(UrgentRequestRow).where(UrgentRequestRow.received_at >= start, UrgentRequestRow.received_at < end)
+        )
+        return [
+            ReportUrgent(received_at=r.received_at, acknowledged_at=r.acknowledged_at, site_id=r.site_id) for r in rows
+        ]
+
+    async def details(self, request_id: str) -> tuple[str, str, str]:
+        """(description, phone, availability), decrypted; the caller audits the read."""
+        row = await self.session.get(UrgentRequestRow, request_id)
+        if row is None:
+            raise NotFound
+        return (
+            self._open(row.description_enc, f"urgent.description:{request_id}"),
+            self._open(row.phone_enc, f"urgent.phone:{request_id}"),
+            self._open(row.availability_enc, f"urgent.availability:{request_id}"),
+        )

@@ -1,0 +1,84 @@
+"""The unit of work: one transaction and the repositories inside it; rolls back unless committed."""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
+
+from booking.records import (
+    ConcurrentChange,
+    Conflict,
+)
+from storage.crypto import Keyring
+from storage.repositories.absences import AbsenceRepository
+from storage.repositories.agents import AgentRepository
+from storage.repositories.appointments import AppointmentRepository
+from storage.repositories.audit import AuditRepository
+from storage.repositories.calendar import CalendarRepository
+from storage.repositories.outbox import OutboxRepository
+from storage.repositories.retention import RetentionRepository
+from storage.repositories.state import KeyValueRepository
+from storage.repositories.sync_state import SyncStateRepository
+from storage.repositories.urgent import UrgentRepository
+from storage.repositories.workers import WorkerRepository
+
+
+class UnitOfWork:
+    """One transaction; rolls back unless `commit()` was called."""
+
+    def __init__(
+        self, factory: async_sessionmaker[AsyncSession], keyring: Keyring, *, lock: asyncio.Lock | None = None
+    ) -> None:
+        self._factory = factory
+        self._keyring = keyring
+        self._lock = lock
+        self._committed = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        if self._lock is not None:
+            await self._lock.acquire()
+        self.session = self._factory()
+        try:
+            await self.session.begin()
+        except BaseException:
+            await self.session.close()
+            if self._lock is not None:
+                self._lock.release()
+            raise
+        keyring = self._keyring
+        self.workers = WorkerRepository(self.session, keyring)
+        self.agents = AgentRepository(self.session, keyring)
+        self.appointments = AppointmentRepository(self.session, keyring)
+        self.urgent = UrgentRepository(self.session, keyring)
+        self.absences = AbsenceRepository(self.session, keyring)
+        self.calendar = CalendarRepository(self.session, keyring)
+        self.outbox = OutboxRepository(self.session, keyring)
+        self.sync_state = SyncStateRepository(self.session, keyring)
+        self.audit = AuditRepository(self.session, keyring)
+        self.state = KeyValueRepository(self.session, keyring)
+        self.retention = RetentionRepository(self.session, keyring)
+        return self
+
+    async def commit(self) -> None:
+        try:
+            await self.session.commit()
+        except StaleDataError as err:
+            raise ConcurrentChange from err
+        except IntegrityError as err:
+            raise Conflict from err
+        self._committed = True
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()
+            if self._lock is not None:
+                self._lock.release()
