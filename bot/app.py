@@ -10,73 +10,30 @@ import asyncio
 import contextlib
 import html
 import logging
-import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from botbuilder.core import ConversationState, TurnContext
-from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
-from booking.document import Deployment
 from bot import logs, texts
-from bot.auth import ReusingAuthentication
-from bot.calendar_sync import CalendarSync
-from bot.metrics import Metrics
-from bot.notify import TeamsNotifier
-from bot.outbox import OutboxDispatcher
-from bot.runtime import StartupError, check_schema, open_store
-from bot.runtime import purge as purge_store
-from bot.service import BookingService
-from bot.settings import CalendarProvider, Settings
-from bot.state import DatabaseStorage
-from bot.teams import PermanenceBot
-from graph.local import LocalCalendar
-from graph.provider import CalendarProvider as Provider
-from storage.db import is_sqlite
+from bot.application import retention
+from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.runtime import StartupError
+from bot.settings import Settings
 from storage.store import Store
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 MAX_BODY = 256 * 1024
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
-class Runtime:
-    settings: Settings
-    deployment: Deployment
-    store: Store
-    service: BookingService
-    adapter: CloudAdapter
-    bot: PermanenceBot
-    dispatcher: OutboxDispatcher
-    provider: Provider
-    metrics: Metrics
-    calendar_sync: CalendarSync | None
-
 
 RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Callable[[], datetime])  # type: ignore[arg-type]
-PROVIDER = web.AppKey("provider_factory", Callable[..., Provider])  # type: ignore[arg-type]
-
-
-def default_provider(settings: Settings) -> Provider:
-    if settings.calendar_provider is CalendarProvider.MICROSOFT:
-        from graph.microsoft import MicrosoftCalendar
-
-        return MicrosoftCalendar.from_settings(settings)  # type: ignore[attr-defined,no-any-return]
-    return LocalCalendar(settings.local_meeting_url)
+OVERRIDES = web.AppKey("overrides", Overrides)
 
 
 def periodic(
@@ -111,17 +68,8 @@ def periodic(
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    clock = app[CLOCK]
-    metrics = Metrics()
-    deployment = await asyncio.to_thread(settings.load_deployment)
-    store = await open_store(settings)
-    if not is_sqlite(store.url):
-        await check_schema(store)
-    service = BookingService(store, deployment, reminders=settings.reminder_offsets())
-    await service.sync_workers()
-    auth = ReusingAuthentication(settings)
-    adapter = CloudAdapter(auth)
-    provider = app[PROVIDER](settings)
+    runtime = await bootstrap(settings, app[OVERRIDES])
+    clock, store, dispatcher, metrics = runtime.clock, runtime.store, runtime.dispatcher, runtime.metrics
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         log.error("turn failed: %s", logs.exception_summary(error), extra={"event": "turn.error"})
@@ -129,77 +77,24 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(Exception):
             await context.send_activity(texts.ERROR)
 
-    adapter.on_turn_error = on_error
-    notifier = TeamsNotifier(adapter=adapter, app_id=settings.app_id, service=service, clock=clock)
-    calendar_sync = None
-    if provider.name != "local":
-        calendar_sync = CalendarSync(
-            service=service,
-            provider=provider,
-            clock=clock,
-            metrics=metrics,
-            public_url=settings.public_url,
-            client_state=settings.graph_client_state.get_secret_value(),
-        )
-    dispatcher = OutboxDispatcher(
-        service=service,
-        provider=provider,
-        notifier=notifier,
-        clock=clock,
-        name=f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
-        metrics=metrics,
-        subject=settings.event_subject,
-        invite_agent=settings.invite_agent,
-        calendar_work=calendar_sync.handle_outbox if calendar_sync else None,
-    )
-
-    async def after_commit(_: str) -> None:
-        await dispatcher.drain_soon()
-
-    bot = PermanenceBot(
-        service=service,
-        conversation_state=ConversationState(DatabaseStorage(store, clock)),
-        clock=clock,
-        local_calendar=provider.name == "local",
-        meeting_links=provider.name != "local" or bool(settings.local_meeting_url),
-        after_commit=after_commit,
-    )
-
-    async def outbox_depth() -> float:
-        async with store.unit_of_work(read_only=True) as uow:
-            return float(await uow.outbox.depth())
-
-    metrics.gauge("permanence_outbox_depth", "Pending outbox messages (calendar writes, notifications)", outbox_depth)
-    app[RUNTIME] = Runtime(
-        settings=settings,
-        deployment=deployment,
-        store=store,
-        service=service,
-        adapter=adapter,
-        bot=bot,
-        dispatcher=dispatcher,
-        provider=provider,
-        metrics=metrics,
-        calendar_sync=calendar_sync,
-    )
+    runtime.adapter.on_turn_error = on_error
+    app[RUNTIME] = runtime
 
     scheduler = AsyncIOScheduler(timezone=UTC)
 
     async def escalate() -> None:
-        if await service.escalate_due(clock()):
+        if await runtime.app.urgent.escalate_due(clock()):
             dispatcher.wake()
 
     periodic(scheduler, store, "escalate", escalate, seconds=60, first_in=5)
 
     async def purge() -> None:
-        async with store.unit_of_work() as uow:
-            counts = await purge_store(uow, settings, clock())
-            await uow.commit()
+        counts = await retention.purge(store, settings.retention(clock()), clock())
         log.info("retention purge done", extra={"event": "retention.purge", "count": sum(counts.values())})
 
     periodic(scheduler, store, "retention", purge, seconds=86400, first_in=60)
-    if calendar_sync is not None:
-        sync = calendar_sync
+    if runtime.calendar_sync is not None:
+        sync = runtime.calendar_sync
 
         async def poll() -> None:
             await sync.sync_all()
@@ -216,9 +111,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await loop
         scheduler.shutdown(wait=False)
-        await auth.close()
-        await provider.close()
-        await store.dispose()
+        await runtime.close()
 
 
 @web.middleware
@@ -356,14 +249,12 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 def create_app(
     settings: Settings,
     *,
-    clock: Clock = system_clock,
-    provider_factory: Callable[[Settings], Provider] = default_provider,
+    overrides: Overrides | None = None,
     extra_routes: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     app = web.Application(middlewares=[request_context], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
-    app[CLOCK] = clock
-    app[PROVIDER] = provider_factory
+    app[OVERRIDES] = overrides or Overrides()
     app.cleanup_ctx.append(_runtime)
     app.router.add_post("/api/messages", messages)
     app.router.add_post("/api/graph/notifications", graph_notifications)

@@ -7,8 +7,7 @@ from datetime import date, datetime
 from booking.availability import Offer
 from booking.document import Deployment
 from booking.model import Topic
-from bot.runtime import open_store
-from bot.service import BookingService
+from bot.bootstrap import open_application
 from bot.settings import Settings
 
 
@@ -22,10 +21,9 @@ async def load_offer(
     start: date,
     days: int,
 ) -> Offer:
-    store = await open_store(settings)
+    store, app = await open_application(settings, deployment=deployment)
     try:
-        service = BookingService(store, deployment)
-        return await service.offer(
+        return await app.offers.offer(
             now=now, site_id=site_id, topic_id=topic.id if topic else None, start=start, days=days
         )
     finally:

@@ -18,23 +18,20 @@ from booking.plan import expand_plan
 from bot import texts
 from bot.runtime import StartupError
 from bot.settings import Settings
-from storage.unit_of_work import UnitOfWork
+from storage.store import Store
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 T = TypeVar("T")
 
 
-def _in_store(settings: Settings, work: Callable[[UnitOfWork, datetime], Awaitable[T]]) -> T:
-    """Run `work` in one committed unit of work on the configured store."""
+def _with_store(settings: Settings, work: Callable[[Store, datetime], Awaitable[T]]) -> T:
+    """Run `work` (a use case of `bot.application`) on the configured store."""
     from bot.runtime import open_store
 
     async def run() -> T:
         store = await open_store(settings)
         try:
-            async with store.unit_of_work() as uow:
-                result = await work(uow, datetime.now(UTC))
-                await uow.commit()
-            return result
+            return await work(store, datetime.now(UTC))
         finally:
             await store.dispose()
 
@@ -221,6 +218,7 @@ STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "ca
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
     from booking.reports import activity_report
+    from bot.application.reports import report_rows
 
     deployment = settings.load_deployment()
     if args.quarter is not None and not 1 <= args.quarter <= 4:
@@ -236,15 +234,10 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
 
-    async def rows(uow: UnitOfWork, now: datetime) -> tuple[list[Any], list[Any]]:
-        appointments = await uow.appointments.report_rows(start, end)
-        urgent = await uow.urgent.report_rows(start, end)
-        await uow.audit.record(
-            actor="report", action="report.generate", subject_type="report", subject_id=period, now=now
-        )
-        return appointments, urgent
+    async def rows(store: Store, now: datetime) -> tuple[list[Any], list[Any]]:
+        return await report_rows(store, start=start, end=end, period=period, now=now)
 
-    appointments, urgent = _in_store(settings, rows)
+    appointments, urgent = _with_store(settings, rows)
     directory = deployment.directory
     result = activity_report(
         appointments=appointments,
@@ -309,12 +302,12 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def purge(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.runtime import purge as purge_store
+    from bot.application.retention import purge as purge_store
 
-    async def run(uow: UnitOfWork, now: datetime) -> dict[str, int]:
-        return await purge_store(uow, settings, now, dry_run=args.dry_run)
+    async def run(store: Store, now: datetime) -> dict[str, int]:
+        return await purge_store(store, settings.retention(now), now, dry_run=args.dry_run, actor="admin")
 
-    counts = _in_store(settings, run)
+    counts = _with_store(settings, run)
     verb = "would delete" if args.dry_run else "deleted"
     print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
     return 0
@@ -336,25 +329,19 @@ def _passphrase(confirm: bool) -> str:
 
 
 def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.dossiers import SealError, export_dossiers, seal
+    from bot.application.handover import export_files
+    from storage.dossiers import SealError, seal
 
     passphrase = _passphrase(confirm=True)
 
     scope = "open" if args.open_only else "all"
 
-    async def run(uow: UnitOfWork, now: datetime) -> bytes:
-        payload = await export_dossiers(uow, open_only=args.open_only, now=now)
-        await uow.audit.record(
-            actor="admin",
-            action="dossiers.export",
-            subject_type="dossiers",
-            subject_id=str(len(payload["appointments"])),
-            now=now,
-        )
+    async def run(store: Store, now: datetime) -> bytes:
+        payload = await export_files(store, open_only=args.open_only, now=now)
         return seal(payload, passphrase, scope=scope, now=now)
 
     try:
-        data = _in_store(settings, run)
+        data = _with_store(settings, run)
     except SealError as err:
         print(f"permanence dossiers export: {err}", file=sys.stderr)
         return 2
@@ -402,26 +389,19 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
-    from storage.dossiers import SealError, import_dossiers
+    from bot.application.handover import import_files
+    from storage.dossiers import SealError
 
     opened = _unseal("import", args.file)
     if opened is None:
         return 2
     _, payload = opened
 
-    async def run(uow: UnitOfWork, now: datetime) -> dict[str, int]:
-        counts = await import_dossiers(uow, payload, assign_to=args.assign_to, now=now)
-        await uow.audit.record(
-            actor="admin",
-            action="dossiers.import",
-            subject_type="dossiers",
-            subject_id=str(counts["appointments"]),
-            now=now,
-        )
-        return counts
+    async def run(store: Store, now: datetime) -> dict[str, int]:
+        return await import_files(store, payload, assign_to=args.assign_to, now=now)
 
     try:
-        counts = _in_store(settings, run)
+        counts = _with_store(settings, run)
     except SealError as err:
         print(f"permanence dossiers import: {err}", file=sys.stderr)
         return 2

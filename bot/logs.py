@@ -40,7 +40,7 @@ def configure(level: str = "INFO") -> None:
 
 def exception_summary(error: BaseException) -> str:
     """Exception class names and code locations only: messages may hold personal data."""
-    parts = []
+    parts: list[str] = []
     current: BaseException | None = error
     while current is not None and len(parts) < 5:
         frames = traceback.extract_tb(current.__traceback__)[-3:]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 
 from bot.settings import Settings
 from storage.crypto import Keyring, KeyringError
 from storage.db import is_sqlite
 from storage.store import Store
-from storage.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +76,3 @@ async def check_schema(store: Store) -> None:
         raise StartupError(
             f"database schema is at {current or 'nothing'}, expected {head}: run 'permanence db upgrade'"
         )
-
-
-async def purge(uow: UnitOfWork, settings: Settings, now: datetime, *, dry_run: bool = False) -> dict[str, int]:
-    """Apply the retention settings (the daily job and `permanence purge`), audited."""
-    counts = await uow.retention.purge(settings.retention(now), dry_run=dry_run)
-    if not dry_run:
-        await uow.audit.record(actor="system", action="retention.purge", subject_type="store", subject_id="-", now=now)
-    return counts

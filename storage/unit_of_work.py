@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,7 +65,14 @@ class UnitOfWork:
         self.audit = AuditRepository(self.session, keyring)
         self.state = KeyValueRepository(self.session, keyring)
         self.retention = RetentionRepository(self.session, keyring)
+        self.dossiers = DossierRepository(self)
         return self
+
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A nested transaction: a failure inside it rolls back only what it did."""
+        async with self.session.begin_nested():
+            yield
 
     async def commit(self) -> None:
         try:
@@ -82,3 +93,20 @@ class UnitOfWork:
             await self.session.close()
             if self._lock is not None:
                 self._lock.release()
+
+
+class DossierRepository:
+    """The sealed hand-over's rows: everything about the agents concerned, in and out."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def export(self, *, open_only: bool, now: datetime) -> dict[str, Any]:
+        from storage.dossiers import export_dossiers
+
+        return await export_dossiers(self._uow, open_only=open_only, now=now)
+
+    async def import_(self, payload: dict[str, Any], *, assign_to: str | None, now: datetime) -> dict[str, int]:
+        from storage.dossiers import import_dossiers
+
+        return await import_dossiers(self._uow, payload, assign_to=assign_to, now=now)

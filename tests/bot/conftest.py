@@ -10,23 +10,16 @@ import tomllib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
-from botbuilder.core import ConversationState
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
 from booking.document import Deployment, parse_deployment
-from bot.metrics import Metrics
-from bot.notify import TeamsNotifier
-from bot.outbox import OutboxDispatcher
-from bot.service import BookingService
-from bot.state import DatabaseStorage
-from bot.teams import PermanenceBot
-from graph.local import LocalCalendar
-from storage.crypto import Keyring
-from storage.store import Store
+from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.settings import Settings
 
 MEETING_URL = "https://teams.microsoft.com/l/meetup-join/permanence-test"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -156,36 +149,18 @@ class Person:
 
 
 class World:
-    def __init__(self, store: Store, deployment: Deployment, clock: Clock) -> None:
-        self.store = store
-        self.deployment = deployment
+    """The real composition (`bootstrap`) on a fresh SQLite file, with the clock, the calendar
+    (local, with meeting links) and the proactive channel (a TestAdapter) overridden."""
+
+    def __init__(self, runtime: Runtime, clock: Clock, proactive: TestAdapter) -> None:
+        self.runtime = runtime
+        self.store = runtime.store
+        self.deployment = runtime.deployment
+        self.app = runtime.app
+        self.bot = runtime.bot
+        self.dispatcher = runtime.dispatcher
         self.clock = clock
-        self.service = BookingService(
-            store, deployment, reminders=[("day", timedelta(hours=24)), ("hour", timedelta(hours=1))]
-        )
-        self.proactive = TestAdapter()
-        self.notifier = TeamsNotifier(adapter=self.proactive, app_id="", service=self.service, clock=clock)
-        self.dispatcher = OutboxDispatcher(
-            service=self.service,
-            provider=LocalCalendar(MEETING_URL),
-            notifier=self.notifier,
-            clock=clock,
-            name="test",
-            metrics=Metrics(),
-            subject="Rendez-vous – permanence sociale",
-        )
-
-        async def after_commit(_: str) -> None:
-            await self.dispatcher.run_once()
-
-        self.bot = PermanenceBot(
-            service=self.service,
-            conversation_state=ConversationState(DatabaseStorage(store, clock)),
-            clock=clock,
-            local_calendar=True,
-            meeting_links=True,
-            after_commit=after_commit,
-        )
+        self.proactive = proactive
 
     def person(self, name: str, object_id: str | None = None) -> Person:
         return Person(self, name, object_id or f"bbbbbbbb-{secrets.token_hex(2)}-0000-0000-{secrets.token_hex(6)}")
@@ -200,13 +175,22 @@ class World:
         return sent
 
 
+def test_settings(data_dir: Path, **values: Any) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=data_dir,
+        local_meeting_url=MEETING_URL,
+        **values,
+    )
+
+
 @pytest.fixture
 async def world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
-    keyring = Keyring(keys={"k1": secrets.token_bytes(32)}, current="k1", lookup_key=secrets.token_bytes(32))
-    store = Store(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", keyring)
-    await store.migrate()
     clock = Clock(datetime(2027, 3, 1, 8, 0, tzinfo=UTC))  # Monday 1 March 2027, 9:00 in Paris
-    instance = World(store, sample_deployment(), clock)
-    await instance.service.sync_workers()
-    yield instance
-    await store.dispose()
+    proactive = TestAdapter()
+    runtime = await bootstrap(
+        test_settings(tmp_path / "var"),
+        Overrides(clock=clock, channel=proactive, deployment=sample_deployment()),
+    )
+    yield World(runtime, clock, proactive)
+    await runtime.close()

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from booking.model import DayKind, Slot
-from bot import cards, texts
+from bot import texts
+from bot.teams import cards
 from tests.bot.conftest import sample_deployment, walk
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -288,7 +288,7 @@ async def test_unacknowledged_urgent_requests_escalate(world):
     social = await worker(world)
     assert "URG-" in (await social.say("urgences")).text
     world.clock.advance(timedelta(hours=5))
-    assert await world.service.escalate_due(world.clock()) == 1
+    assert await world.app.urgent.escalate_due(world.clock()) == 1
     async with world.store.unit_of_work() as uow:
         (request,) = await uow.urgent.open_requests()
     assert request.handler_id == "remplacante"
@@ -349,7 +349,7 @@ async def test_a_change_made_in_outlook_is_announced_with_choices(world):
         )
     new = Interval(start=datetime(2027, 3, 11, 13, tzinfo=UTC), end=datetime(2027, 3, 11, 13, 45, tzinfo=UTC))
     change = CalendarChange(kind=ChangeKind.UPSERT, event_id=stored.outlook_event_id or "", interval=new, busy=True)
-    assert (await world.service.apply_calendar("ass", SyncResult(changes=(change,)), world.clock()))["moved"] == 1
+    assert (await world.app.outlook.apply("ass", SyncResult(changes=(change,)), world.clock()))["moved"] == 1
     (sent,) = await world.deliver()
     card = sent.attachments[0].content
     assert "jeudi 11 mars 2027 à 14 h" in json.dumps(card, ensure_ascii=False)

@@ -13,10 +13,10 @@ import pytest
 from aiohttp import web
 
 from booking.records import OutboxMessage
-from bot.calendar_sync import CalendarSync
+from bot.application import Application
+from bot.application.calendar_sync import CalendarSync
+from bot.application.outbox import OutboxDispatcher
 from bot.metrics import Metrics
-from bot.outbox import OutboxDispatcher
-from bot.service import BookingService
 from graph.microsoft import GraphOptions, MicrosoftCalendar, MsalCredential
 from storage.crypto import Keyring
 from storage.store import Store
@@ -67,7 +67,7 @@ class GraphWorld:
     def __init__(self, store: Store, graph: FakeGraph, clock: Clock) -> None:
         self.store, self.graph, self.clock = store, graph, clock
         self.deployment = sample_deployment()
-        self.service = BookingService(store, self.deployment)
+        self.app = Application(store, self.deployment)
         credential = MsalCredential(
             tenant_id=graph.tenant,
             client_id="c0ffee00-1234-4abc-8def-000000000002",
@@ -80,7 +80,8 @@ class GraphWorld:
         self.notifier = RecordingNotifier()
         self.metrics = Metrics()
         self.sync = CalendarSync(
-            service=self.service,
+            context=self.app.context,
+            outlook=self.app.outlook,
             provider=self.calendar,
             clock=clock,
             metrics=self.metrics,
@@ -88,7 +89,7 @@ class GraphWorld:
             client_state=CLIENT_STATE,
         )
         self.dispatcher = OutboxDispatcher(
-            service=self.service,
+            context=self.app.context,
             provider=self.calendar,
             notifier=self.notifier,
             clock=clock,
@@ -115,8 +116,8 @@ class GraphWorld:
             agent_id = await uow.agents.ensure(agent, "Agent", self.clock())
             await uow.agents.set_email(agent_id, f"{agent}@cned.example", self.clock())
             await uow.commit()
-        offer = await self.service.offer(now=self.clock(), site_id="vanves", topic_id=None, days=60)
-        stored = await self.service.book(
+        offer = await self.app.offers.offer(now=self.clock(), site_id="vanves", topic_id=None, days=60)
+        stored = await self.app.bookings.book(
             now=self.clock(),
             agent_id=agent_id,
             site_id="vanves",
@@ -134,7 +135,7 @@ async def world(tmp_path, graph) -> AsyncIterator[GraphWorld]:  # type: ignore[n
     store = Store(f"sqlite+aiosqlite:///{tmp_path / 'graph.db'}", keyring)
     await store.migrate()
     instance = GraphWorld(store, graph, Clock(datetime(2027, 3, 1, 8, tzinfo=UTC)))
-    await instance.service.sync_workers()
+    await instance.app.sync_workers()
     async with store.unit_of_work() as uow:
         await uow.sync_state.put(
             "subscription:ass", {"id": "sub-ass", "expires": "2027-03-03T00:00:00+00:00"}, instance.clock()

@@ -89,7 +89,7 @@ async def test_full_then_incremental_sync_uses_one_delta_request_when_nothing_ch
     first_round = len(world.graph.graph_requests("GET", "calendarView/delta"))
     assert first_round == 2  # four events, two a page: nextLink then deltaLink
     assert 'outlook.timezone="UTC"' in world.graph.page_size_seen[0]
-    offer = await world.service.offer(now=world.clock(), site_id="vanves", topic_id=None, days=21)
+    offer = await world.app.offers.offer(now=world.clock(), site_id="vanves", topic_id=None, days=21)
     starts = {s.start for s in offer.slots}
     assert start not in starts and start + timedelta(hours=2) not in starts  # busy block
     assert start + timedelta(hours=4, minutes=30) in starts
@@ -147,7 +147,7 @@ async def test_automatic_replies_become_an_absence(world: GraphWorld):
     world.graph.mailbox_settings[MAILBOX] = settings
     await world.sync.sync_worker("ass")
     world.clock.advance(timedelta(days=1))
-    offer = await world.service.offer(now=world.clock(), site_id="vanves", topic_id=None, days=14)
+    offer = await world.app.offers.offer(now=world.clock(), site_id="vanves", topic_id=None, days=14)
     assert offer.notice is not None and offer.notice.return_at == datetime(2027, 3, 9, tzinfo=UTC)
     assert min(s.start for s in offer.slots) > datetime(2027, 3, 9, tzinfo=UTC)
 

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.application.context import Context
+from bot.application.outlook import OutlookChanges
 from bot.metrics import Metrics
-from bot.service import BookingService
 from graph.provider import CalendarError, Mailbox, SyncCursor
 
 log = logging.getLogger(__name__)
@@ -24,15 +25,17 @@ class CalendarSync:
     def __init__(
         self,
         *,
-        service: BookingService,
+        context: Context,
+        outlook: OutlookChanges,
         provider: Any,
         clock: Callable[[], datetime],
         metrics: Metrics,
         public_url: str = "",
         client_state: str = "",
     ) -> None:
-        self.service = service
-        self.store = service.store
+        self.context = context
+        self.outlook = outlook
+        self.store = context.store
         self.provider = provider
         self.clock = clock
         self.metrics = metrics
@@ -40,7 +43,7 @@ class CalendarSync:
         self.client_state = client_state
 
     def mailboxes(self) -> list[Mailbox]:
-        return [Mailbox(worker_id=w.id, address=w.mailbox) for w in self.service.directory.workers if w.mailbox]
+        return [Mailbox(worker_id=w.id, address=w.mailbox) for w in self.context.directory.workers if w.mailbox]
 
     def mailbox(self, worker_id: str) -> Mailbox:
         for mailbox in self.mailboxes():
@@ -62,7 +65,7 @@ class CalendarSync:
         )
         now = self.clock()
         result = await self.provider.sync(self.mailbox(worker_id), cursor, now)
-        counts = await self.service.apply_calendar(worker_id, result, now)
+        counts = await self.outlook.apply(worker_id, result, now)
         async with self.store.unit_of_work() as uow:
             await uow.sync_state.put(
                 key,

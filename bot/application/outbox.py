@@ -12,9 +12,9 @@ from typing import Any, Protocol
 
 from booking.model import Mode
 from booking.records import NotFound, OutboxMessage
+from bot.application.context import Context
 from bot.logs import exception_summary
 from bot.metrics import Metrics
-from bot.service import BookingService
 from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class OutboxDispatcher:
     def __init__(
         self,
         *,
-        service: BookingService,
+        context: Context,
         provider: CalendarProvider,
         notifier: Notifier,
         clock: Callable[[], datetime],
@@ -49,8 +49,8 @@ class OutboxDispatcher:
         invite_agent: bool = True,
         calendar_work: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
     ) -> None:
-        self.service = service
-        self.store = service.store
+        self.context = context
+        self.store = context.store
         self.provider = provider
         self.notifier = notifier
         self.clock = clock
@@ -146,7 +146,7 @@ class OutboxDispatcher:
         raise DeliveryError(f"unknown_kind:{message.kind}", retryable=False)
 
     def _mailbox(self, worker_id: str) -> Mailbox:
-        worker = self.service.directory.worker(worker_id)
+        worker = self.context.directory.worker(worker_id)
         return Mailbox(worker_id=worker.id, address=worker.mailbox or worker.object_id or worker.id)
 
     async def _draft(self, appointment_id: str) -> tuple[Any, EventDraft]:
@@ -154,12 +154,12 @@ class OutboxDispatcher:
             stored = await uow.appointments.get(appointment_id)
             email = await uow.agents.email(stored.appointment.agent_id) if self.invite_agent else ""
         appointment = stored.appointment
-        plan = self.service.deployment.plans.get(appointment.worker_id)
+        plan = self.context.deployment.plans.get(appointment.worker_id)
         locations = {
             Mode.IN_PERSON: plan.place if plan else "",
             Mode.TEAMS: "Microsoft Teams",
             Mode.PHONE: "Téléphone",
-            Mode.OTHER_SITE: self.service.directory.site(stored.site_id).name,
+            Mode.OTHER_SITE: self.context.directory.site(stored.site_id).name,
             Mode.HOME_VISIT: "À convenir",
         }
         draft = EventDraft(

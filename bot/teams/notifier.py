@@ -11,22 +11,22 @@ from botbuilder.schema import Activity, ConversationReference
 
 from booking.model import AppointmentStatus
 from booking.records import NotFound, OutboxMessage
-from bot import cards, texts
-from bot.outbox import DeliveryError
-from bot.service import BookingService
+from bot import texts
+from bot.application.context import Context
+from bot.application.outbox import DeliveryError
+from bot.teams import cards
 
 
 class TeamsNotifier:
-    def __init__(
-        self, *, adapter: BotAdapter, app_id: str, service: BookingService, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, *, adapter: BotAdapter, app_id: str, context: Context, clock: Callable[[], datetime]) -> None:
         self.adapter = adapter
         self.app_id = app_id
-        self.service = service
+        self.context = context
+        self.store = context.store
         self.clock = clock
 
     async def _send(self, agent_id: str, activity: Activity) -> None:
-        async with self.service.store.unit_of_work(read_only=True) as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             try:
                 reference = await uow.agents.conversation(agent_id)
             except NotFound as err:
@@ -45,10 +45,10 @@ class TeamsNotifier:
             raise DeliveryError(f"channel:{type(err).__name__}") from err
 
     async def _person_of_worker(self, worker_id: str) -> str | None:
-        worker = self.service.directory.worker(worker_id)
+        worker = self.context.directory.worker(worker_id)
         if not worker.object_id:
             return None
-        async with self.service.store.unit_of_work(read_only=True) as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             return await uow.agents.find(worker.object_id)
 
     async def deliver(self, message: OutboxMessage) -> None:
@@ -69,7 +69,7 @@ class TeamsNotifier:
             await self._send(agent_id, activity)
 
     async def _worker_activity(self, what: str | None, payload: dict[str, Any]) -> Activity:
-        async with self.service.store.unit_of_work(read_only=True) as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             if what == "urgent":
                 request = await uow.urgent.get(payload["urgent_id"])
                 deadline = request.route[request.step][1]
@@ -95,10 +95,10 @@ class TeamsNotifier:
         )
 
     async def _agent_activity(self, what: str | None, payload: dict[str, Any]) -> Activity | None:
-        async with self.service.store.unit_of_work(read_only=True) as uow:
+        async with self.store.unit_of_work(read_only=True) as uow:
             if what == "urgent_taken":
                 request = await uow.urgent.get(payload["urgent_id"])
-                worker = self.service.directory.worker(payload["worker_id"])
+                worker = self.context.directory.worker(payload["worker_id"])
                 return MessageFactory.text(texts.URGENT_TAKEN.format(who=worker.name, reference=request.reference))
             stored = await uow.appointments.get(payload["appointment_id"])
         appointment = stored.appointment

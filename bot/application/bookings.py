@@ -1,0 +1,179 @@
+"""An agent's appointments: book, see, move and cancel. Every calendar write and message goes
+through the outbox in the same transaction as the change it reflects."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from booking.errors import BookingRefused, RefusalReason
+from booking.model import Appointment, AppointmentStatus, Mode, Topic
+from booking.records import Conflict, NotFound, StoredAppointment
+from booking.rules import check_change, check_new_booking
+from bot.application.context import Context
+from bot.application.offers import Offers
+from bot.application.ports import UnitOfWork
+
+LINK_DELAY = timedelta(seconds=15)
+
+
+class Bookings:
+    def __init__(self, context: Context, offers: Offers) -> None:
+        self.context = context
+        self.offers = offers
+
+    async def book(
+        self,
+        *,
+        now: datetime,
+        agent_id: str,
+        site_id: str,
+        slot_key: object,
+        mode: Mode,
+        topic_id: str | None,
+        message: str = "",
+    ) -> StoredAppointment:
+        context = self.context
+        topic = context.topic(topic_id)
+        site = context.site(site_id)
+        try:
+            async with context.store.unit_of_work() as uow:
+                slot, free, planned = await self.offers.validated_slot(
+                    uow, now=now, slot_key=slot_key, site_id=site_id, topic=topic
+                )
+                check_new_booking(
+                    now=now,
+                    slot=slot,
+                    free=free,
+                    planned=planned,
+                    upcoming=len(await uow.appointments.upcoming_for_agent(agent_id, now)),
+                    policy=context.deployment.booking,
+                    mode=mode,
+                    agent_site=site,
+                    topic=topic,
+                )
+                status = AppointmentStatus.REQUESTED if mode.needs_acceptance else AppointmentStatus.CONFIRMED
+                appointment = Appointment(
+                    id=str(uuid.uuid4()),
+                    worker_id=slot.worker_id,
+                    agent_id=agent_id,
+                    start=slot.start,
+                    end=slot.end,
+                    mode=mode,
+                    kind=slot.kind,
+                    status=status,
+                    topic_id=topic_id,
+                )
+                stored = await uow.appointments.add(
+                    appointment, site_id=site_id, topic_id=topic_id, message=message.strip(), now=now
+                )
+                await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                await context.queue_reminders(uow, stored, now)
+                if status is AppointmentStatus.REQUESTED:
+                    await context.tell_worker(uow, slot.worker_id, "request", now, appointment_id=stored.id)
+                await uow.audit.record(
+                    actor="agent", action="appointment.book", subject_type="appointment", subject_id=stored.id, now=now
+                )
+                await uow.commit()
+                return stored
+        except Conflict as err:  # the database's guard: someone else was faster
+            raise await self.offers.taken_with_alternatives(now, slot_key, site_id, topic_id) from err
+        except BookingRefused as refused:
+            if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
+                raise await self.offers.taken_with_alternatives(now, slot_key, site_id, topic_id) from refused
+            raise
+
+    async def mine(self, *, now: datetime, agent_id: str) -> list[StoredAppointment]:
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            return await uow.appointments.upcoming_for_agent(agent_id, now)
+
+    async def get(self, *, agent_id: str, appointment_id: str) -> StoredAppointment:
+        """One of the agent's own appointments, as stored now (e.g. with the Teams link)."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            return await self._owned(uow, agent_id, appointment_id)
+
+    @staticmethod
+    async def _owned(uow: UnitOfWork, agent_id: str, appointment_id: object) -> StoredAppointment:
+        if not isinstance(appointment_id, str) or not appointment_id:
+            raise BookingRefused(RefusalReason.NOT_OWNER)
+        try:
+            stored = await uow.appointments.get(appointment_id)
+        except NotFound as err:
+            raise BookingRefused(RefusalReason.NOT_OWNER) from err
+        if stored.appointment.agent_id != agent_id:
+            raise BookingRefused(RefusalReason.NOT_OWNER)
+        return stored
+
+    async def cancel(self, *, now: datetime, agent_id: str, appointment_id: object) -> StoredAppointment:
+        async with self.context.store.unit_of_work() as uow:
+            stored = await self._owned(uow, agent_id, appointment_id)
+            check_change(
+                now=now, appointment=stored.appointment, agent_id=agent_id, policy=self.context.deployment.booking
+            )
+            cancelled = await uow.appointments.set_status(
+                stored.id, AppointmentStatus.CANCELLED, version=stored.appointment.version, now=now, actor="agent"
+            )
+            await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+            await uow.audit.record(
+                actor="agent", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
+            )
+            await uow.commit()
+            return cancelled
+
+    async def reschedule(
+        self, *, now: datetime, agent_id: str, appointment_id: object, slot_key: object, site_id: str
+    ) -> StoredAppointment:
+        """Move to a new slot in one transaction: the old one is freed only if the new one is secured."""
+        context = self.context
+        kinds: list[str] = []
+        try:
+            async with context.store.unit_of_work() as uow:
+                stored = await self._owned(uow, agent_id, appointment_id)
+                current = stored.appointment
+                kinds = [current.kind.value]
+                check_change(now=now, appointment=current, agent_id=agent_id, policy=context.deployment.booking)
+                same_kind = Topic(id="", label="", day_kinds=frozenset({current.kind}))
+                slot, free, planned = await self.offers.validated_slot(
+                    uow, now=now, slot_key=slot_key, site_id=site_id, topic=same_kind
+                )
+                if slot.worker_id != current.worker_id:
+                    raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED)
+                check_new_booking(
+                    now=now,
+                    slot=slot,
+                    free=free,
+                    planned=planned,
+                    upcoming=0,
+                    policy=context.deployment.booking,
+                    mode=current.mode,
+                    agent_site=context.site(stored.site_id),
+                    topic=same_kind,
+                )
+                moved = await uow.appointments.move(
+                    stored.id, slot.interval, version=current.version, now=now, actor="agent"
+                )
+                await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                await context.queue_reminders(uow, moved, now)
+                await uow.audit.record(
+                    actor="agent", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now
+                )
+                await uow.commit()
+                return moved
+        except Conflict as err:
+            raise await self.offers.taken_with_alternatives(now, slot_key, site_id, None, kinds) from err
+        except BookingRefused as refused:
+            if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
+                raise await self.offers.taken_with_alternatives(now, slot_key, site_id, None, kinds) from refused
+            raise
+
+    async def queue_link_notice(self, *, agent_id: str, appointment_id: str, now: datetime) -> None:
+        """Send the Teams link once the calendar has created it (retried until it exists)."""
+        async with self.context.store.unit_of_work() as uow:
+            await uow.outbox.add(
+                "notify.agent",
+                {"agent_id": agent_id, "what": "link", "appointment_id": appointment_id},
+                now,
+                aggregate_id=appointment_id,
+                not_before=now + LINK_DELAY,
+            )
+            await uow.commit()

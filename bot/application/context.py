@@ -1,0 +1,155 @@
+"""What every use case shares: the deployment (plan, directory, policies), its time zone and
+holidays, the units of work, and the few steps several use cases take (reading schedules,
+queueing proactive messages and reminders)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from booking.absence import Absence, AbsenceSource
+from booking.availability import Schedules, WorkerCalendar
+from booking.directory import Directory
+from booking.document import Deployment
+from booking.errors import BookingRefused, RefusalReason
+from booking.holidays import FrenchHolidays
+from booking.model import DayKind, Site, Topic, Worker
+from booking.plan import DayHours, ExplicitDay
+from booking.records import StoredAppointment
+from bot.application.ports import UnitOfWork, UnitsOfWork
+
+LOOKBACK = timedelta(days=400)  # absences that may still cover "now"
+
+
+class AccessDenied(Exception):
+    """The caller may not see or do this (carries no identifier)."""
+
+
+@dataclass(kw_only=True)
+class Context:
+    store: UnitsOfWork
+    deployment: Deployment
+    reminders: Sequence[tuple[str, timedelta]] = ()  # (name, how long before the start)
+    holidays: FrenchHolidays = field(init=False)
+    zone: ZoneInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.holidays = FrenchHolidays(self.deployment.subdivision)
+        self.zone = ZoneInfo(next(iter(self.deployment.plans.values())).timezone)
+
+    @property
+    def directory(self) -> Directory:
+        return self.deployment.directory
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+    def local_midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(0), tzinfo=self.zone)
+
+    def worker_for_object_id(self, object_id: str) -> Worker | None:
+        if not object_id:
+            return None
+        return next((w for w in self.directory.workers if w.object_id == object_id), None)
+
+    def site(self, site_id: str) -> Site:
+        try:
+            return self.directory.site(site_id)
+        except KeyError as err:
+            raise BookingRefused(RefusalReason.UNKNOWN) from err
+
+    def topic(self, topic_id: str | None, kinds: Sequence[str] | None = None) -> Topic | None:
+        """The agent's topic; `kinds` instead names the kinds of day directly (a move keeps
+        the kind of day of the appointment it moves)."""
+        if kinds:
+            try:
+                return Topic(id="", label="", day_kinds=frozenset(DayKind(k) for k in kinds))
+            except ValueError as err:
+                raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED) from err
+        if not topic_id:
+            return None
+        try:
+            return self.directory.topic(topic_id)
+        except KeyError as err:
+            raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED) from err
+
+    async def absences(self, uow: UnitOfWork, now: datetime, until: datetime | None = None) -> list[Absence]:
+        """Declared and Outlook absences that may matter at `now` (and up to `until`)."""
+        worker_ids = [w.id for w in self.directory.workers]
+        end = (until or now) + LOOKBACK
+        out_of_office = [
+            Absence(worker_id=e.worker_id, start=e.interval.start, end=e.interval.end, source=AbsenceSource.OOF_EVENT)
+            for e in await uow.calendar.between(worker_ids, now - LOOKBACK, end)
+            if e.category == "oof"
+        ]
+        return [*await uow.absences.overlapping(now - LOOKBACK, end), *out_of_office]
+
+    async def schedules(self, uow: UnitOfWork, now: datetime, start: date, end: date) -> Schedules:
+        first = self.local_midnight(start)
+        last = self.local_midnight(end) + timedelta(days=1)
+        worker_ids = [w.id for w in self.directory.workers]
+        entries = await uow.calendar.between(worker_ids, first, last)
+        day_kinds = {k.value for k in DayKind}
+        calendars: dict[str, WorkerCalendar] = {}
+        for worker_id in worker_ids:
+            mine = [e for e in entries if e.worker_id == worker_id]
+            calendars[worker_id] = WorkerCalendar(
+                busy=tuple(e.interval for e in mine if e.category == "busy"),
+                added_days=tuple(
+                    ExplicitDay(
+                        date=self.local_date(e.interval.start),
+                        kind=DayKind(e.category),
+                        hours=DayHours(
+                            start=e.interval.start.astimezone(self.zone).time(),
+                            end=e.interval.end.astimezone(self.zone).time(),
+                        ),
+                    )
+                    for e in mine
+                    if e.category in day_kinds
+                ),
+            )
+        return Schedules(
+            directory=self.directory,
+            plans=self.deployment.plans,
+            calendars=calendars,
+            absences=tuple(await self.absences(uow, min(first, now), last)),
+            appointments=tuple(await uow.appointments.active_between(worker_ids, first, last)),
+            holidays=self.holidays,
+        )
+
+    # -- proactive work, always through the outbox in the caller's transaction -------------------
+
+    @staticmethod
+    async def tell_worker(uow: UnitOfWork, worker_id: str | None, what: str, now: datetime, **ids: str) -> None:
+        """A proactive message to a worker (None: the hotline, nobody to tell)."""
+        await uow.outbox.add(
+            "notify.worker", {"worker_id": worker_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
+        )
+
+    @staticmethod
+    async def tell_agent(uow: UnitOfWork, agent_id: str, what: str, now: datetime, **ids: str) -> None:
+        await uow.outbox.add(
+            "notify.agent", {"agent_id": agent_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
+        )
+
+    async def queue_reminders(self, uow: UnitOfWork, stored: StoredAppointment, now: datetime) -> None:
+        """Reminders are outbox rows due at their time: they survive restarts, and a reminder
+        whose appointment moved or was cancelled meanwhile is dropped when it comes due."""
+        start = stored.appointment.start
+        for name, before in self.reminders:
+            if start - before > now:
+                await uow.outbox.add(
+                    "notify.agent",
+                    {
+                        "agent_id": stored.appointment.agent_id,
+                        "what": "reminder",
+                        "before": name,
+                        "appointment_id": stored.id,
+                        "start": start.isoformat(),
+                    },
+                    now,
+                    aggregate_id=stored.id,
+                    not_before=start - before,
+                )

@@ -1,0 +1,41 @@
+"""The hand-over of case files to a successor (contract §4.2): everything about the agents
+concerned, out of one deployment and into another; sealing is the caller's (storage.dossiers)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.application.ports import UnitsOfWork
+
+
+async def export_files(store: UnitsOfWork, *, open_only: bool, now: datetime, actor: str = "admin") -> dict[str, Any]:
+    async with store.unit_of_work() as uow:
+        payload = await uow.dossiers.export(open_only=open_only, now=now)
+        await uow.audit.record(
+            actor=actor,
+            action="dossiers.export",
+            subject_type="dossiers",
+            subject_id=str(len(payload["appointments"])),
+            now=now,
+        )
+        await uow.commit()
+    return payload
+
+
+async def import_files(
+    store: UnitsOfWork, payload: dict[str, Any], *, assign_to: str | None, now: datetime, actor: str = "admin"
+) -> dict[str, int]:
+    """Idempotent; with `assign_to`, every file goes to that successor and her upcoming
+    appointments are written into her calendar by the outbox."""
+    async with store.unit_of_work() as uow:
+        counts = await uow.dossiers.import_(payload, assign_to=assign_to, now=now)
+        await uow.audit.record(
+            actor=actor,
+            action="dossiers.import",
+            subject_type="dossiers",
+            subject_id=str(counts["appointments"]),
+            now=now,
+        )
+        await uow.commit()
+    return counts

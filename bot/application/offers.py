@@ -1,0 +1,113 @@
+"""Offering slots: what an agent may book now, and checking that a chosen slot is one of them."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+
+from booking.availability import Offer, offer_slots
+from booking.errors import BookingRefused, RefusalReason
+from booking.model import DayKind, Slot, Topic
+from booking.slots import alternatives
+from bot.application.context import Context
+from bot.application.ports import UnitOfWork
+
+SLOT_KEY = re.compile(r"^(?P<worker>[a-z0-9_-]{1,64})@(?P<start>\d{8}T\d{4}Z)$")
+
+
+def parse_slot_key(key: object) -> tuple[str, datetime]:
+    """Parse a slot key from a card; anything malformed is a forged card."""
+    if not isinstance(key, str) or (match := SLOT_KEY.match(key)) is None:
+        raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED)
+    try:
+        start = datetime.strptime(match["start"], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+    except ValueError as err:
+        raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED) from err
+    return match["worker"], start
+
+
+class Offers:
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    async def offer(
+        self,
+        *,
+        now: datetime,
+        site_id: str,
+        topic_id: str | None,
+        start: date | None = None,
+        days: int = 14,
+        kinds: Sequence[str] | None = None,
+    ) -> Offer:
+        topic = self.context.topic(topic_id, kinds)
+        start = start or self.context.local_date(now)
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            schedules = await self.context.schedules(uow, now, start, start + timedelta(days=days))
+        return offer_slots(now=now, site_id=site_id, topic=topic, start=start, days=days, schedules=schedules)
+
+    async def first_offer(
+        self,
+        *,
+        now: datetime,
+        site_id: str,
+        topic_id: str | None,
+        start: date | None = None,
+        days: int = 14,
+        kinds: Sequence[str] | None = None,
+    ) -> Offer:
+        """The first period with free slots, looking up to the booking horizon."""
+        start = start or self.context.local_date(now)
+        horizon = max(p.horizon for p in self.context.deployment.plans.values())
+        offer = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days, kinds=kinds)
+        while not offer.slots and self.context.local_midnight(start) < now + horizon:
+            start += timedelta(days=days)
+            later = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days, kinds=kinds)
+            offer = dataclasses.replace(later, notice=offer.notice or later.notice)
+        return offer
+
+    async def validated_slot(
+        self, uow: UnitOfWork, *, now: datetime, slot_key: object, site_id: str, topic: Topic | None
+    ) -> tuple[Slot, list[Slot], list[Slot]]:
+        """The slot a card names, if it is offered now: (slot, free slots around it, planned slots of its day)."""
+        worker_id, start = parse_slot_key(slot_key)
+        day = self.context.local_date(start)
+        schedules = await self.context.schedules(uow, now, day - timedelta(days=14), day + timedelta(days=15))
+        free = list(
+            offer_slots(
+                now=now, site_id=site_id, topic=topic, start=day - timedelta(days=14), days=29, schedules=schedules
+            ).slots
+        )
+        planned = list(
+            offer_slots(
+                now=now, site_id=site_id, topic=topic, start=day, days=1, ignore_busy=True, schedules=schedules
+            ).slots
+        )
+        slot = next((s for s in [*free, *planned] if s.worker_id == worker_id and s.start == start), None)
+        if slot is None:
+            # Maybe valid for another topic (e.g. a retirement Friday with a housing topic).
+            every_kind = Topic(id="", label="", day_kinds=frozenset(DayKind))
+            any_topic = offer_slots(
+                start=day, days=1, ignore_busy=True, now=now, site_id=site_id, topic=every_kind, schedules=schedules
+            ).slots
+            if any(s.worker_id == worker_id and s.start == start for s in any_topic):
+                raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED)
+            raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED)
+        return slot, free, planned
+
+    async def taken_with_alternatives(
+        self, now: datetime, slot_key: object, site_id: str, topic_id: str | None, kinds: Sequence[str] | None = None
+    ) -> BookingRefused:
+        """« Slot taken », with the nearest free slots of the same kind."""
+        _, start = parse_slot_key(slot_key)
+        offer = await self.offer(
+            now=now,
+            site_id=site_id,
+            topic_id=topic_id,
+            start=self.context.local_date(start) - timedelta(days=7),
+            days=28,
+            kinds=kinds,
+        )
+        return BookingRefused(RefusalReason.SLOT_TAKEN, alternatives(start, offer.slots))

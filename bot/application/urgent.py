@@ -1,0 +1,129 @@
+"""Urgent requests: filed by an agent, routed to the worker or her acting replacement with a
+call-back deadline in working hours, taken by a handler, escalated when nobody took them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from booking.model import Worker
+from booking.records import NotFound, UrgentRequest
+from booking.urgency import triage
+from bot.application.access import AccessPolicy, UrgentDetails, actor
+from bot.application.context import AccessDenied, Context
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class UrgentFiled:
+    request: UrgentRequest
+    handler: Worker | None  # None: the provider's hotline
+    deadline: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenUrgent:
+    request: UrgentRequest
+    details: UrgentDetails
+
+    @property
+    def deadline(self) -> datetime | None:
+        return self.request.route[self.request.step][1]
+
+
+class UrgentRequests:
+    def __init__(self, context: Context, access: AccessPolicy) -> None:
+        self.context = context
+        self.access = access
+
+    async def file(
+        self, *, now: datetime, agent_id: str, description: str, phone: str, availability: str
+    ) -> UrgentFiled:
+        """File an urgent request for the agent's site (head office when she never chose one);
+        her phone is remembered for next time."""
+        context = self.context
+        async with context.store.unit_of_work() as uow:
+            site_id, _ = await uow.agents.profile(agent_id)
+            site_id = site_id if site_id in {s.id for s in context.directory.sites} else None
+            site_id = site_id or context.directory.head_office.id
+            await uow.agents.set_phone(agent_id, phone.strip(), now)
+            route = triage(
+                now=now,
+                site_id=site_id,
+                directory=context.directory,
+                absences=await uow.absences.overlapping(now - timedelta(days=400), now + timedelta(days=1)),
+                policy=context.deployment.urgent,
+                holidays=context.holidays,
+            )
+            request = await uow.urgent.add(
+                agent_id=agent_id,
+                site_id=site_id,
+                route=[(s.worker_id, s.deadline) for s in route.steps],
+                description=description.strip(),
+                phone=phone.strip(),
+                availability=availability.strip(),
+                now=now,
+            )
+            first = route.first
+            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id)
+            await uow.audit.record(
+                actor="agent", action="urgent.file", subject_type="urgent", subject_id=request.id, now=now
+            )
+            await uow.commit()
+        handler = context.directory.worker(first.worker_id) if first.worker_id else None
+        return UrgentFiled(request=request, handler=handler, deadline=first.deadline)
+
+    async def open_for(self, *, now: datetime, worker: Worker) -> list[OpenUrgent]:
+        """The open requests routed to `worker` now, each read audited."""
+        found = []
+        async with self.context.store.unit_of_work() as uow:
+            for request in await uow.urgent.open_requests():
+                if await self.access.may_handle_urgent(uow, worker, request, now):
+                    found.append(
+                        OpenUrgent(request=request, details=await self.access.read_urgent(uow, worker, request, now))
+                    )
+            await uow.commit()
+        return found
+
+    async def take(self, *, now: datetime, worker: Worker, request_id: object) -> UrgentRequest:
+        """« Je m'en occupe »: the handler takes the request; the agent is told."""
+        async with self.context.store.unit_of_work() as uow:
+            if not isinstance(request_id, str):
+                raise AccessDenied
+            try:
+                request = await uow.urgent.get(request_id)
+            except NotFound as err:
+                raise AccessDenied from err
+            if not await self.access.may_handle_urgent(uow, worker, request, now):
+                raise AccessDenied
+            taken = await uow.urgent.acknowledge(request.id, worker.id, now)
+            await self.context.tell_agent(
+                uow, request.agent_id, "urgent_taken", now, urgent_id=request.id, worker_id=worker.id
+            )
+            await uow.audit.record(
+                actor=actor(worker), action="urgent.acknowledge", subject_type="urgent", subject_id=request.id, now=now
+            )
+            await uow.commit()
+            return taken
+
+    async def escalate_due(self, now: datetime) -> int:
+        """Move unacknowledged urgent requests to the next step whose turn it is."""
+        moved = 0
+        async with self.context.store.unit_of_work() as uow:
+            for request in await uow.urgent.open_requests():
+                step = request.step
+                while (
+                    step < len(request.route) - 1
+                    and (deadline := request.route[step][1]) is not None
+                    and now >= deadline
+                ):
+                    step += 1
+                if step != request.step:
+                    handler = request.route[step][0]
+                    await uow.urgent.escalate(request.id, step, handler, version=request.version)
+                    await self.context.tell_worker(uow, handler, "urgent", now, urgent_id=request.id)
+                    await uow.audit.record(
+                        actor="system", action="urgent.escalate", subject_type="urgent", subject_id=request.id, now=now
+                    )
+                    moved += 1
+            await uow.commit()
+        return moved

@@ -1,0 +1,153 @@
+"""The one composition root: from settings to a running set of parts, used alike by `serve`, the
+command line and the tests. Tests override the clock, the calendar provider and the channel
+(the adapter proactive messages go through), never the wiring itself."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from botbuilder.core import BotAdapter, ConversationState
+from botbuilder.integration.aiohttp import CloudAdapter
+
+from booking.document import Deployment
+from bot.application import Application
+from bot.application.calendar_sync import CalendarSync
+from bot.application.outbox import OutboxDispatcher
+from bot.auth import ReusingAuthentication
+from bot.metrics import Metrics
+from bot.runtime import check_schema, open_store
+from bot.settings import CalendarProvider, Settings
+from bot.teams.bot import PermanenceBot
+from bot.teams.notifier import TeamsNotifier
+from bot.teams.state import DatabaseStorage
+from graph.local import LocalCalendar
+from graph.provider import CalendarProvider as Provider
+from storage.db import is_sqlite
+from storage.store import Store
+
+Clock = Callable[[], datetime]
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_provider(settings: Settings) -> Provider:
+    if settings.calendar_provider is CalendarProvider.MICROSOFT:
+        from graph.microsoft import MicrosoftCalendar
+
+        return MicrosoftCalendar.from_settings(settings)  # type: ignore[attr-defined,no-any-return]
+    return LocalCalendar(settings.local_meeting_url)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Overrides:
+    """What a test (or an embedding) may replace; everything else comes from the settings."""
+
+    clock: Clock = system_clock
+    provider: Callable[[Settings], Provider] = default_provider
+    channel: BotAdapter | None = None  # proactive messages; default: the Bot Framework adapter
+    deployment: Deployment | None = None  # default: the plan file of the settings
+
+
+@dataclass(kw_only=True)
+class Runtime:
+    settings: Settings
+    clock: Clock
+    deployment: Deployment
+    store: Store
+    app: Application
+    adapter: CloudAdapter
+    bot: PermanenceBot
+    dispatcher: OutboxDispatcher
+    provider: Provider
+    metrics: Metrics
+    calendar_sync: CalendarSync | None
+    auth: ReusingAuthentication
+
+    async def close(self) -> None:
+        await self.auth.close()
+        await self.provider.close()
+        await self.store.dispose()
+
+
+async def open_application(settings: Settings, *, deployment: Deployment | None = None) -> tuple[Store, Application]:
+    """The store and the use cases only (the command line's administrative commands)."""
+    deployment = deployment or await asyncio.to_thread(settings.load_deployment)
+    store = await open_store(settings)
+    return store, Application(store, deployment, reminders=settings.reminder_offsets())
+
+
+async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> Runtime:
+    overrides = overrides or Overrides()
+    clock = overrides.clock
+    metrics = Metrics()
+    store, app = await open_application(settings, deployment=overrides.deployment)
+    if not is_sqlite(store.url):
+        await check_schema(store)
+    await app.sync_workers()
+    auth = ReusingAuthentication(settings)
+    adapter = CloudAdapter(auth)
+    provider = overrides.provider(settings)
+    notifier = TeamsNotifier(
+        adapter=overrides.channel or adapter, app_id=settings.app_id, context=app.context, clock=clock
+    )
+    calendar_sync = None
+    if provider.name != "local":
+        calendar_sync = CalendarSync(
+            context=app.context,
+            outlook=app.outlook,
+            provider=provider,
+            clock=clock,
+            metrics=metrics,
+            public_url=settings.public_url,
+            client_state=settings.graph_client_state.get_secret_value(),
+        )
+    dispatcher = OutboxDispatcher(
+        context=app.context,
+        provider=provider,
+        notifier=notifier,
+        clock=clock,
+        name=f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
+        metrics=metrics,
+        subject=settings.event_subject,
+        invite_agent=settings.invite_agent,
+        calendar_work=calendar_sync.handle_outbox if calendar_sync else None,
+    )
+
+    async def after_commit(_: str) -> None:
+        await dispatcher.drain_soon()
+
+    bot = PermanenceBot(
+        app=app,
+        conversation_state=ConversationState(DatabaseStorage(store, clock)),
+        clock=clock,
+        local_calendar=provider.name == "local",
+        meeting_links=provider.name != "local" or bool(settings.local_meeting_url),
+        after_commit=after_commit,
+    )
+
+    async def outbox_depth() -> float:
+        async with store.unit_of_work(read_only=True) as uow:
+            return float(await uow.outbox.depth())
+
+    metrics.gauge("permanence_outbox_depth", "Pending outbox messages (calendar writes, notifications)", outbox_depth)
+    return Runtime(
+        settings=settings,
+        clock=clock,
+        deployment=app.deployment,
+        store=store,
+        app=app,
+        adapter=adapter,
+        bot=bot,
+        dispatcher=dispatcher,
+        provider=provider,
+        metrics=metrics,
+        calendar_sync=calendar_sync,
+        auth=auth,
+    )

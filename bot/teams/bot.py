@@ -1,0 +1,183 @@
+"""The bot class: who is speaking, the turn's state, and handing words and clicks to the router.
+
+A card submit is trusted for nothing: it names a form the bot issued (kept server-side in the
+conversation state, with what it offered) and an action; the router checks the form, the
+journeys check every id and value against it and the use cases check them against the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
+from botbuilder.schema import ChannelAccount
+
+from bot import texts
+from bot.application import Application
+from bot.teams import cards
+from bot.teams.journeys.base import Services
+from bot.teams.journeys.booking import BookingJourney
+from bot.teams.journeys.mine import MineJourney
+from bot.teams.journeys.urgent import UrgentJourney
+from bot.teams.journeys.worker_calendar import WorkerCalendarJourney
+from bot.teams.journeys.worker_views import WorkerViewsJourney
+from bot.teams.router import Route, Router, Submit
+from bot.teams.turn import Turn
+
+Clock = Callable[[], datetime]
+
+AGENT_COMMANDS = (
+    ("mes rendez vous", "mine"),
+    ("mes rdv", "mine"),
+    ("annuler", "mine"),
+    ("deplacer", "mine"),
+    ("prendre rendez vous", "book"),
+    ("rendez vous", "book"),
+    ("rdv", "book"),
+    ("reserver", "book"),
+    ("urgence", "urgent"),
+    ("urgent", "urgent"),
+    ("aide", "help"),
+    ("help", "help"),
+    ("bonjour", "help"),
+    ("menu", "help"),
+    # The English titles of the app's command list (en-us localisation of the manifest).
+    ("my appointments", "mine"),
+    ("appointment", "book"),
+    ("cancel", "mine"),
+)
+WORKER_COMMANDS = (
+    ("agenda", "agenda"),
+    ("semaine", "agenda_week"),
+    ("demandes", "requests"),
+    ("urgences", "urgent_list"),
+    ("absence", "absence"),
+    ("bloquer", "block"),
+    ("journee", "add_day"),
+)
+
+
+def match_command(text: str, *, worker: bool) -> str | None:
+    said = texts.normalise(text)
+    for phrase, command in (*(WORKER_COMMANDS if worker else ()), *AGENT_COMMANDS):
+        if said == phrase or said.startswith(phrase + " "):
+            return command
+    return None
+
+
+class NotIdentified(Exception):
+    """The activity names nobody the bot can serve."""
+
+
+class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder ships no type hints
+    def __init__(
+        self,
+        *,
+        app: Application,
+        conversation_state: ConversationState,
+        clock: Clock,
+        local_calendar: bool,
+        meeting_links: bool,
+        after_commit: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.app = app
+        self.conversation_state = conversation_state
+        self.state_property = conversation_state.create_property("permanence")
+        self.clock = clock
+        services = Services(
+            app=app, local_calendar=local_calendar, meeting_links=meeting_links, after_commit=after_commit
+        )
+        booking = BookingJourney(services)
+        routes: dict[str, Route] = {
+            "help": Route(handler=self.show_help),
+            "accept_change": Route(handler=self.accept_change),
+        }
+        for journey in (
+            booking,
+            MineJourney(services, booking),
+            UrgentJourney(services),
+            WorkerViewsJourney(services),
+            WorkerCalendarJourney(services),
+        ):
+            routes.update(journey.routes())
+        self.router = Router(routes)
+
+    # -- turn set-up ------------------------------------------------------------------------
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        if turn_context.activity.channel_data is None:
+            turn_context.activity.channel_data = {}  # botbuilder's Teams handler dereferences it
+        await super().on_turn(turn_context)
+        await self.conversation_state.save_changes(turn_context)
+
+    async def _turn(self, context: TurnContext) -> Turn:
+        person = context.activity.from_property or ChannelAccount()
+        object_id = person.aad_object_id or person.id or ""
+        if not object_id:
+            raise NotIdentified
+        state: dict[str, Any] = await self.state_property.get(context, dict)
+        now = self.clock()
+        # A fingerprint of who is speaking where (the state keeps no identifier in clear).
+        salt = state.setdefault("salt", secrets.token_hex(16))
+        conversation_id = context.activity.conversation.id if context.activity.conversation else ""
+        who = hashlib.sha256("\x1f".join((salt, object_id, person.name or "", conversation_id)).encode()).hexdigest()
+        agent_id = state.get("agent_id")
+        if agent_id is None or state.get("who") != who:
+            # First contact in this conversation, or a new name: the only turns that write.
+            email = "" if state.get("email_checked") else await self._email(context)
+            agent_id = await self.app.people.identify(
+                object_id=object_id,
+                name=person.name or "",
+                conversation=TurnContext.get_conversation_reference(context.activity).serialize(),
+                email=email,
+                now=now,
+            )
+            state.update(agent_id=agent_id, who=who, email_checked=True)
+        return Turn(context, state, agent_id, self.app.people.worker(object_id), now)
+
+    async def _email(self, context: TurnContext) -> str:
+        """The agent's address, to invite her to the Outlook event (best effort)."""
+        try:
+            member = await TeamsInfo.get_member(context, context.activity.from_property.id)
+        except Exception:  # noqa: BLE001 - not every channel answers; the address is optional
+            return ""
+        return str(getattr(member, "email", None) or getattr(member, "user_principal_name", None) or "")
+
+    # -- entry points -----------------------------------------------------------------------
+
+    async def on_members_added_activity(self, members_added: list[ChannelAccount], turn_context: TurnContext) -> None:
+        turn = await self._turn(turn_context)
+        if not turn.state.get("welcomed"):
+            turn.state["welcomed"] = True
+            await turn.send(cards.welcome(is_worker=turn.worker is not None))
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        # Teams sends a conversationUpdate with the same install: welcoming once is enough.
+        return None
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        turn = await self._turn(turn_context)
+        value = turn_context.activity.value
+        if value is not None:
+            if not isinstance(value, dict) or not isinstance(value.get("action"), str):
+                await turn.say(texts.NOT_UNDERSTOOD)
+                return
+            await self.router.dispatch(turn, value["action"], value)
+            return
+        command = match_command(turn_context.activity.text or "", worker=turn.worker is not None)
+        if command is None:
+            await turn.say(texts.NOT_UNDERSTOOD)
+            return
+        await self.router.dispatch(turn, command, {})
+
+    async def show_help(self, turn: Turn, submit: Submit) -> None:
+        await turn.send(cards.welcome(is_worker=turn.worker is not None))
+
+    async def accept_change(self, turn: Turn, submit: Submit) -> None:
+        await turn.say(texts.CHANGE_ACCEPTED)

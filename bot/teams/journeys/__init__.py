@@ -1,0 +1,1 @@
+"""One module per journey; each declares its routes (see `bot.teams.router`)."""

@@ -1,0 +1,54 @@
+"""What every journey is given: the use cases and the few facts of this deployment's set-up."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from booking.document import Deployment
+from booking.model import Worker
+from bot.application import Application
+from bot.teams.router import Route, Stale, Submit
+from bot.teams.turn import Turn
+
+
+@dataclass(kw_only=True)
+class Services:
+    app: Application
+    local_calendar: bool  # the embedded calendar: the worker edits it from the chat
+    meeting_links: bool  # whether the calendar provider creates Teams meeting links
+    after_commit: Callable[[str], Awaitable[None]] | None = None  # e.g. run the outbox at once
+
+    @property
+    def deployment(self) -> Deployment:
+        return self.app.deployment
+
+    async def committed(self, aggregate_id: str) -> None:
+        if self.after_commit is not None:
+            await self.after_commit(aggregate_id)
+
+
+class Journey:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.app = services.app
+        self.deployment = services.deployment
+        self.directory = services.deployment.directory
+
+    def routes(self) -> dict[str, Route]:
+        raise NotImplementedError
+
+
+def worker_of(turn: Turn) -> Worker:
+    """The worker of a worker-only route (the router checked it; never an assert)."""
+    if turn.worker is None:
+        raise Stale
+    return turn.worker
+
+
+def item_of(submit: Submit, listed: str) -> str:
+    """The item a card row names, if the form listed it."""
+    item = submit.value.get("item")
+    if not isinstance(item, str) or item not in submit.checked_form.get(listed, []):
+        raise Stale
+    return item

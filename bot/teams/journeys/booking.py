@@ -1,0 +1,221 @@
+"""Booking: site, topic, mode and message; slots by day; summary; confirmation (also used to
+move an appointment to another slot)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+from booking.errors import BookingRefused, RefusalReason
+from booking.model import AppointmentStatus, Mode
+from booking.records import ConcurrentChange, StoredAppointment
+from bot import texts
+from bot.application.offers import parse_slot_key
+from bot.teams import cards, views
+from bot.teams.journeys.base import Journey
+from bot.teams.router import Rejected, Route, Submit
+from bot.teams.turn import Form, Turn
+
+PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
+PAGE_DAYS = 14
+SLOTS_PER_CARD = 24
+MAX_MESSAGE = 1000
+REQUEST_KEYS = ("site", "topic", "mode", "message", "reschedule", "kinds")
+
+
+def request_of(form: Form) -> dict[str, Any]:
+    """What the agent asked for, carried from form to form."""
+    return {k: form.get(k) for k in REQUEST_KEYS}
+
+
+class BookingJourney(Journey):
+    def routes(self) -> dict[str, Route]:
+        return {
+            "book": Route(handler=self.start),
+            "site": Route(handler=self.choose_site, forms=("site",), consumes=True),
+            "change_site": Route(handler=self.change_site, forms=("booking",), consumes=True),
+            "slots": Route(handler=self.show_slots, forms=("booking",), consumes=True),
+            "more": Route(handler=self.more_slots, forms=("slots",), consumes=True),
+            "pick": Route(handler=self.pick_slot, forms=("slots",), consumes=True),
+            "back": Route(handler=self.back_to_slots, forms=("summary",), consumes=True),
+            "confirm": Route(handler=self.confirm, forms=("summary",), consumes=True),
+            "abandon": Route(handler=self.abandon, forms=("slots", "summary"), consumes=True),
+        }
+
+    async def start(self, turn: Turn, submit: Submit) -> None:
+        profile = await self.app.people.profile(turn.agent_id)
+        if profile.site_id is None:
+            await turn.send(cards.site_picker(turn.issue("site"), self.directory.sites, None))
+            return
+        await turn.send(self._form(turn, profile.site_id, profile.phone))
+
+    def _form(self, turn: Turn, site_id: str, phone: str) -> cards.Card:
+        return cards.booking_form(
+            turn.issue("booking", site=site_id),
+            self.directory.site(site_id),
+            self.directory.topics,
+            views.modes_for(self.deployment, site_id),
+            phone=phone,
+        )
+
+    async def choose_site(self, turn: Turn, submit: Submit) -> None:
+        site_id = submit.value.get("site")
+        if not isinstance(site_id, str) or site_id not in {s.id for s in self.directory.sites}:
+            raise Rejected(texts.BAD_INPUT.format(what=texts.SITE_LABEL))
+        profile = await self.app.people.choose_site(turn.agent_id, site_id, turn.now)
+        await turn.replace(self._form(turn, site_id, profile.phone))
+
+    async def change_site(self, turn: Turn, submit: Submit) -> None:
+        current = submit.checked_form["site"]
+        await turn.replace(cards.site_picker(turn.issue("site"), self.directory.sites, current))
+
+    async def show_slots(self, turn: Turn, submit: Submit) -> None:
+        value = submit.value
+        site_id: str = submit.checked_form["site"]
+        topic = value.get("topic") or None
+        mode = value.get("mode")
+        message = value.get("message") or ""
+        phone = value.get("phone") or ""
+        problems = []
+        if topic is not None and topic not in {t.id for t in self.directory.topics}:
+            problems.append(texts.TOPIC_LABEL)
+        if mode not in views.modes_for(self.deployment, site_id):
+            problems.append(texts.MODE_LABEL)
+        if not isinstance(message, str) or len(message) > MAX_MESSAGE:
+            problems.append(texts.MESSAGE_LABEL)
+        phone = phone.strip() if isinstance(phone, str) else "?"
+        if (phone and not PHONE.match(phone)) or (mode == Mode.PHONE.value and not phone):
+            problems.append(texts.PHONE_LABEL)
+        if problems:
+            raise Rejected(texts.BAD_INPUT.format(what=" ; ".join(problems)))
+        if phone:
+            await self.app.people.remember_phone(turn.agent_id, phone, turn.now)
+        request = {"site": site_id, "topic": topic, "mode": mode, "message": message, "reschedule": None}
+        await self.offer(turn, request, start=None, replace=True)
+
+    async def offer(
+        self,
+        turn: Turn,
+        request: dict[str, Any],
+        *,
+        start: str | None,
+        replace: bool,
+        heading: str = texts.SLOTS_TITLE,
+    ) -> None:
+        """A card of the first free slots from `start` (ISO date), for `request`."""
+        offer = await self.app.offers.first_offer(
+            now=turn.now,
+            site_id=request["site"],
+            topic_id=request["topic"],
+            start=date.fromisoformat(start) if start else None,
+            days=PAGE_DAYS,
+            kinds=request.get("kinds"),
+        )
+        shown = list(offer.slots[:SLOTS_PER_CARD])
+        notice = []
+        if offer.notice is not None:
+            notice = views.absence_notice(self.deployment, offer.notice.return_at, offer.notice.acting_id)
+        local_date = self.app.context.local_date
+        next_start = (local_date(shown[-1].start) + timedelta(days=1)).isoformat() if shown else None
+        form = turn.issue("slots", **request, slots=[s.key for s in shown], start=start, next=next_start)
+        card = cards.slots(form, views.by_day(shown), notice=notice, more=bool(shown), heading=heading)
+        await (turn.replace(card) if replace else turn.send(card))
+
+    async def more_slots(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
+        if not form.get("next"):
+            await turn.say(texts.STALE_CARD)
+            return
+        await self.offer(turn, request_of(form), start=form["next"], replace=True)
+
+    async def back_to_slots(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
+        await self.offer(turn, request_of(form), start=form.get("start"), replace=True)
+
+    async def pick_slot(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
+        key = submit.value.get("slot")
+        if key not in form["slots"]:  # never offered on this card: forged
+            raise Rejected(texts.REFUSALS[RefusalReason.SLOT_NOT_OFFERED])
+        request = request_of(form)
+        summary = turn.issue("summary", **request, slot=key, start=form.get("start"))
+        worker_id, start = parse_slot_key(key)
+        how, where = views.how_where(self.deployment, request["mode"], request["site"])
+        topic = self.directory.topic(request["topic"]).label if request["topic"] else ""
+        worker = self.directory.worker(worker_id)
+        await turn.replace(cards.summary(summary, when=start, how=how, where=where, topic=topic, worker=worker))
+
+    async def confirm(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
+        request = request_of(form)
+        try:
+            if request["reschedule"]:
+                stored = await self.app.bookings.reschedule(
+                    now=turn.now,
+                    agent_id=turn.agent_id,
+                    appointment_id=request["reschedule"],
+                    slot_key=form["slot"],
+                    site_id=request["site"],
+                )
+            else:
+                stored = await self.app.bookings.book(
+                    now=turn.now,
+                    agent_id=turn.agent_id,
+                    site_id=request["site"],
+                    slot_key=form["slot"],
+                    mode=Mode(request["mode"]),
+                    topic_id=request["topic"],
+                    message=request["message"] or "",
+                )
+        except BookingRefused as refused:
+            await self._refused(turn, refused, request)
+            return
+        except ConcurrentChange:
+            await turn.say(texts.STALE_CARD)
+            return
+        await self.services.committed(stored.id)
+        await turn.replace(await self._confirmation(turn, stored, moved=bool(request["reschedule"])))
+
+    async def _refused(self, turn: Turn, refused: BookingRefused, request: dict[str, Any]) -> None:
+        message = texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"])
+        if refused.reason is not RefusalReason.SLOT_TAKEN:
+            await turn.say(message)
+            return
+        alternatives = list(refused.alternatives)
+        form = turn.issue("slots", **request, slots=[s.key for s in alternatives], start=None, next=None)
+        await turn.replace(cards.slots(form, views.by_day(alternatives), notice=[message], more=False))
+
+    async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> cards.Card:
+        # Read again: the outbox may have added the Teams link meanwhile.
+        stored = await self.app.bookings.get(agent_id=turn.agent_id, appointment_id=stored.id)
+        appointment = stored.appointment
+        how, where = views.how_where(self.deployment, appointment.mode.value, stored.site_id)
+        notes = []
+        if appointment.status is AppointmentStatus.REQUESTED:
+            heading = texts.REQUESTED_TITLE
+            notes.append(texts.REQUESTED_BODY)
+        else:
+            heading = texts.MOVED_TITLE if moved else texts.CONFIRMED_TITLE
+        if appointment.mode is Mode.TEAMS and not stored.join_url:
+            if self.services.meeting_links:
+                notes.append(texts.TEAMS_LINK_LATER)
+                await self.app.bookings.queue_link_notice(
+                    agent_id=turn.agent_id, appointment_id=stored.id, now=turn.now
+                )
+            else:
+                notes.append(texts.TEAMS_LINK_BY_WORKER)
+        if appointment.mode is Mode.PHONE:
+            notes.append(texts.PHONE_CALL)
+        return cards.confirmation(
+            heading=heading,
+            when=appointment.start,
+            how=how,
+            where=where,
+            reference=stored.reference,
+            join_url=stored.join_url,
+            notes=notes,
+        )
+
+    async def abandon(self, turn: Turn, submit: Submit) -> None:
+        await turn.replace(cards.notice(texts.ABANDONED, []))

@@ -1,0 +1,51 @@
+"""An urgent request: the emergency numbers first, then the agent's situation and phone."""
+
+from __future__ import annotations
+
+from bot import texts
+from bot.teams import cards
+from bot.teams.journeys.base import Journey
+from bot.teams.journeys.booking import PHONE
+from bot.teams.router import Rejected, Route, Submit
+from bot.teams.turn import Turn
+
+MAX_DESCRIPTION = 2000
+MAX_AVAILABILITY = 200
+
+
+class UrgentJourney(Journey):
+    def routes(self) -> dict[str, Route]:
+        return {
+            "urgent": Route(handler=self.start),
+            "urgent_send": Route(handler=self.send, forms=("urgent",), consumes=True),
+        }
+
+    async def start(self, turn: Turn, submit: Submit) -> None:
+        profile = await self.app.people.profile(turn.agent_id)
+        await turn.send(cards.urgent_form(turn.issue("urgent"), phone=profile.phone))
+
+    async def send(self, turn: Turn, submit: Submit) -> None:
+        description, phone, availability = (submit.value.get(k) or "" for k in ("description", "phone", "availability"))
+        if (
+            not isinstance(description, str)
+            or not isinstance(phone, str)
+            or not isinstance(availability, str)
+            or len(description) > MAX_DESCRIPTION
+            or len(availability) > MAX_AVAILABILITY
+            or not PHONE.match(phone.strip())
+        ):
+            raise Rejected(texts.URGENT_PHONE_REQUIRED)
+        filed = await self.app.urgent.file(
+            now=turn.now, agent_id=turn.agent_id, description=description, phone=phone, availability=availability
+        )
+        await self.services.committed(filed.request.id)
+        if filed.handler is None or filed.deadline is None:
+            urgent = self.deployment.urgent
+            message = texts.URGENT_ACK_HOTLINE.format(
+                name=urgent.hotline_name, phone=urgent.hotline_phone, reference=filed.request.reference
+            )
+        else:
+            message = texts.URGENT_ACK.format(
+                reference=filed.request.reference, who=filed.handler.name, deadline=texts.day_and_hour(filed.deadline)
+            )
+        await turn.replace(cards.notice(texts.URGENT_TITLE, [message]))

@@ -1,0 +1,136 @@
+"""The worker's views in the chat: agenda of the day or week, requests to accept or decline,
+urgent requests to take. Who and why appear only here, in her own conversation."""
+
+from __future__ import annotations
+
+from booking.errors import BookingRefused
+from booking.model import AppointmentStatus
+from booking.records import ConcurrentChange
+from bot import texts
+from bot.application.context import AccessDenied
+from bot.teams import cards, views
+from bot.teams.journeys.base import Journey, item_of, worker_of
+from bot.teams.router import Route, Submit
+from bot.teams.turn import Turn
+
+
+class WorkerViewsJourney(Journey):
+    def routes(self) -> dict[str, Route]:
+        return {
+            "agenda": Route(handler=self.agenda, worker_only=True),
+            "agenda_week": Route(handler=self.agenda_week, worker_only=True),
+            "requests": Route(handler=self.requests, worker_only=True),
+            "accept": Route(handler=self.accept, forms=("requests",), worker_only=True),
+            "decline": Route(handler=self.decline, forms=("requests",), worker_only=True),
+            "urgent_list": Route(handler=self.urgent_list, worker_only=True),
+            "take": Route(handler=self.take, forms=("urgent_list",), worker_only=True),
+        }
+
+    async def agenda(self, turn: Turn, submit: Submit) -> None:
+        await self._agenda(turn, week=submit.value.get("period") == "week")
+
+    async def agenda_week(self, turn: Turn, submit: Submit) -> None:
+        await self._agenda(turn, week=True)
+
+    async def _agenda(self, turn: Turn, *, week: bool) -> None:
+        today = self.app.context.local_date(turn.now)
+        items = await self.app.worker_views.agenda(
+            now=turn.now, worker=worker_of(turn), start=today, days=7 if week else 1
+        )
+        topics = {t.id: t.label for t in self.directory.topics}
+        rows = []
+        for item in items:
+            appointment = item.appointment.appointment
+            how, where = views.how_where(self.deployment, appointment.mode.value, item.appointment.site_id)
+            topic_id = item.details.topic_id or ""
+            rows.append(
+                (
+                    appointment.start,
+                    item.details.agent_name or item.appointment.reference,
+                    [
+                        ("Site", self.directory.site(item.appointment.site_id).name),
+                        ("Mode", how),
+                        ("Lieu", where),
+                        ("Sujet", topics.get(topic_id, topic_id)),
+                        ("Message", item.details.message),
+                        ("Téléphone", item.details.phone),
+                        ("Référence", item.appointment.reference),
+                        ("Avec", self.directory.worker(appointment.worker_id).name),
+                        ("Statut", texts.STATUS_REQUESTED if appointment.status is AppointmentStatus.REQUESTED else ""),
+                    ],
+                )
+            )
+        label = f"semaine du {texts.day(today)}" if week else texts.day(today)
+        await turn.send(cards.agenda(label, rows))
+
+    async def requests(self, turn: Turn, submit: Submit) -> None:
+        items = await self.app.worker_views.pending_requests(now=turn.now, worker=worker_of(turn))
+        form = turn.issue("requests", ids=[i.appointment.id for i in items])
+        rows = [
+            (
+                i.appointment.id,
+                f"{texts.day_and_hour(i.appointment.appointment.start)} · "
+                f"{texts.MODE_LABELS[i.appointment.appointment.mode.value]}",
+                [
+                    ("Agent", i.details.agent_name),
+                    ("Site", self.directory.site(i.appointment.site_id).name),
+                    ("Message", i.details.message),
+                    ("Téléphone", i.details.phone),
+                ],
+            )
+            for i in items
+        ]
+        choices = [(texts.ACCEPT, "accept", "positive"), (texts.DECLINE, "decline", None)]
+        await turn.send(cards.decisions(texts.REQUESTS_TITLE, texts.REQUESTS_EMPTY, form, rows, choices))
+
+    async def accept(self, turn: Turn, submit: Submit) -> None:
+        await self._decide(turn, submit, accept=True)
+
+    async def decline(self, turn: Turn, submit: Submit) -> None:
+        await self._decide(turn, submit, accept=False)
+
+    async def _decide(self, turn: Turn, submit: Submit, *, accept: bool) -> None:
+        item = item_of(submit, "ids")
+        try:
+            decided = await self.app.worker_views.decide_request(
+                now=turn.now, worker=worker_of(turn), appointment_id=item, accept=accept
+            )
+        except (AccessDenied, BookingRefused, ConcurrentChange):
+            await turn.say(texts.ALREADY_DONE)
+            return
+        await self.services.committed(decided.id)
+        await turn.say(texts.DECIDED_ACCEPTED if accept else texts.DECIDED_DECLINED)
+
+    async def urgent_list(self, turn: Turn, submit: Submit) -> None:
+        found = await self.app.urgent.open_for(now=turn.now, worker=worker_of(turn))
+        form = turn.issue("urgent_list", ids=[f.request.id for f in found])
+        rows = [
+            (
+                f.request.id,
+                f"{f.request.reference} · {f.details.agent_name}",
+                [
+                    ("Reçue", texts.day_and_hour(f.request.received_at)),
+                    ("Rappel avant", texts.day_and_hour(f.deadline) if f.deadline else ""),
+                    ("Téléphone", f.details.phone),
+                    ("Disponibilités", f.details.availability),
+                    ("Situation", f.details.description),
+                    ("Site", self.directory.site(f.request.site_id).name),
+                ],
+            )
+            for f in found
+        ]
+        await turn.send(
+            cards.decisions(
+                texts.URGENT_LIST_TITLE, texts.URGENT_LIST_EMPTY, form, rows, [(texts.TAKE_IT, "take", "positive")]
+            )
+        )
+
+    async def take(self, turn: Turn, submit: Submit) -> None:
+        item = item_of(submit, "ids")
+        try:
+            taken = await self.app.urgent.take(now=turn.now, worker=worker_of(turn), request_id=item)
+        except (AccessDenied, ConcurrentChange):
+            await turn.say(texts.ALREADY_DONE)
+            return
+        await self.services.committed(taken.id)
+        await turn.say(texts.TAKEN)
