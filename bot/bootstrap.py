@@ -41,7 +41,7 @@ def default_provider(settings: Settings) -> Provider:
     if settings.calendar_provider is CalendarProvider.MICROSOFT:
         from graph.microsoft import MicrosoftCalendar
 
-        return MicrosoftCalendar.from_settings(settings)  # type: ignore[attr-defined,no-any-return]
+        return MicrosoftCalendar.from_settings(settings)
     return LocalCalendar(settings.local_meeting_url)
 
 
@@ -78,7 +78,8 @@ class Runtime:
 
 async def open_application(settings: Settings, *, deployment: Deployment | None = None) -> tuple[Store, Application]:
     """The store and the use cases only (the command line's administrative commands)."""
-    deployment = deployment or await asyncio.to_thread(settings.load_deployment)
+    if deployment is None:
+        deployment = await asyncio.to_thread(settings.load_deployment)
     store = await open_store(settings)
     return store, Application(store, deployment, reminders=settings.reminder_offsets())
 

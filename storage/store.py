@@ -52,7 +52,7 @@ class Store:
         if is_sqlite(url):
             # Readers need no write lock (WAL lets them run beside the writer), and writers of
             # this process queue on an asyncio lock instead of SQLite's sleeping busy handler.
-            self._reader = create_engine(url, immediate=False)
+            self._reader: AsyncEngine | None = create_engine(url, immediate=False)
             self._read_factory = session_factory(self._reader)
             self._write_lock: asyncio.Lock | None = asyncio.Lock()
         else:
@@ -105,8 +105,9 @@ class Store:
                 for row in rows:
                     token = getattr(row, column)
                     if token and keyring.key_id_of(token) != keyring.current:
-                        plain = keyring.decrypt(token, f"{context}:{row.id}")
-                        setattr(row, column, keyring.encrypt(plain, f"{context}:{row.id}"))
+                        where = f"{context}:{getattr(row, 'id')}"  # noqa: B009 - every encrypted table has an id
+                        plain = keyring.decrypt(token, where)
+                        setattr(row, column, keyring.encrypt(plain, where))
                         changed += 1
             for state in await uow.session.scalars(select(BotStateRow)):
                 if keyring.key_id_of(state.value_enc) != keyring.current:

@@ -67,7 +67,7 @@ class AccessPolicy:
         """Who and why of one appointment, audited; refused if the rule says no."""
         if not await self.may_handle_appointment(uow, worker, stored, now):
             raise AccessDenied
-        details = await uow.appointments.details(stored.id, uow.agents)
+        details = await uow.appointments.details(stored.id)
         await uow.audit.record(
             actor=actor(worker), action="appointment.read", subject_type="appointment", subject_id=stored.id, now=now
         )

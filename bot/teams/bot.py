@@ -64,7 +64,8 @@ WORKER_COMMANDS = (
 
 def match_command(text: str, *, worker: bool) -> str | None:
     said = texts.normalise(text)
-    for phrase, command in (*(WORKER_COMMANDS if worker else ()), *AGENT_COMMANDS):
+    commands: tuple[tuple[str, str], ...] = (*(WORKER_COMMANDS if worker else ()), *AGENT_COMMANDS)
+    for phrase, command in commands:
         if said == phrase or said.startswith(phrase + " "):
             return command
     return None

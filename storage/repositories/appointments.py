@@ -191,10 +191,11 @@ class AppointmentRepository(Repository):
         row.notes_enc, row.updated_at = self._seal(notes, f"appointments.notes:{appointment_id}"), now
         await self.session.flush()
 
-    async def details(self, appointment_id: str, agents: AgentRepository) -> AppointmentDetails:
+    async def details(self, appointment_id: str) -> AppointmentDetails:
         """Decrypt who and why. The caller must be the worker or her acting replacement,
         and records the read in the audit trail."""
         row = await self._row(appointment_id)
+        agents = AgentRepository(self.session, self.keyring)
         topic = self._open(row.topic_enc, f"appointments.topic:{row.id}")
         return AppointmentDetails(
             agent_name=await agents.name(row.agent_id),

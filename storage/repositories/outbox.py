@@ -56,7 +56,7 @@ class OutboxRepository(Repository):
             .order_by(OutboxRow.id)
             .limit(limit)
         )
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = list(await self.session.scalars(query))
         for row in rows:

@@ -55,7 +55,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             await uow.commit()
         assert counts == {"agents": 2, "appointments": 2, "urgent_requests": 0, "calendar_writes": 2}
         async with target.unit_of_work() as uow:
-            details = await uow.appointments.details(mine, uow.agents)
+            details = await uow.appointments.details(mine)
             assert (details.agent_name, details.topic_id, details.message) == (
                 "Agent oid-1",
                 "logement",

@@ -67,7 +67,7 @@ async def test_appointment_round_trip_with_aware_utc_datetimes(store):
         upcoming = await uow.appointments.upcoming_for_agent(agent, NOW)
         assert [u.id for u in upcoming] == [appointment_id]
         assert await uow.appointments.upcoming_for_agent(agent, SLOT + timedelta(hours=1)) == []
-        details = await uow.appointments.details(appointment_id, uow.agents)
+        details = await uow.appointments.details(appointment_id)
         assert (details.agent_name, details.topic_id, details.message) == ("Agent oid-1", "logement", "hello")
         assert await uow.outbox.statuses(appointment_id) == [("create_event", "pending", 0)]
         assert [e[2] for e in await uow.audit.entries(appointment_id)] == ["book"]
@@ -342,7 +342,7 @@ async def test_key_rotation_re_encrypts_everything(store):
     async with store.unit_of_work() as uow:
         tokens = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert all(t.startswith(f"{rotated.current}:") for t in tokens)
-        details = await uow.appointments.details(appointment_id, uow.agents)
+        details = await uow.appointments.details(appointment_id)
         assert (details.topic_id, details.message) == ("budget", "secret words")
         assert await uow.state.read(["conv/1"]) == {"conv/1": ({"message": "draft"}, "1")}
     without_old = Keyring(
