@@ -131,6 +131,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         local_calendar=provider.name == "local",
         meeting_links=provider.name != "local" or bool(settings.local_meeting_url),
         after_commit=after_commit,
+        serial=store.serial,
     )
 
     async def outbox_depth() -> float:

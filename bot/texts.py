@@ -206,6 +206,12 @@ REFUSALS = {
 }
 STALE_CARD = "Cette carte n'est plus valable. Reprenez depuis le début, par exemple avec « rendez-vous »."
 ALREADY_DONE = "C'est déjà fait : cette action a été traitée."
+DONE_BOOKED = "C'est déjà fait : votre rendez-vous du {date} est réservé."
+DONE_REQUESTED = "C'est déjà fait : votre demande de rendez-vous du {date} est transmise."
+DONE_MOVED = "C'est déjà fait : votre rendez-vous est déplacé au {date}."
+DONE_CANCELLED = "C'est déjà fait : votre rendez-vous du {date} est annulé."
+DONE_URGENT = "C'est déjà fait : votre demande urgente {reference} est enregistrée."
+DONE_PREFIX = "C'est déjà fait : "
 NOT_ALLOWED = "Vous n'avez pas accès à cette action."
 NOT_UNDERSTOOD = "Je n'ai pas compris. " + HELP_COMMANDS
 BAD_INPUT = "Certaines informations ne sont pas valides : {what}."

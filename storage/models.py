@@ -209,3 +209,15 @@ class BotStateRow(Base):
     value_enc: Mapped[str] = mapped_column(Text)
     etag: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime]
+
+
+class IdempotencyRow(Base):
+    """The one effect a card form authorised: its key (a hash of the form id) is unique, and is
+    written in the same transaction as the effect, so a repeated submit finds what was done."""
+
+    __tablename__ = "idempotency"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    ref: Mapped[str] = mapped_column(String(64))  # what was made or changed (an appointment or request id)
+    created_at: Mapped[datetime] = mapped_column(index=True)

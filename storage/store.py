@@ -43,10 +43,35 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+class KeyedLocks:
+    """asyncio locks by name, each dropped once nobody holds or awaits it (bounded memory)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, name: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(name, (asyncio.Lock(), 0))
+        self._locks[name] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[name]
+            if users == 1:
+                del self._locks[name]
+            else:
+                self._locks[name] = (lock, users - 1)
+
+
 class Store:
     def __init__(self, url: str, keyring: Keyring, *, engine: AsyncEngine | None = None) -> None:
         self.url = url
         self.keyring = keyring
+        self._serial = KeyedLocks()
         self.engine = engine or create_engine(url)
         self._factory = session_factory(self.engine)
         if is_sqlite(url):
@@ -134,6 +159,25 @@ class Store:
                 if granted:
                     await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 await connection.commit()
+
+    @contextlib.asynccontextmanager
+    async def serial(self, name: str) -> AsyncIterator[None]:
+        """One block at a time per `name`: in this process (a lock per name, kept only while
+        someone holds or waits for it), and on PostgreSQL across replicas too (an advisory lock
+        held on its own connection for the block). Used to serialise the turns of a conversation."""
+        async with self._serial.hold(name):
+            if self.dialect != "postgresql":
+                yield
+                return
+            key = int.from_bytes(hashlib.sha256(f"serial:{name}".encode()).digest()[:8], "big", signed=True)
+            async with self.engine.connect() as connection:
+                await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                await connection.commit()
+                try:
+                    yield
+                finally:
+                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await connection.commit()
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -23,6 +23,7 @@ from storage.repositories.agents import AgentRepository
 from storage.repositories.appointments import AppointmentRepository
 from storage.repositories.audit import AuditRepository
 from storage.repositories.calendar import CalendarRepository
+from storage.repositories.idempotency import IdempotencyRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.retention import RetentionRepository
 from storage.repositories.state import KeyValueRepository
@@ -66,6 +67,7 @@ class UnitOfWork:
         self.state = KeyValueRepository(self.session, keyring)
         self.retention = RetentionRepository(self.session, keyring)
         self.dossiers = DossierRepository(self)
+        self.idempotency = IdempotencyRepository(self.session, keyring)
         return self
 
     @contextlib.asynccontextmanager

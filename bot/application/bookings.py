@@ -10,7 +10,7 @@ from booking.errors import BookingRefused, RefusalReason
 from booking.model import Appointment, AppointmentStatus, Mode, Topic
 from booking.records import Conflict, NotFound, StoredAppointment
 from booking.rules import check_change, check_new_booking
-from bot.application.context import Context
+from bot.application.context import Context, once, settle
 from bot.application.offers import Offers
 from bot.application.ports import UnitOfWork
 
@@ -32,12 +32,15 @@ class Bookings:
         mode: Mode,
         topic_id: str | None,
         message: str = "",
+        key: str | None = None,
     ) -> StoredAppointment:
+        """Book a slot; `key` (the form id) makes a repeated submit raise `AlreadyDone`."""
         context = self.context
         topic = context.topic(topic_id)
         site = context.site(site_id)
         try:
             async with context.store.unit_of_work() as uow:
+                await once(uow, key, "book", now)
                 slot, free, planned = await self.offers.validated_slot(
                     uow, now=now, slot_key=slot_key, site_id=site_id, topic=topic
                 )
@@ -74,6 +77,7 @@ class Bookings:
                 await uow.audit.record(
                     actor="agent", action="appointment.book", subject_type="appointment", subject_id=stored.id, now=now
                 )
+                await settle(uow, key, stored.id)
                 await uow.commit()
                 return stored
         except Conflict as err:  # the database's guard: someone else was faster
@@ -104,8 +108,11 @@ class Bookings:
             raise BookingRefused(RefusalReason.NOT_OWNER)
         return stored
 
-    async def cancel(self, *, now: datetime, agent_id: str, appointment_id: object) -> StoredAppointment:
+    async def cancel(
+        self, *, now: datetime, agent_id: str, appointment_id: object, key: str | None = None
+    ) -> StoredAppointment:
         async with self.context.store.unit_of_work() as uow:
+            await once(uow, key, "cancel", now)
             stored = await self._owned(uow, agent_id, appointment_id)
             check_change(
                 now=now, appointment=stored.appointment, agent_id=agent_id, policy=self.context.deployment.booking
@@ -117,17 +124,26 @@ class Bookings:
             await uow.audit.record(
                 actor="agent", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
             )
+            await settle(uow, key, stored.id)
             await uow.commit()
             return cancelled
 
     async def reschedule(
-        self, *, now: datetime, agent_id: str, appointment_id: object, slot_key: object, site_id: str
+        self,
+        *,
+        now: datetime,
+        agent_id: str,
+        appointment_id: object,
+        slot_key: object,
+        site_id: str,
+        key: str | None = None,
     ) -> StoredAppointment:
         """Move to a new slot in one transaction: the old one is freed only if the new one is secured."""
         context = self.context
         kinds: list[str] = []
         try:
             async with context.store.unit_of_work() as uow:
+                await once(uow, key, "move", now)
                 stored = await self._owned(uow, agent_id, appointment_id)
                 current = stored.appointment
                 kinds = [current.kind.value]
@@ -157,6 +173,7 @@ class Bookings:
                 await uow.audit.record(
                     actor="agent", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now
                 )
+                await settle(uow, key, stored.id)
                 await uow.commit()
                 return moved
         except Conflict as err:

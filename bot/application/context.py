@@ -27,6 +27,28 @@ class AccessDenied(Exception):
     """The caller may not see or do this (carries no identifier)."""
 
 
+class AlreadyDone(Exception):
+    """The action's idempotency key was used already: `ref` names what that action made or
+    changed (empty if unknown). Nothing was changed this time."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__("already done")
+        self.ref = ref
+
+
+async def once(uow: UnitOfWork, key: str | None, kind: str, now: datetime) -> None:
+    """Reserve the action's idempotency key in this transaction, or raise `AlreadyDone`."""
+    if key is not None:
+        ref = await uow.idempotency.claim(key, kind, now)
+        if ref is not None:
+            raise AlreadyDone(ref)
+
+
+async def settle(uow: UnitOfWork, key: str | None, ref: str) -> None:
+    if key is not None:
+        await uow.idempotency.settle(key, ref)
+
+
 @dataclass(kw_only=True)
 class Context:
     store: UnitsOfWork

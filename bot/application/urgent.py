@@ -10,7 +10,7 @@ from booking.model import Worker
 from booking.records import NotFound, UrgentRequest
 from booking.urgency import triage
 from bot.application.access import AccessPolicy, UrgentDetails, actor
-from bot.application.context import AccessDenied, Context
+from bot.application.context import AccessDenied, Context, once, settle
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,12 +36,20 @@ class UrgentRequests:
         self.access = access
 
     async def file(
-        self, *, now: datetime, agent_id: str, description: str, phone: str, availability: str
+        self,
+        *,
+        now: datetime,
+        agent_id: str,
+        description: str,
+        phone: str,
+        availability: str,
+        key: str | None = None,
     ) -> UrgentFiled:
         """File an urgent request for the agent's site (head office when she never chose one);
         her phone is remembered for next time."""
         context = self.context
         async with context.store.unit_of_work() as uow:
+            await once(uow, key, "urgent", now)
             site_id, _ = await uow.agents.profile(agent_id)
             site_id = site_id if site_id in {s.id for s in context.directory.sites} else None
             site_id = site_id or context.directory.head_office.id
@@ -68,9 +76,21 @@ class UrgentRequests:
             await uow.audit.record(
                 actor="agent", action="urgent.file", subject_type="urgent", subject_id=request.id, now=now
             )
+            await settle(uow, key, request.id)
             await uow.commit()
         handler = context.directory.worker(first.worker_id) if first.worker_id else None
         return UrgentFiled(request=request, handler=handler, deadline=first.deadline)
+
+    async def get_own(self, *, agent_id: str, request_id: str) -> UrgentRequest:
+        """One of the agent's own requests (no confidential field)."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            try:
+                request = await uow.urgent.get(request_id)
+            except NotFound as err:
+                raise AccessDenied from err
+        if request.agent_id != agent_id:
+            raise AccessDenied
+        return request
 
     async def open_for(self, *, now: datetime, worker: Worker) -> list[OpenUrgent]:
         """The open requests routed to `worker` now, each read audited."""
@@ -84,9 +104,10 @@ class UrgentRequests:
             await uow.commit()
         return found
 
-    async def take(self, *, now: datetime, worker: Worker, request_id: object) -> UrgentRequest:
+    async def take(self, *, now: datetime, worker: Worker, request_id: object, key: str | None = None) -> UrgentRequest:
         """« Je m'en occupe »: the handler takes the request; the agent is told."""
         async with self.context.store.unit_of_work() as uow:
+            await once(uow, key, "urgent.take", now)
             if not isinstance(request_id, str):
                 raise AccessDenied
             try:
@@ -102,6 +123,7 @@ class UrgentRequests:
             await uow.audit.record(
                 actor=actor(worker), action="urgent.acknowledge", subject_type="urgent", subject_id=request.id, now=now
             )
+            await settle(uow, key, request.id)
             await uow.commit()
             return taken
 

@@ -10,7 +10,7 @@ from booking.errors import BookingRefused, RefusalReason
 from booking.model import AppointmentStatus, Worker
 from booking.records import AppointmentDetails, NotFound, StoredAppointment
 from bot.application.access import AccessPolicy, actor
-from bot.application.context import AccessDenied, Context
+from bot.application.context import AccessDenied, Context, once, settle
 
 REQUESTS_AHEAD = 366  # days of pending requests shown
 
@@ -58,9 +58,10 @@ class WorkerViews:
         )
 
     async def decide_request(
-        self, *, now: datetime, worker: Worker, appointment_id: object, accept: bool
+        self, *, now: datetime, worker: Worker, appointment_id: object, accept: bool, key: str | None = None
     ) -> StoredAppointment:
         async with self.context.store.unit_of_work() as uow:
+            await once(uow, key, "decide", now)
             if not isinstance(appointment_id, str):
                 raise AccessDenied
             try:
@@ -87,5 +88,6 @@ class WorkerViews:
                 subject_id=stored.id,
                 now=now,
             )
+            await settle(uow, key, stored.id)
             await uow.commit()
             return decided

@@ -7,10 +7,14 @@ journeys check every id and value against it and the use cases check them agains
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
 from typing import Any
 
 from botbuilder.core import ConversationState, TurnContext
@@ -19,6 +23,7 @@ from botbuilder.schema import ChannelAccount
 
 from bot import texts
 from bot.application import Application
+from bot.logs import exception_summary
 from bot.teams import cards
 from bot.teams.journeys.base import Services
 from bot.teams.journeys.booking import BookingJourney
@@ -71,6 +76,23 @@ def match_command(text: str, *, worker: bool) -> str | None:
     return None
 
 
+REDELIVERY_WINDOW = timedelta(days=1)
+MAX_SEEN = 50
+log = logging.getLogger(__name__)
+
+
+def _one_at_a_time() -> Callable[[str], AbstractAsyncContextManager[None]]:
+    """Per-name serialisation within this process (tests and embeddings without a store)."""
+    locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(name: str) -> AsyncIterator[None]:
+        async with locks.setdefault(name, asyncio.Lock()):
+            yield
+
+    return hold
+
+
 class NotIdentified(Exception):
     """The activity names nobody the bot can serve."""
 
@@ -85,9 +107,11 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         local_calendar: bool,
         meeting_links: bool,
         after_commit: Callable[[str], Awaitable[None]] | None = None,
+        serial: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         super().__init__()
         self.app = app
+        self.serial = serial or _one_at_a_time()
         self.conversation_state = conversation_state
         self.state_property = conversation_state.create_property("permanence")
         self.clock = clock
@@ -112,10 +136,38 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
     # -- turn set-up ------------------------------------------------------------------------
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        if turn_context.activity.channel_data is None:
-            turn_context.activity.channel_data = {}  # botbuilder's Teams handler dereferences it
-        await super().on_turn(turn_context)
-        await self.conversation_state.save_changes(turn_context)
+        activity = turn_context.activity
+        if activity.channel_data is None:
+            activity.channel_data = {}  # botbuilder's Teams handler dereferences it
+        conversation = activity.conversation.id if activity.conversation else ""
+        # The turns of one conversation never interleave their state read-modify-write (in
+        # this process, and across replicas on PostgreSQL): a double click or a burst of
+        # messages is answered in order, each against the state the previous one left.
+        async with self.serial(hashlib.sha256(f"{activity.channel_id}/{conversation}".encode()).hexdigest()):
+            state: dict[str, Any] = await self.state_property.get(turn_context, dict)
+            if self._redelivered(state, activity.id, activity.type):
+                log.info("redelivered activity answered once", extra={"event": "turn.redelivered"})
+                return
+            await super().on_turn(turn_context)
+            try:
+                await self.conversation_state.save_changes(turn_context)
+            except Exception as err:  # noqa: BLE001 - what the turn did is committed and was shown
+                log.warning("conversation state not saved: %s", exception_summary(err), extra={"event": "state.save"})
+
+    def _redelivered(self, state: dict[str, Any], activity_id: str | None, kind: str | None) -> bool:
+        """The Bot Connector resends an activity it thinks unanswered: the same id in the same
+        conversation within a day is answered once. Recorded in the state saved by this turn."""
+        if not activity_id or kind not in ("message", "invoke"):
+            return False
+        now = self.clock()
+        seen: dict[str, str] = {
+            k: v for k, v in state.get("seen", {}).items() if datetime.fromisoformat(v) > now - REDELIVERY_WINDOW
+        }
+        if activity_id in seen:
+            return True
+        seen[activity_id] = now.isoformat()
+        state["seen"] = dict(list(seen.items())[-MAX_SEEN:])
+        return False
 
     async def _turn(self, context: TurnContext) -> Turn:
         person = context.activity.from_property or ChannelAccount()

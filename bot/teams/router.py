@@ -81,4 +81,5 @@ class Router:
 
     @staticmethod
     async def _stale(turn: Turn, value: dict[str, Any]) -> None:
-        await turn.say(texts.ALREADY_DONE if turn.was_consumed(value) else texts.STALE_CARD)
+        done = turn.what_was_done(value)
+        await turn.say(texts.STALE_CARD if done is None else done or texts.ALREADY_DONE)

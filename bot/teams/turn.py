@@ -30,6 +30,7 @@ class Turn:
         self.agent_id = agent_id
         self.worker = worker
         self.now = now
+        self.done: str | None = None  # what this turn's action did, said again on a repeated click
 
     # -- forms ------------------------------------------------------------------------------
 
@@ -55,13 +56,19 @@ class Turn:
         return {**form, "id": form_id}
 
     def consume(self, form_id: str) -> None:
+        """The form is used: a second click answers what was done (`self.done`), not again."""
         self.state.get("forms", {}).pop(form_id, None)
-        consumed: list[str] = self.state.setdefault("consumed", [])
-        consumed.append(form_id)
-        del consumed[:-MAX_FORMS]
+        consumed: dict[str, str] = self.state.get("consumed_forms", {})
+        consumed[form_id] = self.done or ""
+        for old in list(consumed)[:-MAX_FORMS]:
+            del consumed[old]
+        self.state["consumed_forms"] = consumed
 
-    def was_consumed(self, value: dict[str, Any]) -> bool:
-        return value.get("form") in self.state.get("consumed", [])
+    def what_was_done(self, value: dict[str, Any]) -> str | None:
+        """For a consumed form: what it did (may be empty); None if it was never consumed."""
+        form_id = value.get("form")
+        consumed: dict[str, str] = self.state.get("consumed_forms", {})
+        return consumed.get(form_id) if isinstance(form_id, str) else None
 
     # -- answers ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from storage.models import (
     AuditRow,
     BotStateRow,
     CalendarEntryRow,
+    IdempotencyRow,
     OutboxRow,
     UrgentRequestRow,
 )
@@ -41,6 +42,7 @@ class RetentionRepository(Repository):
                 OutboxRow.status == "done", OutboxRow.done_at < retention.outbox_before
             ),
             "audit": select(func.count()).where(AuditRow.at < retention.audit_before),
+            "idempotency_keys": select(func.count()).where(IdempotencyRow.created_at < retention.state_before),
         }
         counts = {name: int(await self.session.scalar(query) or 0) for name, query in plan.items()}
         if dry_run:
@@ -71,4 +73,5 @@ class RetentionRepository(Repository):
             delete(OutboxRow).where(OutboxRow.status == "done", OutboxRow.done_at < retention.outbox_before)
         )
         await self.session.execute(delete(AuditRow).where(AuditRow.at < retention.audit_before))
+        await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < retention.state_before))
         return counts

@@ -1,10 +1,11 @@
-"""Migrations: upgrade from empty, downgrade one step, upgrade again, on both databases."""
+"""Migrations: upgrade from empty, downgrade step by step to nothing, upgrade again, on both databases."""
 
 from __future__ import annotations
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from storage.store import Store
+from storage.store import Store, alembic_config
 from tests.storage.conftest import make_keyring
 
 
@@ -15,14 +16,19 @@ async def tables(store: Store) -> set[str]:
 
 async def test_upgrade_downgrade_upgrade(empty_database_url):
     store = Store(empty_database_url, make_keyring())
+    script = ScriptDirectory.from_config(alembic_config(empty_database_url))
+    head = script.get_current_head()
+    history = [r.revision for r in script.walk_revisions()]  # head first
     try:
         assert await store.current_revision() is None
         await store.migrate()
-        assert await store.current_revision() == "0001"
+        assert await store.current_revision() == head
         assert {"appointments", "agents", "outbox", "audit", "bot_state", "urgent_requests"} <= await tables(store)
-        await store.migrate("-1", downgrade=True)
+        for below in [*history[1:], None]:
+            await store.migrate("-1", downgrade=True)
+            assert await store.current_revision() == below
         assert await tables(store) <= {"alembic_version"}
         await store.migrate()
-        assert await store.current_revision() == "0001"
+        assert await store.current_revision() == head
     finally:
         await store.dispose()

@@ -31,6 +31,8 @@ async def test_purge_removes_old_records_and_keeps_recent_ones(store):
         await uow.agents.ensure("recent", "Agent recent", NOW - timedelta(days=10))  # seen lately
         await uow.state.write("old-conversation", {"x": 1}, None, NOW - timedelta(days=200))
         await uow.state.write("live-conversation", {"x": 2}, None, NOW - timedelta(days=1))
+        assert await uow.idempotency.claim("old-form", "book", NOW - timedelta(days=200)) is None
+        assert await uow.idempotency.claim("live-form", "book", NOW - timedelta(days=1)) is None
         await uow.commit()
     async with store.unit_of_work() as uow:
         planned = await uow.retention.purge(RETENTION, dry_run=True)
@@ -42,6 +44,7 @@ async def test_purge_removes_old_records_and_keeps_recent_ones(store):
         "conversation_state": 1,
         "outbox": 0,
         "audit": 0,
+        "idempotency_keys": 1,
     }
     async with store.unit_of_work() as uow:
         assert await uow.retention.purge(RETENTION) == planned
@@ -54,3 +57,5 @@ async def test_purge_removes_old_records_and_keeps_recent_ones(store):
         assert await uow.state.read(["old-conversation", "live-conversation"]) == {"live-conversation": ({"x": 2}, "1")}
         assert await count(uow, AuditRow) == 2  # audit entries are younger than their retention
         assert await count(uow, BotStateRow) == 1 and await count(uow, OutboxRow) == 1
+        assert await uow.idempotency.claim("live-form", "book", NOW) == ""  # kept: still answers « déjà fait »
+        assert await uow.idempotency.claim("old-form", "book", NOW) is None  # purged: the key is free again

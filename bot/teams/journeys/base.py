@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from booking.document import Deployment
 from booking.model import Worker
+from bot import texts
 from bot.application import Application
+from bot.logs import exception_summary
 from bot.teams.router import Route, Stale, Submit
 from bot.teams.turn import Turn
 
@@ -28,6 +31,9 @@ class Services:
             await self.after_commit(aggregate_id)
 
 
+log = logging.getLogger(__name__)
+
+
 class Journey:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -37,6 +43,16 @@ class Journey:
 
     def routes(self) -> dict[str, Route]:
         raise NotImplementedError
+
+    async def after_effect(self, turn: Turn, aggregate_id: str, show: Callable[[], Awaitable[None]]) -> None:
+        """Once an effect is committed, the person sees it was done even if a later step fails:
+        the outbox is nudged and the card shown, falling back to the plain sentence in `turn.done`."""
+        try:
+            await self.services.committed(aggregate_id)
+            await show()
+        except Exception as err:  # noqa: BLE001 - the effect stands; the outbox retries its own work
+            log.warning("showing a committed action failed: %s", exception_summary(err), extra={"event": "turn.after"})
+            await turn.say(turn.done or texts.ALREADY_DONE)
 
 
 def worker_of(turn: Turn) -> Worker:

@@ -11,6 +11,7 @@ from booking.errors import BookingRefused, RefusalReason
 from booking.model import AppointmentStatus, Mode
 from booking.records import ConcurrentChange, StoredAppointment
 from bot import texts
+from bot.application.context import AlreadyDone
 from bot.application.offers import parse_slot_key
 from bot.teams import cards, views
 from bot.teams.journeys.base import Journey
@@ -149,14 +150,16 @@ class BookingJourney(Journey):
     async def confirm(self, turn: Turn, submit: Submit) -> None:
         form = submit.checked_form
         request = request_of(form)
+        moved = bool(request["reschedule"])
         try:
-            if request["reschedule"]:
+            if moved:
                 stored = await self.app.bookings.reschedule(
                     now=turn.now,
                     agent_id=turn.agent_id,
                     appointment_id=request["reschedule"],
                     slot_key=form["slot"],
                     site_id=request["site"],
+                    key=form["id"],
                 )
             else:
                 stored = await self.app.bookings.book(
@@ -167,15 +170,39 @@ class BookingJourney(Journey):
                     mode=Mode(request["mode"]),
                     topic_id=request["topic"],
                     message=request["message"] or "",
+                    key=form["id"],
                 )
+        except AlreadyDone as done:
+            await turn.say(await self._done_text(turn, done.ref, moved=moved))
+            return
         except BookingRefused as refused:
             await self._refused(turn, refused, request)
             return
         except ConcurrentChange:
             await turn.say(texts.STALE_CARD)
             return
-        await self.services.committed(stored.id)
-        await turn.replace(await self._confirmation(turn, stored, moved=bool(request["reschedule"])))
+        turn.done = self.done_text(stored, moved=moved)
+        await self.after_effect(turn, stored.id, lambda: self._show_confirmation(turn, stored, moved=moved))
+
+    @staticmethod
+    def done_text(stored: StoredAppointment, *, moved: bool) -> str:
+        when = texts.day_and_hour(stored.appointment.start)
+        if moved:
+            return texts.DONE_MOVED.format(date=when)
+        if stored.appointment.status is AppointmentStatus.REQUESTED:
+            return texts.DONE_REQUESTED.format(date=when)
+        return texts.DONE_BOOKED.format(date=when)
+
+    async def _done_text(self, turn: Turn, ref: str, *, moved: bool) -> str:
+        """A repeated confirmation (another click, another replica): what the first one did."""
+        try:
+            stored = await self.app.bookings.get(agent_id=turn.agent_id, appointment_id=ref)
+        except BookingRefused:
+            return texts.ALREADY_DONE
+        return self.done_text(stored, moved=moved)
+
+    async def _show_confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> None:
+        await turn.replace(await self._confirmation(turn, stored, moved=moved))
 
     async def _refused(self, turn: Turn, refused: BookingRefused, request: dict[str, Any]) -> None:
         message = texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"])

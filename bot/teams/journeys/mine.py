@@ -6,6 +6,7 @@ from booking.errors import BookingRefused
 from booking.model import AppointmentStatus
 from booking.records import ConcurrentChange, StoredAppointment
 from bot import texts
+from bot.application.context import AlreadyDone
 from bot.teams import cards, views
 from bot.teams.journeys.base import Journey, Services
 from bot.teams.journeys.booking import BookingJourney
@@ -53,19 +54,26 @@ class MineJourney(Journey):
         await turn.send(cards.cancel_confirm(form, stored.appointment.start))
 
     async def cancel(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
         try:
             cancelled = await self.app.bookings.cancel(
-                now=turn.now, agent_id=turn.agent_id, appointment_id=submit.checked_form["appointment"]
+                now=turn.now, agent_id=turn.agent_id, appointment_id=form["appointment"], key=form["id"]
             )
+        except AlreadyDone:
+            stored = await self.app.bookings.get(agent_id=turn.agent_id, appointment_id=form["appointment"])
+            await turn.say(texts.DONE_CANCELLED.format(date=texts.day_and_hour(stored.appointment.start)))
+            return
         except BookingRefused as refused:
             await turn.say(texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"]))
             return
         except ConcurrentChange:
             await turn.say(texts.STALE_CARD)
             return
-        await self.services.committed(cancelled.id)
         when = texts.day_and_hour(cancelled.appointment.start)
-        await turn.replace(cards.notice(texts.CANCELLED.format(date=when), []))
+        turn.done = texts.DONE_CANCELLED.format(date=when)
+        await self.after_effect(
+            turn, cancelled.id, lambda: turn.replace(cards.notice(texts.CANCELLED.format(date=when), []))
+        )
 
     async def keep(self, turn: Turn, submit: Submit) -> None:
         await turn.replace(cards.notice(texts.KEPT, []))

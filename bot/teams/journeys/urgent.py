@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot import texts
+from bot.application.context import AccessDenied, AlreadyDone
 from bot.teams import cards
 from bot.teams.journeys.base import Journey
 from bot.teams.journeys.booking import PHONE
@@ -35,10 +36,19 @@ class UrgentJourney(Journey):
             or not PHONE.match(phone.strip())
         ):
             raise Rejected(texts.URGENT_PHONE_REQUIRED)
-        filed = await self.app.urgent.file(
-            now=turn.now, agent_id=turn.agent_id, description=description, phone=phone, availability=availability
-        )
-        await self.services.committed(filed.request.id)
+        try:
+            filed = await self.app.urgent.file(
+                now=turn.now,
+                agent_id=turn.agent_id,
+                description=description,
+                phone=phone,
+                availability=availability,
+                key=submit.checked_form["id"],
+            )
+        except AlreadyDone as done:
+            await turn.say(await self._done_text(turn, done.ref))
+            return
+        turn.done = texts.DONE_URGENT.format(reference=filed.request.reference)
         if filed.handler is None or filed.deadline is None:
             urgent = self.deployment.urgent
             message = texts.URGENT_ACK_HOTLINE.format(
@@ -48,4 +58,13 @@ class UrgentJourney(Journey):
             message = texts.URGENT_ACK.format(
                 reference=filed.request.reference, who=filed.handler.name, deadline=texts.day_and_hour(filed.deadline)
             )
-        await turn.replace(cards.notice(texts.URGENT_TITLE, [message]))
+        await self.after_effect(
+            turn, filed.request.id, lambda: turn.replace(cards.notice(texts.URGENT_TITLE, [message]))
+        )
+
+    async def _done_text(self, turn: Turn, ref: str) -> str:
+        try:
+            request = await self.app.urgent.get_own(agent_id=turn.agent_id, request_id=ref)
+        except AccessDenied:
+            return texts.ALREADY_DONE
+        return texts.DONE_URGENT.format(reference=request.reference)

@@ -7,7 +7,7 @@ from booking.errors import BookingRefused
 from booking.model import AppointmentStatus
 from booking.records import ConcurrentChange
 from bot import texts
-from bot.application.context import AccessDenied
+from bot.application.context import AccessDenied, AlreadyDone
 from bot.teams import cards, views
 from bot.teams.journeys.base import Journey, item_of, worker_of
 from bot.teams.router import Route, Submit
@@ -93,13 +93,18 @@ class WorkerViewsJourney(Journey):
         item = item_of(submit, "ids")
         try:
             decided = await self.app.worker_views.decide_request(
-                now=turn.now, worker=worker_of(turn), appointment_id=item, accept=accept
+                now=turn.now,
+                worker=worker_of(turn),
+                appointment_id=item,
+                accept=accept,
+                key=f"{submit.checked_form['id']}:{item}",
             )
-        except (AccessDenied, BookingRefused, ConcurrentChange):
+        except (AlreadyDone, AccessDenied, BookingRefused, ConcurrentChange):
             await turn.say(texts.ALREADY_DONE)
             return
-        await self.services.committed(decided.id)
-        await turn.say(texts.DECIDED_ACCEPTED if accept else texts.DECIDED_DECLINED)
+        said = texts.DECIDED_ACCEPTED if accept else texts.DECIDED_DECLINED
+        turn.done = texts.DONE_PREFIX + said
+        await self.after_effect(turn, decided.id, lambda: turn.say(said))
 
     async def urgent_list(self, turn: Turn, submit: Submit) -> None:
         found = await self.app.urgent.open_for(now=turn.now, worker=worker_of(turn))
@@ -128,9 +133,11 @@ class WorkerViewsJourney(Journey):
     async def take(self, turn: Turn, submit: Submit) -> None:
         item = item_of(submit, "ids")
         try:
-            taken = await self.app.urgent.take(now=turn.now, worker=worker_of(turn), request_id=item)
-        except (AccessDenied, ConcurrentChange):
+            taken = await self.app.urgent.take(
+                now=turn.now, worker=worker_of(turn), request_id=item, key=f"{submit.checked_form['id']}:{item}"
+            )
+        except (AlreadyDone, AccessDenied, ConcurrentChange):
             await turn.say(texts.ALREADY_DONE)
             return
-        await self.services.committed(taken.id)
-        await turn.say(texts.TAKEN)
+        turn.done = texts.DONE_PREFIX + texts.TAKEN
+        await self.after_effect(turn, taken.id, lambda: turn.say(texts.TAKEN))
