@@ -27,8 +27,10 @@ from booking.document import Deployment
 from bot import logs, texts
 from bot.auth import ReusingAuthentication
 from bot.calendar_sync import CalendarSync
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.metrics import Metrics
 from bot.notify import TeamsNotifier
+from bot.ops import register_outbox_gauges
 from bot.outbox import OutboxDispatcher
 from bot.runtime import StartupError, check_schema, open_store
 from bot.runtime import purge as purge_store
@@ -122,6 +124,10 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     auth = ReusingAuthentication(settings)
     adapter = CloudAdapter(auth)
     provider = app[PROVIDER](settings)
+    if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
+        provider.observe_request = lambda what, seconds: metrics.observe(
+            "permanence_graph_request_seconds", seconds, operation=what
+        )
 
     async def on_error(context: TurnContext, error: Exception) -> None:
         log.error("turn failed: %s", logs.exception_summary(error), extra={"event": "turn.error"})
@@ -165,11 +171,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         after_commit=after_commit,
     )
 
-    async def outbox_depth() -> float:
-        async with store.unit_of_work(read_only=True) as uow:
-            return float(await uow.outbox.depth())
-
-    metrics.gauge("permanence_outbox_depth", "Pending outbox messages (calendar writes, notifications)", outbox_depth)
+    register_outbox_gauges(metrics, store, clock)
     app[RUNTIME] = Runtime(
         settings=settings,
         deployment=deployment,
@@ -280,11 +282,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
         log.info("request refused: %s", type(err).__name__, extra={"event": "auth.refused"})
         runtime.metrics.inc("permanence_refused_total", reason="auth")
         return web.json_response({"error": "unauthorized"}, status=401)
+    turn_started = asyncio.get_running_loop().time()
     response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
+    now = asyncio.get_running_loop().time()
     runtime.metrics.inc("permanence_turns_total", type=activity.type or "unknown")
-    log.debug(
-        "turn", extra={"event": "turn", "duration_ms": round((asyncio.get_running_loop().time() - started) * 1000, 1)}
-    )
+    runtime.metrics.observe("permanence_turn_seconds", now - turn_started, type=activity.type or "unknown")
+    log.debug("turn", extra={"event": "turn", "duration_ms": round((now - started) * 1000, 1)})
     if response is not None:
         return web.json_response(response.body, status=response.status)
     return web.Response(status=200)
@@ -350,7 +353,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    return web.Response(text=await runtime.metrics.render(), content_type="text/plain", charset="utf-8")
+    return web.Response(text=await runtime.metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 def create_app(
