@@ -64,6 +64,27 @@ class OutboxMessage:
     aggregate_id: str | None
     payload: dict[str, Any]
     attempts: int
+    due_at: datetime | None = None  # when this attempt was due (for the outbox lag)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxEntry:
+    """An outbox row as operators see it: never its payload (it may hold ids)."""
+
+    id: int
+    kind: str
+    state: str  # scheduled, due, late, dead
+    attempts: int
+    due_at: datetime
+    last_error: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutboxHealth:
+    due: int  # pending rows whose time has come (future reminders excluded)
+    overdue: int  # pending rows due for longer than the grace period
+    dead: int  # given up: need an operator (retry or drop)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

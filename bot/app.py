@@ -23,6 +23,7 @@ from botbuilder.schema import Activity
 from bot import logs, texts
 from bot.application import retention
 from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.store import Store
@@ -173,11 +174,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
         log.info("request refused: %s", type(err).__name__, extra={"event": "auth.refused"})
         runtime.metrics.inc("permanence_refused_total", reason="auth")
         return web.json_response({"error": "unauthorized"}, status=401)
+    turn_started = asyncio.get_running_loop().time()
     response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
+    now = asyncio.get_running_loop().time()
     runtime.metrics.inc("permanence_turns_total", type=activity.type or "unknown")
-    log.debug(
-        "turn", extra={"event": "turn", "duration_ms": round((asyncio.get_running_loop().time() - started) * 1000, 1)}
-    )
+    runtime.metrics.observe("permanence_turn_seconds", now - turn_started, type=activity.type or "unknown")
+    log.debug("turn", extra={"event": "turn", "duration_ms": round((now - started) * 1000, 1)})
     if response is not None:
         return web.json_response(response.body, status=response.status)
     return web.Response(status=200)
@@ -243,7 +245,7 @@ async def readyz(request: web.Request) -> web.StreamResponse:
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
-    return web.Response(text=await runtime.metrics.render(), content_type="text/plain", charset="utf-8")
+    return web.Response(text=await runtime.metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 def create_app(

@@ -20,6 +20,7 @@ from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.auth import ReusingAuthentication
 from bot.metrics import Metrics
+from bot.ops import register_outbox_gauges
 from bot.runtime import check_schema, open_store
 from bot.settings import CalendarProvider, Settings
 from bot.teams.bot import PermanenceBot
@@ -95,6 +96,10 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     auth = ReusingAuthentication(settings)
     adapter = CloudAdapter(auth)
     provider = overrides.provider(settings)
+    if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
+        provider.observe_request = lambda what, seconds: metrics.observe(
+            "permanence_graph_request_seconds", seconds, operation=what
+        )
     notifier = TeamsNotifier(
         adapter=overrides.channel or adapter, app_id=settings.app_id, context=app.context, clock=clock
     )
@@ -134,11 +139,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         serial=store.serial,
     )
 
-    async def outbox_depth() -> float:
-        async with store.unit_of_work(read_only=True) as uow:
-            return float(await uow.outbox.depth())
-
-    metrics.gauge("permanence_outbox_depth", "Pending outbox messages (calendar writes, notifications)", outbox_depth)
+    register_outbox_gauges(metrics, store, clock)
     return Runtime(
         settings=settings,
         clock=clock,

@@ -15,7 +15,7 @@ from booking.budget import day_budget
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
-from bot import texts
+from bot import ops_cli, texts
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.store import Store
@@ -471,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=purge)
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
     keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
+    ops_cli.register(commands, plan=plan)  # outbox, plan check, backup
     return parser
 
 

@@ -1,38 +1,101 @@
-"""Counters and gauges exposed in the Prometheus text format (no personal data, no labels with ids)."""
+"""Prometheus metrics on `prometheus_client`, one registry per application (no personal data, no ids in labels).
+
+Each `Metrics` owns its own `CollectorRegistry`: tests build several applications in one process,
+and nothing is registered globally. Gauges are read from the database when `/metrics` is scraped.
+"""
 
 from __future__ import annotations
 
-from collections import defaultdict
+import logging
+import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+
+log = logging.getLogger(__name__)
+
+# The classic text format that every Prometheus scraper reads (what `generate_latest` writes).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class HistogramSpec:
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = Histogram.DEFAULT_BUCKETS
+
+
+# Histograms are declared here, with buckets that fit what they measure.
+HISTOGRAMS: dict[str, HistogramSpec] = {
+    "permanence_turn_seconds": HistogramSpec(
+        help="Time to handle one Bot Framework activity (authentication excluded)",
+        labels=("type",),
+        buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+    ),
+    "permanence_graph_request_seconds": HistogramSpec(
+        help="Time of one Microsoft Graph call (each attempt), by operation",
+        labels=("operation",),
+        buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 60.0),
+    ),
+    "permanence_outbox_lag_seconds": HistogramSpec(
+        help="Delay between an outbox row's due time and its delivery",
+        labels=("kind",),
+        buckets=(0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0),
+    ),
+}
+
+# Help texts of the counters the service increments (an unknown name still works, with a generic help).
+COUNTER_HELP: dict[str, str] = {
+    "permanence_turns_total": "Bot Framework activities handled, by activity type",
+    "permanence_turn_errors_total": "Turns that failed with an unexpected error",
+    "permanence_refused_total": "Requests refused, by reason (tenant, auth, client_state)",
+    "permanence_outbox_done_total": "Outbox rows delivered, by kind",
+    "permanence_outbox_failures_total": "Outbox delivery failures, by kind and error code",
+    "permanence_calendar_writes_total": "Calendar events written, by operation",
+    "permanence_calendar_syncs_total": "Calendar synchronisations, full or incremental",
+    "permanence_graph_requests_total": "Microsoft Graph requests made, by operation",
+    "permanence_graph_errors_total": "Microsoft Graph errors, by error code",
+    "permanence_graph_notifications_total": "Graph change notifications accepted",
+}
 
 
 class Metrics:
-    def __init__(self) -> None:
-        self.counters: dict[tuple[str, tuple[tuple[str, str], ...]], float] = defaultdict(float)
-        self.gauges: dict[str, Callable[[], Awaitable[float]]] = {}
-        self.help: dict[str, str] = {}
+    def __init__(self, *, process: bool = True) -> None:
+        self.registry = CollectorRegistry()
+        if process:
+            ProcessCollector(registry=self.registry)  # CPU, memory, open files of this process (Linux)
+        self._counters: dict[str, Counter] = {}
+        self._histograms: dict[str, Histogram] = {}
+        self._gauges: dict[str, tuple[Gauge, Callable[[], Awaitable[float]]]] = {}
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
-        self.counters[(name, tuple(sorted(labels.items())))] += amount
+        counter = self._counters.get(name)
+        if counter is None:
+            counter = Counter(
+                name, COUNTER_HELP.get(name, name.replace("_", " ")), labelnames=sorted(labels), registry=self.registry
+            )
+            self._counters[name] = counter
+        (counter.labels(**labels) if labels else counter).inc(amount)
+
+    def observe(self, name: str, seconds: float, **labels: str) -> None:
+        """Record a duration in one of the declared `HISTOGRAMS`."""
+        histogram = self._histograms.get(name)
+        if histogram is None:
+            spec = HISTOGRAMS[name]
+            histogram = Histogram(name, spec.help, labelnames=spec.labels, buckets=spec.buckets, registry=self.registry)
+            self._histograms[name] = histogram
+        (histogram.labels(**labels) if labels else histogram).observe(max(0.0, seconds))
 
     def gauge(self, name: str, help_text: str, read: Callable[[], Awaitable[float]]) -> None:
-        self.gauges[name] = read
-        self.help[name] = help_text
+        """A gauge whose value is read (asynchronously) at each scrape."""
+        self._gauges[name] = (Gauge(name, help_text, registry=self.registry), read)
 
     async def render(self) -> str:
-        lines: list[str] = []
-        seen: set[str] = set()
-        for (name, labels), value in sorted(self.counters.items()):
-            if name not in seen:
-                lines.append(f"# TYPE {name} counter")
-                seen.add(name)
-            label_text = ",".join(f'{k}="{v}"' for k, v in labels)
-            lines.append(f"{name}{{{label_text}}} {value:g}" if label_text else f"{name} {value:g}")
-        for name, read in sorted(self.gauges.items()):
-            lines.append(f"# HELP {name} {self.help[name]}")
-            lines.append(f"# TYPE {name} gauge")
+        for name, (gauge, read) in self._gauges.items():
             try:
-                lines.append(f"{name} {await read():g}")
-            except Exception:  # noqa: BLE001 - a failing gauge must not hide the others
-                lines.append(f"{name} NaN")
-        return "\n".join(lines) + "\n"
+                gauge.set(await read())
+            except Exception as err:  # noqa: BLE001 - a failing gauge must not hide the others
+                log.warning("gauge %s unreadable: %s", name, type(err).__name__)
+                gauge.set(math.nan)
+        return str(generate_latest(self.registry).decode("utf-8"))

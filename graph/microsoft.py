@@ -184,6 +184,8 @@ class MicrosoftCalendar:
         self._http = http
         self._gates: dict[str, asyncio.Semaphore] = {}
         self.requests = 0  # calls made, for figures
+        # Called with (operation, seconds) after each Graph call, for the latency histogram.
+        self.observe_request: Callable[[str, float], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Any) -> MicrosoftCalendar:
@@ -215,7 +217,12 @@ class MicrosoftCalendar:
             try:
                 async with self._gate(mailbox):
                     self.requests += 1
-                    return await operation()
+                    started = time.monotonic()
+                    try:
+                        return await operation()
+                    finally:
+                        if self.observe_request is not None:
+                            self.observe_request(what, time.monotonic() - started)
             except APIError as err:
                 status = err.response_status_code or 0
                 code = (getattr(getattr(err, "error", None), "code", None) or str(status)).lower()

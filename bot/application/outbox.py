@@ -104,10 +104,14 @@ class OutboxDispatcher:
             log.error("outbox %s failed: %s", message.kind, exception_summary(err))
             await self._retry(message, type(err).__name__, True, None)
             return
+        done_at = self.clock()
         async with self.store.unit_of_work() as uow:
-            await uow.outbox.complete(message.id, self.name, self.clock())
+            await uow.outbox.complete(message.id, self.name, done_at)
             await uow.commit()
         self.metrics.inc("permanence_outbox_done_total", kind=message.kind)
+        if message.due_at is not None:
+            lag = (done_at - message.due_at).total_seconds()
+            self.metrics.observe("permanence_outbox_lag_seconds", lag, kind=message.kind)
 
     async def _retry(self, message: OutboxMessage, code: str, retryable: bool, retry_after: float | None) -> None:
         if retry_after is not None:

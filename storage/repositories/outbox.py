@@ -5,15 +5,23 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
 
 from booking.records import (
+    Conflict,
+    NotFound,
+    OutboxEntry,
+    OutboxHealth,
     OutboxMessage,
 )
 from storage.models import (
     OutboxRow,
 )
 from storage.repositories.base import Repository
+
+# A pending row due for longer than this is late: the dispatcher should have delivered it by now.
+OVERDUE_AFTER = timedelta(minutes=5)
+STATES = ("due", "late", "dead", "all")
 
 
 class OutboxRepository(Repository):
@@ -69,6 +77,7 @@ class OutboxRepository(Repository):
                 aggregate_id=r.aggregate_id,
                 payload=dict(r.payload),
                 attempts=r.attempts,
+                due_at=r.next_attempt_at,
             )
             for r in rows
         ]
@@ -115,3 +124,112 @@ class OutboxRepository(Repository):
             select(OutboxRow).where(OutboxRow.aggregate_id == aggregate_id).order_by(OutboxRow.id)
         )
         return [(r.kind, r.status, r.attempts) for r in rows]
+
+    # -- operations (the `permanence outbox` commands and the health gauges) --------------------
+
+    def _where(self, state: str, now: datetime, overdue_after: timedelta) -> ColumnElement[bool]:
+        pending = OutboxRow.status == "pending"
+        if state == "dead":
+            return OutboxRow.status == "dead"
+        if state == "late":
+            return and_(pending, OutboxRow.next_attempt_at <= now - overdue_after)
+        if state == "due":
+            return and_(pending, OutboxRow.next_attempt_at <= now)
+        if state == "all":
+            return OutboxRow.status != "done"
+        raise ValueError(f"unknown outbox state {state!r} (one of {', '.join(STATES)})")
+
+    async def entries(
+        self, now: datetime, *, state: str = "all", limit: int = 500, overdue_after: timedelta = OVERDUE_AFTER
+    ) -> list[OutboxEntry]:
+        """Rows not done yet (or those of one `state`), oldest due first; never the payloads."""
+        shown = case(
+            (OutboxRow.status == "dead", "dead"),
+            (OutboxRow.next_attempt_at > now, "scheduled"),
+            (OutboxRow.next_attempt_at <= now - overdue_after, "late"),
+            else_="due",
+        )
+        rows = await self.session.execute(
+            select(
+                OutboxRow.id,
+                OutboxRow.kind,
+                shown,
+                OutboxRow.attempts,
+                OutboxRow.next_attempt_at,
+                OutboxRow.last_error,
+                OutboxRow.created_at,
+            )
+            .where(self._where(state, now, overdue_after))
+            .order_by(OutboxRow.next_attempt_at, OutboxRow.id)
+            .limit(limit)
+        )
+        return [
+            OutboxEntry(id=r[0], kind=r[1], state=r[2], attempts=r[3], due_at=r[4], last_error=r[5], created_at=r[6])
+            for r in rows
+        ]
+
+    async def health(self, now: datetime, *, overdue_after: timedelta = OVERDUE_AFTER) -> OutboxHealth:
+        """Counts for alerting: due rows (future reminders excluded), late ones and dead ones, in one query."""
+
+        def count(state: str) -> ColumnElement[int]:
+            return func.coalesce(func.sum(case((self._where(state, now, overdue_after), 1), else_=0)), 0)
+
+        row = (
+            await self.session.execute(
+                select(count("due"), count("late"), count("dead")).where(OutboxRow.status != "done")
+            )
+        ).one()
+        return OutboxHealth(due=int(row[0]), overdue=int(row[1]), dead=int(row[2]))
+
+    async def _state_of(self, message_id: int) -> str:
+        status = await self.session.scalar(select(OutboxRow.status).where(OutboxRow.id == message_id))
+        if status is None:
+            raise NotFound()
+        return status
+
+    async def retry_now(self, message_id: int, now: datetime) -> None:
+        """Make a dead (or waiting) row due now with a fresh back-off. A row being delivered (leased)
+        or already done is refused with `Conflict`; an unknown id raises `NotFound`."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == message_id,
+                or_(
+                    OutboxRow.status == "dead",
+                    and_(
+                        OutboxRow.status == "pending",
+                        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+                    ),
+                ),
+            )
+            .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            await self._state_of(message_id)
+            raise Conflict()
+
+    async def retry_dead(self, now: datetime) -> int:
+        """Requeue every dead row; each one once, even when two operators run it at the same time."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.status == "dead")
+            .values(status="pending", attempts=0, next_attempt_at=now, claimed_by=None, claimed_until=None)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def drop(self, message_id: int, now: datetime, *, force: bool = False) -> None:
+        """Delete a dead row; with `force`, a pending one too unless it is being delivered.
+        Done rows are left to the retention purge (`Conflict`); an unknown id raises `NotFound`."""
+        allowed = OutboxRow.status == "dead"
+        if force:
+            allowed = or_(
+                allowed,
+                and_(
+                    OutboxRow.status == "pending",
+                    or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+                ),
+            )
+        result = await self.session.execute(delete(OutboxRow).where(OutboxRow.id == message_id, allowed))
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            await self._state_of(message_id)
+            raise Conflict()

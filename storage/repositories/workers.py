@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import select
+
 from booking.model import Worker
 from storage.models import (
     WorkerRow,
@@ -22,3 +24,7 @@ class WorkerRepository(Repository):
             row.name, row.role = worker.name, worker.role.value
             row.object_id, row.mailbox = worker.object_id, worker.mailbox
         await self.session.flush()
+
+    async def ids(self) -> list[str]:
+        """Every worker ever mirrored (a plan change may drop one who still has appointments)."""
+        return list(await self.session.scalars(select(WorkerRow.id).order_by(WorkerRow.id)))

@@ -20,8 +20,10 @@ def test_thursdays_of_2027_skip_ascension_and_armistice(deployment, holidays):
     calendar = year(deployment, holidays)
     thursdays = [d for d in calendar.days if d.kind is DayKind.PERMANENCE]
     assert all(d.date.weekday() == 3 for d in thursdays)
-    # 2027 has 52 Thursdays; Ascension (6 May) and Armistice (11 Nov) fall on one.
-    assert len(thursdays) == 50
+    # 2027 has 52 Thursdays; Ascension (6 May) and Armistice (11 Nov) fall on one, and the
+    # sample closes six of the worker's weeks: 44, the contract's figure.
+    assert len(thursdays) == 44
+    assert sum(1 for s in calendar.skipped if s.reason is SkipReason.CLOSED) == 6
     skipped = {s.date: s for s in calendar.skipped}
     assert skipped[date(2027, 5, 6)].reason is SkipReason.HOLIDAY
     assert skipped[date(2027, 5, 6)].label == "Ascension"
@@ -39,12 +41,13 @@ def test_ascension_is_skipped_every_year(deployment, holidays):
 def test_retirement_fridays_are_first_and_third_fridays(deployment, holidays):
     calendar = year(deployment, holidays)
     fridays = [d.date for d in calendar.days if d.kind is DayKind.RETIREMENT]
-    # 24 first/third Fridays in 2027, minus 1 January (a Friday, Jour de l'an).
-    assert len(fridays) == 23
+    # 24 first/third Fridays in 2027, minus 1 January (a Friday, Jour de l'an), plus the 8th instead.
+    assert len(fridays) == 24
     assert date(2027, 1, 1) in {s.date for s in calendar.skipped}
+    assert date(2027, 1, 8) in fridays
     for friday in fridays:
         assert friday.weekday() == 4
-        assert friday in {
+        assert friday == date(2027, 1, 8) or friday in {
             nth_weekday_of_month(friday.year, friday.month, 4, 1),
             nth_weekday_of_month(friday.year, friday.month, 4, 3),
         }
@@ -98,8 +101,8 @@ def test_budget_counts_plan_days_against_68_plus_ordered_days(deployment, holida
     calendar = expand_plan(plan, date(2027, 1, 1), date(2028, 1, 1), holidays)
     budget = day_budget(plan, calendar, 2027, today=date(2027, 7, 1))
     assert budget.contracted == 68 and budget.ordered == 3 and budget.total == 71
-    assert budget.planned == 73 == budget.by_kind[DayKind.PERMANENCE] + budget.by_kind[DayKind.RETIREMENT]
-    assert budget.remaining == -2
+    assert budget.planned == 68 == budget.by_kind[DayKind.PERMANENCE] + budget.by_kind[DayKind.RETIREMENT]
+    assert budget.remaining == 3
     assert budget.used == sum(1 for d in calendar.days if d.date < date(2027, 7, 1))
     assert 0 < budget.used < budget.planned
 

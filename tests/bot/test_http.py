@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.app import check_listen_address, create_app
 from bot.runtime import StartupError
@@ -173,9 +174,18 @@ async def test_health_readiness_and_metrics(open_client):
     ready = await open_client.get("/readyz")
     assert ready.status == 200 and (await ready.json())["checks"] == {"database": "ok"}
     await post(open_client, activity())
-    metrics = await (await open_client.get("/metrics")).text()
-    assert 'permanence_turns_total{type="typing"} 1' in metrics
-    assert "permanence_outbox_depth 0" in metrics
+    response = await open_client.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    parsed = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(await response.text())
+        for s in family.samples
+    }
+    assert parsed[("permanence_turns_total", (("type", "typing"),))] == 1
+    assert parsed[("permanence_turn_seconds_count", (("type", "typing"),))] == 1
+    assert parsed[("permanence_outbox_depth", ())] == 0
+    assert parsed[("permanence_outbox_overdue", ())] == 0
+    assert parsed[("permanence_outbox_dead", ())] == 0
     assert "X-Request-Id" in (await open_client.get("/healthz")).headers
 
 

@@ -175,7 +175,7 @@ async def test_two_replicas_share_state_and_write_each_calendar_event_once(tmp_p
         async with aiohttp.ClientSession() as session:
             for port in ports:
                 async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
-                    assert 'permanence_turns_total{type="message"} 15' in await response.text()
+                    assert 'permanence_turns_total{type="message"} 15.0' in await response.text()
     finally:
         for replica in replicas:
             replica.terminate()
