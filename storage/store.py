@@ -94,7 +94,8 @@ class Store:
             await connection.execute(text("SELECT 1"))
 
     async def rotate_keys(self, keyring: Keyring) -> int:
-        """Re-encrypt every confidential value under `keyring`'s current key; returns the count.
+        """Re-encrypt every confidential value under `keyring`'s current key, padded (tokens of
+        the first, unpadded version are rewritten even under the current key); returns the count.
 
         `keyring` must still hold the old keys. Runs in one transaction: all or nothing.
         """
@@ -104,18 +105,36 @@ class Store:
                 rows = await uow.session.scalars(select(model))
                 for row in rows:
                     token = getattr(row, column)
-                    if token and keyring.key_id_of(token) != keyring.current:
+                    if token and not keyring.is_current(token):
                         plain = keyring.decrypt(token, f"{context}:{row.id}")
                         setattr(row, column, keyring.encrypt(plain, f"{context}:{row.id}"))
                         changed += 1
             for state in await uow.session.scalars(select(BotStateRow)):
-                if keyring.key_id_of(state.value_enc) != keyring.current:
+                if not keyring.is_current(state.value_enc):
                     plain = keyring.decrypt(state.value_enc, f"bot_state:{state.key}")
                     state.value_enc = keyring.encrypt(plain, f"bot_state:{state.key}")
                     changed += 1
             await uow.commit()
         self.keyring = keyring
         return changed
+
+    async def key_usage(self) -> dict[str, dict[str, int]]:
+        """How many stored values each key id still protects, padded or in the first
+        (unpadded) form: a key may be dropped once it protects nothing."""
+        usage: dict[str, dict[str, int]] = {}
+
+        def count(token: str) -> None:
+            entry = usage.setdefault(self.keyring.key_id_of(token), {"padded": 0, "unpadded": 0})
+            entry["padded" if self.keyring.is_padded(token) else "unpadded"] += 1
+
+        async with self.unit_of_work(read_only=True) as uow:
+            for model, column, _ in ENCRYPTED:
+                for token in await uow.session.scalars(select(getattr(model, column))):
+                    if token:
+                        count(token)
+            for token in await uow.session.scalars(select(BotStateRow.value_enc)):
+                count(token)
+        return usage
 
     @contextlib.asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[bool]:
