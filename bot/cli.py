@@ -15,7 +15,8 @@ from booking.budget import day_budget
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
-from bot import texts
+from bot import audit_cli, texts
+from bot.audit_cli import operator
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.unit_of_work import UnitOfWork
@@ -188,7 +189,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import rotate_keys
 
-    current, changed = asyncio.run(rotate_keys(settings))
+    current, changed = asyncio.run(rotate_keys(settings, operator=operator()))
     print(f"{changed} values re-encrypted under key {current}")
     return 0
 
@@ -240,7 +241,12 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         appointments = await uow.appointments.report_rows(start, end)
         urgent = await uow.urgent.report_rows(start, end)
         await uow.audit.record(
-            actor="report", action="report.generate", subject_type="report", subject_id=period, now=now
+            actor="report",
+            action="report.generate",
+            subject_type="report",
+            subject_id=period,
+            now=now,
+            operator=operator(),
         )
         return appointments, urgent
 
@@ -312,7 +318,7 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import purge as purge_store
 
     async def run(uow: UnitOfWork, now: datetime) -> dict[str, int]:
-        return await purge_store(uow, settings, now, dry_run=args.dry_run)
+        return await purge_store(uow, settings, now, dry_run=args.dry_run, operator=operator())
 
     counts = _in_store(settings, run)
     verb = "would delete" if args.dry_run else "deleted"
@@ -350,6 +356,7 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
             subject_type="dossiers",
             subject_id=str(len(payload["appointments"])),
             now=now,
+            operator=operator(),
         )
         return seal(payload, passphrase, scope=scope, now=now)
 
@@ -417,6 +424,7 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
             subject_type="dossiers",
             subject_id=str(counts["appointments"]),
             now=now,
+            operator=operator(),
         )
         return counts
 
@@ -491,6 +499,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=purge)
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
     keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
+    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit_cli.keys_status)
+    audit_cli.register(commands)
     return parser
 
 

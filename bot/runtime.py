@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from bot.settings import Settings
 from storage.crypto import Keyring, KeyringError
@@ -50,7 +50,7 @@ async def open_store(settings: Settings, *, upgrade: bool | None = None) -> Stor
     return store
 
 
-async def rotate_keys(settings: Settings) -> tuple[str, int]:
+async def rotate_keys(settings: Settings, *, operator: str | None = None) -> tuple[str, int]:
     """Re-encrypt under a new key. With the key file, the new key is generated and saved;
     with keys in the environment, the operator lists the new key first beforehand."""
     store = await open_store(settings)
@@ -59,7 +59,7 @@ async def rotate_keys(settings: Settings) -> tuple[str, int]:
             keyring = store.keyring
         else:
             keyring, _ = store.keyring.with_new_key()
-        changed = await store.rotate_keys(keyring)
+        changed = await store.rotate_keys(keyring, now=datetime.now(UTC), operator=operator)
         if not settings.encryption_key.get_secret_value():
             await asyncio.to_thread(keyring.write_file, settings.data_dir / "keys.json")
         return keyring.current, changed
@@ -80,9 +80,13 @@ async def check_schema(store: Store) -> None:
         )
 
 
-async def purge(uow: UnitOfWork, settings: Settings, now: datetime, *, dry_run: bool = False) -> dict[str, int]:
+async def purge(
+    uow: UnitOfWork, settings: Settings, now: datetime, *, dry_run: bool = False, operator: str | None = None
+) -> dict[str, int]:
     """Apply the retention settings (the daily job and `permanence purge`), audited."""
     counts = await uow.retention.purge(settings.retention(now), dry_run=dry_run)
     if not dry_run:
-        await uow.audit.record(actor="system", action="retention.purge", subject_type="store", subject_id="-", now=now)
+        await uow.audit.record(
+            actor="system", action="retention.purge", subject_type="store", subject_id="-", now=now, operator=operator
+        )
     return counts

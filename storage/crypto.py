@@ -57,7 +57,9 @@ def padded_size(length: int) -> int:
 
 
 def pad(plain: bytes) -> bytes:
-    return len(plain).to_bytes(LENGTH_PREFIX, "big") + plain + bytes(padded_size(len(plain)) - len(plain) - LENGTH_PREFIX)
+    return (
+        len(plain).to_bytes(LENGTH_PREFIX, "big") + plain + bytes(padded_size(len(plain)) - len(plain) - LENGTH_PREFIX)
+    )
 
 
 def unpad(padded: bytes) -> bytes:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -93,7 +94,7 @@ class Store:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    async def rotate_keys(self, keyring: Keyring) -> int:
+    async def rotate_keys(self, keyring: Keyring, *, now: datetime | None = None, operator: str | None = None) -> int:
         """Re-encrypt every confidential value under `keyring`'s current key, padded (tokens of
         the first, unpadded version are rewritten even under the current key); returns the count.
 
@@ -114,6 +115,15 @@ class Store:
                     plain = keyring.decrypt(state.value_enc, f"bot_state:{state.key}")
                     state.value_enc = keyring.encrypt(plain, f"bot_state:{state.key}")
                     changed += 1
+            if now is not None:  # every value was decrypted: say so, and who did it
+                await uow.audit.record(
+                    actor="admin",
+                    action="keys.rotate",
+                    subject_type="keyring",
+                    subject_id=keyring.current,
+                    now=now,
+                    operator=operator,
+                )
             await uow.commit()
         self.keyring = keyring
         return changed

@@ -97,9 +97,7 @@ async def test_rotation_pads_values_left_in_the_first_form_under_the_current_key
     usage = await store.key_usage()
     assert set(usage) == {keyring.current} and usage[keyring.current]["unpadded"] == 0
     async with store.unit_of_work() as uow:
-        topic, message = (
-            await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))
-        ).one()
+        topic, message = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert keyring.is_current(topic) and keyring.is_current(message)
         details = await uow.appointments.details(appointment_id, uow.agents)
         assert (details.topic_id, details.message) == ("budget", "a few words")
