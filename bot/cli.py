@@ -347,9 +347,11 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     passphrase = _passphrase(confirm=True)
 
     scope = "open" if args.open_only else "all"
+    payload_note: dict[str, Any] = {}
 
     async def run(uow: UnitOfWork, now: datetime) -> bytes:
         payload = await export_dossiers(uow, open_only=args.open_only, now=now)
+        payload_note["agents_without_object_id"] = payload["agents_without_object_id"]
         await uow.audit.record(
             actor="admin",
             action="dossiers.export",
@@ -370,6 +372,7 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     output.touch(mode=0o600)
     output.write_bytes(data)
     print(f"sealed export written to {output} ({len(data)} bytes); hand the passphrase over separately")
+    print(_unlinked_note(payload_note))
     return 0
 
 
@@ -385,27 +388,24 @@ def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
 
 
 def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
-    import base64
-
-    from bot.runtime import load_keyring
-
     opened = _unseal("verify", args.file)
     if opened is None:
         return 2
     info, payload = opened
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
     print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
-    if args.print_lookup_key:
-        print(f"PERMANENCE_LOOKUP_KEY={payload['lookup_key']}")
-    else:
-        # The configured keys, or the embedded key file (created on first use, like serve does).
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        same = load_keyring(settings).lookup_key == base64.b64decode(payload["lookup_key"])
-        print(
-            "lookup key: "
-            + ("the same as this deployment's" if same else "configure it before importing (--print-lookup-key)")
-        )
+    print(_unlinked_note(payload))
     return 0
+
+
+def _unlinked_note(payload: dict[str, Any]) -> str:
+    missing = int(payload.get("agents_without_object_id", 0))
+    if not missing:
+        return "every agent carries her Entra id: the importer will recognise them"
+    return (
+        f"{missing} agent(s) recorded before their Entra id was kept could not be carried as recognisable: "
+        "their files are imported, and they will be seen as new agents when they write"
+    )
 
 
 def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -488,7 +488,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=dossiers_export)
     p = dossiers.add_parser("verify", help="check a sealed export's seal and contents")
     p.add_argument("file")
-    p.add_argument("--print-lookup-key", action="store_true", help="print the lookup key to configure the importer")
     p.set_defaults(handler=dossiers_verify)
     p = dossiers.add_parser("import", help="import a sealed export (idempotent)")
     p.add_argument("file")

@@ -28,6 +28,7 @@ ENCRYPTED = (
     (AgentRow, "phone_enc", "agents.phone"),
     (AgentRow, "email_enc", "agents.email"),
     (AgentRow, "conversation_enc", "agents.conversation"),
+    (AgentRow, "object_id_enc", "agents.object_id"),
     (AppointmentRow, "topic_enc", "appointments.topic"),
     (AppointmentRow, "message_enc", "appointments.message"),
     (AppointmentRow, "notes_enc", "appointments.notes"),

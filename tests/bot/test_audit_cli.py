@@ -61,7 +61,7 @@ def test_keys_status_counts_values_per_key_and_rotation_moves_them(deployment, c
     before = capsys.readouterr().out.strip().splitlines()
     assert len(before) == 1 and before[0].startswith("k1: ") and "(current)" in before[0]
     count = int(before[0].split()[1])
-    assert count == 13 * 3  # 13 agent names, 13 topics and 13 messages
+    assert count == 13 * 4  # 13 agents (name, Entra id) and 13 appointments (topic, message)
     assert main(["keys", "rotate"]) == 0
     capsys.readouterr()
     assert main(["keys", "status"]) == 0
@@ -69,3 +69,24 @@ def test_keys_status_counts_values_per_key_and_rotation_moves_them(deployment, c
         "k1: 0 values (unused: may be removed)",
         f"k2: {count} values (current)",
     ]
+
+
+def test_the_key_file_lives_outside_the_data_directory_and_the_old_place_is_still_read(tmp_path, monkeypatch, caplog):
+    from bot.runtime import load_keyring
+
+    data = tmp_path / "var"
+    data.mkdir()
+    settings = Settings(_env_file=None, data_dir=data, key_file=tmp_path / "config" / "keys.json")
+    created = load_keyring(settings)
+    assert (tmp_path / "config" / "keys.json").exists() and not (data / "keys.json").exists()
+    assert oct((tmp_path / "config" / "keys.json").stat().st_mode)[-3:] == "600"
+    assert load_keyring(settings).lookup_key == created.lookup_key
+
+    old = tmp_path / "old"
+    old.mkdir()
+    (tmp_path / "config" / "keys.json").rename(old / "keys.json")  # as an older version left it
+    legacy = Settings(_env_file=None, data_dir=old, key_file=tmp_path / "elsewhere" / "keys.json")
+    with caplog.at_level("WARNING"):
+        assert load_keyring(legacy).lookup_key == created.lookup_key
+    assert any(getattr(r, "event", "") == "keys.legacy_location" for r in caplog.records)
+    assert not (tmp_path / "elsewhere" / "keys.json").exists()
