@@ -221,7 +221,7 @@ STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "ca
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from booking.reports import activity_report
+    from booking.reports import year_reports
 
     deployment = settings.load_deployment()
     if args.quarter is not None and not 1 <= args.quarter <= 4:
@@ -237,9 +237,15 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
 
+    # Every report of a year is computed from the whole year and suppressed with the others.
+    year_start, year_end = (
+        datetime(args.year, 1, 1, tzinfo=texts.PARIS),
+        datetime(args.year + 1, 1, 1, tzinfo=texts.PARIS),
+    )
+
     async def rows(uow: UnitOfWork, now: datetime) -> tuple[list[Any], list[Any]]:
-        appointments = await uow.appointments.report_rows(start, end)
-        urgent = await uow.urgent.report_rows(start, end)
+        appointments = await uow.appointments.report_rows(year_start, year_end)
+        urgent = await uow.urgent.report_rows(year_start, year_end)
         await uow.audit.record(
             actor="report",
             action="report.generate",
@@ -252,15 +258,15 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     appointments, urgent = _in_store(settings, rows)
     directory = deployment.directory
-    result = activity_report(
+    result = year_reports(
         appointments=appointments,
         urgent=urgent,
-        start=start,
-        end=end,
+        year=args.year,
+        timezone=texts.PARIS,
         threshold=args.threshold,
         topics=[t.id for t in directory.topics],
         sites=[s.id for s in directory.sites],
-    )
+    )[f"Q{args.quarter}" if args.quarter else "year"]
     plan = deployment.plans[directory.zones[0].worker_id]
     calendar = expand_plan(
         plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), FrenchHolidays(deployment.subdivision)
@@ -297,8 +303,8 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     title = f"{args.quarter}e trimestre {args.year}" if args.quarter else f"année {args.year}"
     print(f"Rapport d'activité du service social du travail — {title}")
     print(
-        f"Effectifs inférieurs à {result.threshold} masqués, ainsi qu'un second effectif là où le total "
-        "permettrait de retrouver le premier ; aucune donnée nominative."
+        f"Effectifs inférieurs à {result.threshold} masqués, ainsi que tout effectif qui se déduirait des "
+        "totaux ou des autres rapports de la même année ; aucune donnée nominative."
     )
     print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
     for name, heading in REPORT_TABLES.items():
