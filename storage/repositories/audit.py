@@ -98,7 +98,7 @@ class AuditRepository(Repository):
         )
 
     async def _lock(self) -> None:
-        if self.session.bind.dialect.name == "postgresql":
+        if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_KEY})
         # SQLite: writers already hold the database's write lock from BEGIN IMMEDIATE; and a
         # read-only unit of work that appends anyway meets the unique `seq` if it raced.
