@@ -154,6 +154,7 @@ async def main() -> None:
                     **env,
                     "PERMANENCE_PORT": str(port),
                     "PERMANENCE_DATA_DIR": f"{tmp.name}/{port}",
+                    "PERMANENCE_KEY_FILE": f"{tmp.name}/{port}-keys.json",
                     "PERMANENCE_LOG_LEVEL": "WARNING",
                 }
                 full = command

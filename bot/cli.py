@@ -15,7 +15,8 @@ from booking.budget import day_budget
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
-from bot import ops_cli, texts
+from bot import audit_cli, ops_cli, texts
+from bot.audit_cli import operator
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.store import Store
@@ -185,7 +186,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import rotate_keys
 
-    current, changed = asyncio.run(rotate_keys(settings))
+    current, changed = asyncio.run(rotate_keys(settings, operator=operator()))
     print(f"{changed} values re-encrypted under key {current}")
     return 0
 
@@ -217,7 +218,7 @@ STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "ca
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from booking.reports import activity_report
+    from booking.reports import year_reports
     from bot.application.reports import report_rows
 
     deployment = settings.load_deployment()
@@ -234,20 +235,26 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
 
+    # Every report of a year is computed from the whole year and suppressed with the others.
+    year_start, year_end = (
+        datetime(args.year, 1, 1, tzinfo=texts.PARIS),
+        datetime(args.year + 1, 1, 1, tzinfo=texts.PARIS),
+    )
+
     async def rows(store: Store, now: datetime) -> tuple[list[Any], list[Any]]:
-        return await report_rows(store, start=start, end=end, period=period, now=now)
+        return await report_rows(store, start=year_start, end=year_end, period=period, now=now, operator=operator())
 
     appointments, urgent = _with_store(settings, rows)
     directory = deployment.directory
-    result = activity_report(
+    result = year_reports(
         appointments=appointments,
         urgent=urgent,
-        start=start,
-        end=end,
+        year=args.year,
+        timezone=texts.PARIS,
         threshold=args.threshold,
         topics=[t.id for t in directory.topics],
         sites=[s.id for s in directory.sites],
-    )
+    )[f"Q{args.quarter}" if args.quarter else "year"]
     plan = deployment.plans[directory.zones[0].worker_id]
     calendar = expand_plan(
         plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), FrenchHolidays(deployment.subdivision)
@@ -284,8 +291,8 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     title = f"{args.quarter}e trimestre {args.year}" if args.quarter else f"année {args.year}"
     print(f"Rapport d'activité du service social du travail — {title}")
     print(
-        f"Effectifs inférieurs à {result.threshold} masqués, ainsi qu'un second effectif là où le total "
-        "permettrait de retrouver le premier ; aucune donnée nominative."
+        f"Effectifs inférieurs à {result.threshold} masqués, ainsi que tout effectif qui se déduirait des "
+        "totaux ou des autres rapports de la même année ; aucune donnée nominative."
     )
     print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
     for name, heading in REPORT_TABLES.items():
@@ -305,7 +312,9 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.retention import purge as purge_store
 
     async def run(store: Store, now: datetime) -> dict[str, int]:
-        return await purge_store(store, settings.retention(now), now, dry_run=args.dry_run, actor="admin")
+        return await purge_store(
+            store, settings.retention(now), now, dry_run=args.dry_run, actor="admin", operator=operator()
+        )
 
     counts = _with_store(settings, run)
     verb = "would delete" if args.dry_run else "deleted"
@@ -335,9 +344,11 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     passphrase = _passphrase(confirm=True)
 
     scope = "open" if args.open_only else "all"
+    payload_note: dict[str, Any] = {}
 
     async def run(store: Store, now: datetime) -> bytes:
-        payload = await export_files(store, open_only=args.open_only, now=now)
+        payload = await export_files(store, open_only=args.open_only, now=now, operator=operator())
+        payload_note["agents_without_object_id"] = payload["agents_without_object_id"]
         return seal(payload, passphrase, scope=scope, now=now)
 
     try:
@@ -350,6 +361,7 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     output.touch(mode=0o600)
     output.write_bytes(data)
     print(f"sealed export written to {output} ({len(data)} bytes); hand the passphrase over separately")
+    print(_unlinked_note(payload_note))
     return 0
 
 
@@ -365,27 +377,24 @@ def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
 
 
 def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
-    import base64
-
-    from bot.runtime import load_keyring
-
     opened = _unseal("verify", args.file)
     if opened is None:
         return 2
     info, payload = opened
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
     print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
-    if args.print_lookup_key:
-        print(f"PERMANENCE_LOOKUP_KEY={payload['lookup_key']}")
-    else:
-        # The configured keys, or the embedded key file (created on first use, like serve does).
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        same = load_keyring(settings).lookup_key == base64.b64decode(payload["lookup_key"])
-        print(
-            "lookup key: "
-            + ("the same as this deployment's" if same else "configure it before importing (--print-lookup-key)")
-        )
+    print(_unlinked_note(payload))
     return 0
+
+
+def _unlinked_note(payload: dict[str, Any]) -> str:
+    missing = int(payload.get("agents_without_object_id", 0))
+    if not missing:
+        return "every agent carries her Entra id: the importer will recognise them"
+    return (
+        f"{missing} agent(s) recorded before their Entra id was kept could not be carried as recognisable: "
+        "their files are imported, and they will be seen as new agents when they write"
+    )
 
 
 def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
@@ -398,7 +407,7 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
     _, payload = opened
 
     async def run(store: Store, now: datetime) -> dict[str, int]:
-        return await import_files(store, payload, assign_to=args.assign_to, now=now)
+        return await import_files(store, payload, assign_to=args.assign_to, now=now, operator=operator())
 
     try:
         counts = _with_store(settings, run)
@@ -460,7 +469,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=dossiers_export)
     p = dossiers.add_parser("verify", help="check a sealed export's seal and contents")
     p.add_argument("file")
-    p.add_argument("--print-lookup-key", action="store_true", help="print the lookup key to configure the importer")
     p.set_defaults(handler=dossiers_verify)
     p = dossiers.add_parser("import", help="import a sealed export (idempotent)")
     p.add_argument("file")
@@ -471,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=purge)
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
     keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
+    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit_cli.keys_status)
+    audit_cli.register(commands)
     ops_cli.register(commands, plan=plan)  # outbox, plan check, backup
     return parser
 

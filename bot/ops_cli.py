@@ -155,7 +155,9 @@ def backup(args: argparse.Namespace, settings: Settings) -> int:
     except (BackupError, OSError) as err:
         print(f"permanence backup: {err}", file=sys.stderr)
         return 1
-    keys = settings.data_dir / "keys.json"
+    from bot.runtime import key_file
+
+    keys = key_file(settings)
     print(f"backup written to {args.output} ({size} bytes, mode 0600)")
     if not settings.encryption_key.get_secret_value():
         print(f"the keys are not in it: keep {keys} safe, apart from the backup (without it nothing can be read)")

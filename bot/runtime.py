@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.settings import Settings
 from storage.crypto import Keyring, KeyringError
@@ -27,9 +29,24 @@ def load_keyring(settings: Settings) -> Keyring:
                 "PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY are required with PostgreSQL "
                 "(the key file is for the embedded SQLite default only)"
             )
-        return Keyring.load_or_create(settings.data_dir / "keys.json")
+        return Keyring.load_or_create(key_file(settings))
     except KeyringError as err:
         raise StartupError(str(err)) from err
+
+
+def key_file(settings: Settings) -> Path:
+    """The embedded default's key file; the old place in the data directory is still read
+    (with a warning) until the file is moved."""
+    path = settings.effective_key_file
+    legacy = settings.data_dir / "keys.json"
+    if not path.exists() and legacy.exists():
+        log.warning(
+            "key file in the data directory",
+            extra={"event": "keys.legacy_location", "code": "move it to PERMANENCE_KEY_FILE"},
+        )
+        return legacy
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
 
 
 async def open_store(settings: Settings, *, upgrade: bool | None = None) -> Store:
@@ -48,7 +65,7 @@ async def open_store(settings: Settings, *, upgrade: bool | None = None) -> Stor
     return store
 
 
-async def rotate_keys(settings: Settings) -> tuple[str, int]:
+async def rotate_keys(settings: Settings, *, operator: str | None = None) -> tuple[str, int]:
     """Re-encrypt under a new key. With the key file, the new key is generated and saved;
     with keys in the environment, the operator lists the new key first beforehand."""
     store = await open_store(settings)
@@ -57,9 +74,9 @@ async def rotate_keys(settings: Settings) -> tuple[str, int]:
             keyring = store.keyring
         else:
             keyring, _ = store.keyring.with_new_key()
-        changed = await store.rotate_keys(keyring)
+        changed = await store.rotate_keys(keyring, now=datetime.now(UTC), operator=operator)
         if not settings.encryption_key.get_secret_value():
-            await asyncio.to_thread(keyring.write_file, settings.data_dir / "keys.json")
+            await asyncio.to_thread(keyring.write_file, await asyncio.to_thread(key_file, settings))
         return keyring.current, changed
     finally:
         await store.dispose()

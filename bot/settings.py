@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     identities: dict[str, WorkerIdentity] = Field(default_factory=dict)  # worker id -> identity
     encryption_key: SecretStr = SecretStr("")  # "k2:base64,k1:base64", newest first; default: key file
     lookup_key: SecretStr = SecretStr("")  # base64; keyed hash for finding agents without storing their id
+    # The embedded default's key file: outside the data directory, so that a copy of the data
+    # directory alone reveals nothing. Default: ~/.config/permanence/keys.json.
+    key_file: Path | None = None
     local_meeting_url: str = ""  # local calendar: the worker's fixed Teams meeting room link, if any
     log_level: str = "INFO"
     graph_client_id: str = ""  # default: MicrosoftAppId (one Entra app for the bot and Graph)
@@ -107,6 +110,10 @@ class Settings(BaseSettings):
     @property
     def has_credentials(self) -> bool:
         return bool(self.app_id)
+
+    @property
+    def effective_key_file(self) -> Path:
+        return self.key_file or Path.home() / ".config" / "permanence" / "keys.json"
 
     @property
     def effective_database_url(self) -> str:

@@ -1,8 +1,12 @@
 """Authenticated encryption of confidential fields (AES-256-GCM) with rotatable keys.
 
-A token is `<key id>:<base64(nonce | ciphertext)>`; the row and column it belongs to are
-bound as associated data, so a value copied onto another row does not decrypt. Agents are
-looked up by a keyed hash of their Entra id, never by the id itself.
+A token is `<key id>:2:<base64(nonce | ciphertext)>`; the row and column it belongs to are
+bound as associated data, so a value copied onto another row does not decrypt. The plaintext
+is padded before encryption to a fixed bucket (64, 256, 1024, 4096, 16384, 65536 bytes, then
+multiples of 65536), with its length as a 4-byte prefix inside the ciphertext: a ciphertext's
+length tells only the bucket, so a topic id, a phone number or a short message all look alike.
+Tokens of the first version (`<key id>:<base64>`, unpadded) still decrypt; `keys rotate`
+rewrites them. Agents are looked up by a keyed hash of their Entra id, never by the id itself.
 """
 
 from __future__ import annotations
@@ -18,9 +22,15 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
+BUCKETS = (64, 256, 1024, 4096, 16384, 65536)
+LENGTH_PREFIX = 4
+PADDED = "2"  # token version of padded values
+AUDIT_KEY_INFO = b"permanence audit chain v1"
 
 
 class KeyringError(Exception):
@@ -35,6 +45,29 @@ def _b64decode(value: str, what: str) -> bytes:
     if len(raw) != KEY_BYTES:
         raise KeyringError(f"{what} must be {KEY_BYTES} bytes")
     return raw
+
+
+def padded_size(length: int) -> int:
+    """The bucket a plaintext of `length` bytes is padded to (the prefix included)."""
+    needed = length + LENGTH_PREFIX
+    for bucket in BUCKETS:
+        if needed <= bucket:
+            return bucket
+    return -(-needed // BUCKETS[-1]) * BUCKETS[-1]
+
+
+def pad(plain: bytes) -> bytes:
+    return (
+        len(plain).to_bytes(LENGTH_PREFIX, "big") + plain + bytes(padded_size(len(plain)) - len(plain) - LENGTH_PREFIX)
+    )
+
+
+def unpad(padded: bytes) -> bytes:
+    """Strict: the prefix must fit and the padding be zeros (the whole is authenticated anyway)."""
+    end = LENGTH_PREFIX + int.from_bytes(padded[:LENGTH_PREFIX], "big")
+    if len(padded) < LENGTH_PREFIX or end > len(padded) or any(padded[end:]):
+        raise KeyringError("value has an invalid padding")
+    return padded[LENGTH_PREFIX:end]
 
 
 def new_key() -> str:
@@ -116,22 +149,42 @@ class Keyring:
 
     def encrypt(self, plaintext: str, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = AESGCM(self.keys[self.current]).encrypt(nonce, plaintext.encode(), context.encode())
-        return f"{self.current}:{base64.b64encode(nonce + sealed).decode()}"
+        # The version is bound too: a padded value cannot be passed off as an unpadded one.
+        sealed = AESGCM(self.keys[self.current]).encrypt(
+            nonce, pad(plaintext.encode()), f"{context}|v{PADDED}".encode()
+        )
+        return f"{self.current}:{PADDED}:{base64.b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, token: str, context: str) -> str:
         key_id, sep, body = token.partition(":")
         if not sep or key_id not in self.keys:
             raise KeyringError("value was encrypted under an unknown key")
+        version, sep, padded_body = body.partition(":")  # base64 never holds ':'
+        if sep and version != PADDED:
+            raise KeyringError("value has an unknown token version")
         try:
-            raw = base64.b64decode(body, validate=True)
-            plain = AESGCM(self.keys[key_id]).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+            raw = base64.b64decode(padded_body if sep else body, validate=True)
+            aad = f"{context}|v{PADDED}" if sep else context
+            plain = AESGCM(self.keys[key_id]).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
         except (ValueError, InvalidTag) as err:
             raise KeyringError("value cannot be decrypted (wrong key, context or tampered)") from err
-        return plain.decode()
+        return (unpad(plain) if sep else plain).decode()
 
     def key_id_of(self, token: str) -> str:
         return token.partition(":")[0]
+
+    def is_padded(self, token: str) -> bool:
+        return ":" in token.partition(":")[2]
+
+    def is_current(self, token: str) -> bool:
+        """Under the current key and in the padded form: nothing for `keys rotate` to do."""
+        return self.key_id_of(token) == self.current and self.is_padded(token)
+
+    @property
+    def audit_key(self) -> bytes:
+        """The audit chain's MAC key, derived from the lookup key (which never leaves the
+        deployment) under its own label, so neither key tells anything about the other."""
+        return HKDF(algorithm=SHA256(), length=KEY_BYTES, salt=None, info=AUDIT_KEY_INFO).derive(self.lookup_key)
 
     def lookup(self, value: str) -> str:
         return hmac.new(self.lookup_key, value.encode(), hashlib.sha256).hexdigest()

@@ -43,6 +43,9 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
     then fail or, worse, let an application-level check pass twice. `BEGIN IMMEDIATE`
     serialises writers, so the overlap check before an insert is reliable.
     """
+    # SQL logging (echo, or the sqlalchemy.engine logger at INFO) never shows parameter values:
+    # they are ciphertexts, lookups and dates that would tie rows to people.
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
     else:

@@ -2,6 +2,11 @@
 encrypted export of agents, appointments (with their history) and urgent requests, and the
 matching import.
 
+Agents travel with their Entra object id (inside the seal), never with the exporter's lookup
+key: the importer derives its own lookups, so that key never leaves its deployment. Agents
+recorded before their object id was kept cannot be carried as recognisable: they are imported
+with their files, unlinked, and counted.
+
 The file is `PERMANENCE-DOSSIERS-1` + a JSON header line + AES-256-GCM ciphertext of the
 gzipped JSON payload, under a key derived with scrypt from a passphrase handed over
 separately. The header is authenticated with the payload: any change breaks the seal.
@@ -124,12 +129,13 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime) ->
                 "actor": change.actor,
             }
         )
+    object_ids = {a.id: opened(a.object_id_enc, f"agents.object_id:{a.id}") or None for a in agents}
     return {
-        "lookup_key": base64.b64encode(keyring.lookup_key).decode(),
+        "agents_without_object_id": sum(1 for oid in object_ids.values() if oid is None),
         "agents": [
             {
                 "id": a.id,
-                "lookup": a.lookup,
+                "object_id": object_ids[a.id],
                 "name": opened(a.name_enc, f"agents.name:{a.id}"),
                 "phone": opened(a.phone_enc, f"agents.phone:{a.id}"),
                 "email": opened(a.email_enc, f"agents.email:{a.id}"),
@@ -191,14 +197,10 @@ async def import_dossiers(
     uow: UnitOfWork, payload: dict[str, Any], *, assign_to: str | None, now: datetime
 ) -> dict[str, int]:
     """Insert what is not there yet (an import can be run twice), re-encrypted under this
-    deployment's keys. Refuses unknown workers and a different lookup key. With `assign_to`
+    deployment's keys, agents found by this deployment's own lookup of their Entra id (an
+    agent already known here keeps her record). Refuses unknown workers. With `assign_to`
     (a successor) the upcoming appointments are written into her calendar by the outbox."""
     keyring = uow.agents.keyring
-    if base64.b64decode(payload["lookup_key"]) != keyring.lookup_key:
-        raise SealError(
-            "this deployment's PERMANENCE_LOOKUP_KEY differs from the exporter's: agents would not be "
-            "recognised. Set it to the exported one (permanence dossiers verify --print-lookup-key)."
-        )
     workers = set(await uow.session.scalars(select(WorkerRow.id)))
     wanted = {assign_to} if assign_to else {a["worker_id"] for a in payload["appointments"]}
     if unknown := wanted - workers:
@@ -207,13 +209,20 @@ async def import_dossiers(
     def sealed(value: str, context: str) -> str:
         return keyring.encrypt(value, context) if value else ""
 
-    counts = {"agents": 0, "appointments": 0, "urgent_requests": 0, "calendar_writes": 0}
+    counts = {"agents": 0, "agents_unlinked": 0, "appointments": 0, "urgent_requests": 0, "calendar_writes": 0}
+    known: dict[str, str] = {}  # exported agent id -> the id of the same person here
     for a in payload["agents"]:
-        if await uow.session.get(AgentRow, a["id"]) is None:
+        object_id = a.get("object_id")
+        lookup = keyring.lookup(object_id) if object_id else secrets.token_hex(32)  # unlinked: matches no one
+        here = await uow.session.scalar(select(AgentRow.id).where(AgentRow.lookup == lookup))
+        if here is not None and here != a["id"]:
+            known[a["id"]] = here
+        elif await uow.session.get(AgentRow, a["id"]) is None:
             uow.session.add(
                 AgentRow(
                     id=a["id"],
-                    lookup=a["lookup"],
+                    lookup=lookup,
+                    object_id_enc=sealed(object_id or "", f"agents.object_id:{a['id']}"),
                     name_enc=sealed(a["name"], f"agents.name:{a['id']}"),
                     phone_enc=sealed(a["phone"], f"agents.phone:{a['id']}"),
                     email_enc=sealed(a["email"], f"agents.email:{a['id']}"),
@@ -225,6 +234,7 @@ async def import_dossiers(
                 )
             )
             counts["agents"] += 1
+            counts["agents_unlinked"] += 0 if object_id else 1
     await uow.session.flush()
     for a in payload["appointments"]:
         if await uow.session.get(AppointmentRow, a["id"]) is not None:
@@ -234,7 +244,7 @@ async def import_dossiers(
                 id=a["id"],
                 reference=a["reference"],
                 worker_id=assign_to or a["worker_id"],
-                agent_id=a["agent_id"],
+                agent_id=known.get(a["agent_id"], a["agent_id"]),
                 site_id=a["site_id"],
                 start_at=_dt(a["start_at"]),
                 end_at=_dt(a["end_at"]),
@@ -276,7 +286,7 @@ async def import_dossiers(
             UrgentRequestRow(
                 id=u["id"],
                 reference=u["reference"],
-                agent_id=u["agent_id"],
+                agent_id=known.get(u["agent_id"], u["agent_id"]),
                 site_id=u["site_id"],
                 received_at=_dt(u["received_at"]),
                 description_enc=sealed(u["description"], f"urgent.description:{u['id']}"),

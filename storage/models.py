@@ -46,6 +46,7 @@ class AgentRow(Base):
     phone_enc: Mapped[str] = mapped_column(Text, default="")
     email_enc: Mapped[str] = mapped_column(Text, default="")  # to invite her to the Outlook event
     conversation_enc: Mapped[str] = mapped_column(Text, default="")  # Bot Framework reference
+    object_id_enc: Mapped[str] = mapped_column(Text, default="", server_default="")  # Entra object id, for hand-overs
     site_id: Mapped[str | None] = mapped_column(String(64))
     preferred_contact: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime]
@@ -188,7 +189,11 @@ class SyncStateRow(Base):
 
 
 class AuditRow(Base):
-    """Append-only: who read confidential data or changed an appointment; never the data."""
+    """Append-only: who read confidential data or changed an appointment; never the data.
+
+    Entries are chained: `mac` is a keyed hash of the entry, its position `seq` and the
+    previous entry's `mac` (see storage.repositories.audit). Entries written before the
+    chain existed have none."""
 
     __tablename__ = "audit"
 
@@ -198,6 +203,10 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(50))
     subject_type: Mapped[str] = mapped_column(String(30))
     subject_id: Mapped[str] = mapped_column(String(36))
+    operator: Mapped[str | None] = mapped_column(String(200))  # system user@host of an admin command
+    seq: Mapped[int | None] = mapped_column(Integer, unique=True)
+    prev_mac: Mapped[str | None] = mapped_column(String(64))
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class BotStateRow(Base):

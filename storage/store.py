@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -27,6 +28,7 @@ ENCRYPTED = (
     (AgentRow, "phone_enc", "agents.phone"),
     (AgentRow, "email_enc", "agents.email"),
     (AgentRow, "conversation_enc", "agents.conversation"),
+    (AgentRow, "object_id_enc", "agents.object_id"),
     (AppointmentRow, "topic_enc", "appointments.topic"),
     (AppointmentRow, "message_enc", "appointments.message"),
     (AppointmentRow, "notes_enc", "appointments.notes"),
@@ -118,8 +120,9 @@ class Store:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    async def rotate_keys(self, keyring: Keyring) -> int:
-        """Re-encrypt every confidential value under `keyring`'s current key; returns the count.
+    async def rotate_keys(self, keyring: Keyring, *, now: datetime | None = None, operator: str | None = None) -> int:
+        """Re-encrypt every confidential value under `keyring`'s current key, padded (tokens of
+        the first, unpadded version are rewritten even under the current key); returns the count.
 
         `keyring` must still hold the old keys. Runs in one transaction: all or nothing.
         """
@@ -129,19 +132,46 @@ class Store:
                 rows = await uow.session.scalars(select(model))
                 for row in rows:
                     token = getattr(row, column)
-                    if token and keyring.key_id_of(token) != keyring.current:
+                    if token and not keyring.is_current(token):
                         where = f"{context}:{getattr(row, 'id')}"  # noqa: B009 - every encrypted table has an id
                         plain = keyring.decrypt(token, where)
                         setattr(row, column, keyring.encrypt(plain, where))
                         changed += 1
             for state in await uow.session.scalars(select(BotStateRow)):
-                if keyring.key_id_of(state.value_enc) != keyring.current:
+                if not keyring.is_current(state.value_enc):
                     plain = keyring.decrypt(state.value_enc, f"bot_state:{state.key}")
                     state.value_enc = keyring.encrypt(plain, f"bot_state:{state.key}")
                     changed += 1
+            if now is not None:  # every value was decrypted: say so, and who did it
+                await uow.audit.record(
+                    actor="admin",
+                    action="keys.rotate",
+                    subject_type="keyring",
+                    subject_id=keyring.current,
+                    now=now,
+                    operator=operator,
+                )
             await uow.commit()
         self.keyring = keyring
         return changed
+
+    async def key_usage(self) -> dict[str, dict[str, int]]:
+        """How many stored values each key id still protects, padded or in the first
+        (unpadded) form: a key may be dropped once it protects nothing."""
+        usage: dict[str, dict[str, int]] = {}
+
+        def count(token: str) -> None:
+            entry = usage.setdefault(self.keyring.key_id_of(token), {"padded": 0, "unpadded": 0})
+            entry["padded" if self.keyring.is_padded(token) else "unpadded"] += 1
+
+        async with self.unit_of_work(read_only=True) as uow:
+            for model, column, _ in ENCRYPTED:
+                for token in await uow.session.scalars(select(getattr(model, column))):
+                    if token:
+                        count(token)
+            for token in await uow.session.scalars(select(BotStateRow.value_enc)):
+                count(token)
+        return usage
 
     @contextlib.asynccontextmanager
     async def advisory_lock(self, name: str) -> AsyncIterator[bool]:

@@ -78,6 +78,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         try:
+            await self.audit.seal_pending()  # last: the chain's lock is held only briefly
             await self.session.commit()
         except StaleDataError as err:
             raise ConcurrentChange from err

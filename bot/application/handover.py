@@ -9,7 +9,9 @@ from typing import Any
 from bot.application.ports import UnitsOfWork
 
 
-async def export_files(store: UnitsOfWork, *, open_only: bool, now: datetime, actor: str = "admin") -> dict[str, Any]:
+async def export_files(
+    store: UnitsOfWork, *, open_only: bool, now: datetime, actor: str = "admin", operator: str | None = None
+) -> dict[str, Any]:
     async with store.unit_of_work() as uow:
         payload = await uow.dossiers.export(open_only=open_only, now=now)
         await uow.audit.record(
@@ -18,13 +20,20 @@ async def export_files(store: UnitsOfWork, *, open_only: bool, now: datetime, ac
             subject_type="dossiers",
             subject_id=str(len(payload["appointments"])),
             now=now,
+            operator=operator,
         )
         await uow.commit()
     return payload
 
 
 async def import_files(
-    store: UnitsOfWork, payload: dict[str, Any], *, assign_to: str | None, now: datetime, actor: str = "admin"
+    store: UnitsOfWork,
+    payload: dict[str, Any],
+    *,
+    assign_to: str | None,
+    now: datetime,
+    actor: str = "admin",
+    operator: str | None = None,
 ) -> dict[str, int]:
     """Idempotent; with `assign_to`, every file goes to that successor and her upcoming
     appointments are written into her calendar by the outbox."""
@@ -36,6 +45,7 @@ async def import_files(
             subject_type="dossiers",
             subject_id=str(counts["appointments"]),
             now=now,
+            operator=operator,
         )
         await uow.commit()
     return counts

@@ -155,8 +155,11 @@ class SyncStates(Protocol):
 
 
 class AuditTrail(Protocol):
-    async def record(self, *, actor: str, action: str, subject_type: str, subject_id: str, now: datetime) -> None: ...
-    async def entries(self, subject_id: str | None = None) -> list[tuple[datetime, str, str, str, str]]: ...
+    """What the use cases write; reading and verifying the chain is the operators' (`permanence audit`)."""
+
+    async def record(
+        self, *, actor: str, action: str, subject_type: str, subject_id: str, now: datetime, operator: str | None = ...
+    ) -> None: ...
 
 
 class ConversationStates(Protocol):

@@ -10,12 +10,21 @@ from bot.application.ports import UnitsOfWork
 
 
 async def report_rows(
-    store: UnitsOfWork, *, start: datetime, end: datetime, period: str, now: datetime, actor: str = "report"
+    store: UnitsOfWork,
+    *,
+    start: datetime,
+    end: datetime,
+    period: str,
+    now: datetime,
+    actor: str = "report",
+    operator: str | None = None,
 ) -> tuple[list[ReportAppointment], list[ReportUrgent]]:
     """The period's rows (topics decrypted only to be counted), the generation audited."""
     async with store.unit_of_work() as uow:
         appointments = await uow.appointments.report_rows(start, end)
         urgent = await uow.urgent.report_rows(start, end)
-        await uow.audit.record(actor=actor, action="report.generate", subject_type="report", subject_id=period, now=now)
+        await uow.audit.record(
+            actor=actor, action="report.generate", subject_type="report", subject_id=period, now=now, operator=operator
+        )
         await uow.commit()
     return appointments, urgent

@@ -29,6 +29,8 @@ class AgentRepository(Repository):
         if row is None:
             row = AgentRow(id=new_id(), lookup=lookup, created_at=now, updated_at=now)
             self.session.add(row)
+        if not row.object_id_enc:  # kept (encrypted) only so that a hand-over can carry it
+            row.object_id_enc = self._seal(object_id, f"agents.object_id:{row.id}")
         if name and (not row.name_enc or self._open(row.name_enc, f"agents.name:{row.id}") != name):
             row.name_enc = self._seal(name, f"agents.name:{row.id}")
             row.updated_at = now

@@ -55,7 +55,8 @@ class Repository:
         self.keyring = keyring
 
     def _seal(self, value: str, context: str) -> str:
-        return self.keyring.encrypt(value, context) if value else ""
+        # An empty value is encrypted too: whether a topic or a message was given is itself private.
+        return self.keyring.encrypt(value, context)
 
     def _open(self, token: str, context: str) -> str:
         return self.keyring.decrypt(token, context) if token else ""

@@ -11,13 +11,13 @@ from storage.models import (
     AgentRow,
     AppointmentChangeRow,
     AppointmentRow,
-    AuditRow,
     BotStateRow,
     CalendarEntryRow,
     IdempotencyRow,
     OutboxRow,
     UrgentRequestRow,
 )
+from storage.repositories.audit import AuditRepository
 from storage.repositories.base import Repository
 
 
@@ -41,10 +41,11 @@ class RetentionRepository(Repository):
             "outbox": select(func.count()).where(
                 OutboxRow.status == "done", OutboxRow.done_at < retention.outbox_before
             ),
-            "audit": select(func.count()).where(AuditRow.at < retention.audit_before),
             "idempotency_keys": select(func.count()).where(IdempotencyRow.created_at < retention.state_before),
         }
         counts = {name: int(await self.session.scalar(query) or 0) for name, query in plan.items()}
+        audit = AuditRepository(self.session, self.keyring)
+        counts["audit"] = await audit.purgeable(retention.audit_before)
         if dry_run:
             return counts
         appointment_ids = list(await self.session.scalars(old_appointments))
@@ -72,6 +73,6 @@ class RetentionRepository(Repository):
         await self.session.execute(
             delete(OutboxRow).where(OutboxRow.status == "done", OutboxRow.done_at < retention.outbox_before)
         )
-        await self.session.execute(delete(AuditRow).where(AuditRow.at < retention.audit_before))
         await self.session.execute(delete(IdempotencyRow).where(IdempotencyRow.created_at < retention.state_before))
+        await audit.purge_before(retention.audit_before, retention.audit_before)
         return counts

@@ -86,7 +86,7 @@ def issuer() -> Iterator[Issuer]:
 
 
 def settings(tmp_path, **overrides: Any) -> Settings:  # type: ignore[no-untyped-def]
-    return Settings(_env_file=None, data_dir=tmp_path, **overrides)
+    return Settings(_env_file=None, data_dir=tmp_path, key_file=tmp_path / "config" / "keys.json", **overrides)
 
 
 @pytest.fixture

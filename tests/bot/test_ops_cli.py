@@ -15,7 +15,7 @@ import pytest
 
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
 from bot.cli import main
-from bot.runtime import open_store
+from bot.runtime import key_file, open_store
 from bot.settings import Settings
 from bot.texts import PARIS
 
@@ -190,10 +190,11 @@ def test_restore_drill_finds_every_appointment(settings, tmp_path, monkeypatch, 
     restored = tmp_path / "restored"
     restored.mkdir(mode=0o700)
     shutil.copyfile(output, restored / "permanence.db")
-    shutil.copyfile(settings.data_dir / "keys.json", restored / "keys.json")
+    kept_apart = tmp_path / "keys-kept-apart.json"
+    shutil.copyfile(key_file(settings), kept_apart)
 
     async def read_back() -> tuple[list[str], list[str]]:
-        store = await open_store(Settings(_env_file=None, data_dir=restored))
+        store = await open_store(Settings(_env_file=None, data_dir=restored, key_file=kept_apart))
         try:
             async with store.unit_of_work(read_only=True) as uow:
                 found = await uow.appointments.for_worker(

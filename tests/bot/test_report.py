@@ -8,6 +8,8 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
 from bot.cli import main
 from bot.runtime import open_store
@@ -45,6 +47,11 @@ async def seed(settings: Settings) -> None:
         await store.dispose()
 
 
+@pytest.fixture(autouse=True)
+def key_file(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
+
+
 def test_quarterly_report_shows_counts_and_hides_small_ones(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path))
     asyncio.run(seed(Settings(_env_file=None, data_dir=tmp_path)))
@@ -79,24 +86,35 @@ def test_dossiers_round_trip_through_the_command_line(tmp_path, monkeypatch, cap
     sealed = tmp_path / "handover.sealed"
     assert main(["dossiers", "export", "--output", str(sealed)]) == 0
     assert b"SENTINEL" not in sealed.read_bytes() and oct(sealed.stat().st_mode)[-3:] == "600"
-    assert main(["dossiers", "verify", str(sealed), "--print-lookup-key"]) == 0
+    assert "every agent carries her Entra id" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # the lookup key never leaves its deployment
+        main(["dossiers", "verify", str(sealed), "--print-lookup-key"])
+    capsys.readouterr()
+    assert main(["dossiers", "verify", str(sealed)]) == 0
     output = capsys.readouterr().out
-    assert "seal intact" in output and "13 appointments" in output
-    lookup = output.split("PERMANENCE_LOOKUP_KEY=")[1].strip()
-    assert main(["dossiers", "verify", str(sealed)]) == 0  # the source's own key file matches
-    assert "the same as this deployment's" in capsys.readouterr().out
+    assert "seal intact" in output and "13 appointments" in output and "LOOKUP" not in output
+    # The receiving deployment has its own keys, lookup key included: nothing is copied over.
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(target))
     monkeypatch.setenv("PERMANENCE_ENCRYPTION_KEY", "t1:" + base64.b64encode(b"k" * 32).decode())
-    monkeypatch.setenv("PERMANENCE_LOOKUP_KEY", lookup)
-    assert main(["dossiers", "verify", str(sealed)]) == 0
-    assert "the same as this deployment's" in capsys.readouterr().out
+    monkeypatch.setenv("PERMANENCE_LOOKUP_KEY", base64.b64encode(b"l" * 32).decode())
     assert main(["dossiers", "import", str(sealed)]) == 2  # no workers in the target yet
     assert "unknown worker" in capsys.readouterr().err
     asyncio.run(seed_workers(Settings(_env_file=None, data_dir=target)))
     assert main(["dossiers", "import", str(sealed)]) == 0
     assert "13 appointments" in capsys.readouterr().out
+    recognised = asyncio.run(find_agents(Settings(_env_file=None, data_dir=target), [f"oid-{i}" for i in range(13)]))
+    assert all(recognised)  # each agent is found here by this deployment's own lookup of her Entra id
     monkeypatch.setenv("PERMANENCE_DOSSIERS_PASSPHRASE", "not the right passphrase")
     assert main(["dossiers", "verify", str(sealed)]) == 2
+
+
+async def find_agents(settings: Settings, object_ids: list[str]) -> list[str | None]:
+    store = await open_store(settings)
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            return [await uow.agents.find(oid) for oid in object_ids]
+    finally:
+        await store.dispose()
 
 
 async def seed_workers(settings: Settings) -> None:

@@ -198,12 +198,17 @@ class Stage:
     def data_dir(self) -> Path:
         return self.tmp / "bot"
 
+    @property
+    def key_file(self) -> Path:
+        return self.tmp / "config" / "keys.json"
+
     async def start_bot(self) -> None:
         self.bot_port = free_port()
         env = {
             **os.environ,
             "PERMANENCE_PORT": str(self.bot_port),
             "PERMANENCE_DATA_DIR": str(self.data_dir),
+            "PERMANENCE_KEY_FILE": str(self.key_file),
             "PERMANENCE_LOCAL_MEETING_URL": MEETING_URL,
             "PERMANENCE_IDENTITIES": json.dumps(
                 {"ass": {"object_id": WORKER["oid"]}, "remplacante": {"object_id": REPLACEMENT["oid"]}}
@@ -283,7 +288,7 @@ class Stage:
         return chat
 
     def store(self) -> Store:
-        keyring = Keyring.read_file(self.data_dir / "keys.json")
+        keyring = Keyring.read_file(self.key_file)
         return Store(f"sqlite+aiosqlite:///{self.data_dir / 'permanence.db'}", keyring)
 
 

@@ -338,7 +338,7 @@ async def test_key_rotation_re_encrypts_everything(store):
         await uow.commit()
     rotated, _ = store.keyring.with_new_key()
     changed = await store.rotate_keys(rotated)
-    assert changed == 4  # agent name, topic, message, conversation state
+    assert changed == 5  # agent name and Entra id, topic, message, conversation state
     async with store.unit_of_work() as uow:
         tokens = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert all(t.startswith(f"{rotated.current}:") for t in tokens)
