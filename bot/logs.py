@@ -21,7 +21,7 @@ class JsonFormatter(logging.Formatter):
             "request_id": request_id.get(),
             "message": record.getMessage(),
         }
-        for key in ("event", "code", "count", "status", "duration_ms"):
+        for key in ("event", "code", "count", "status", "duration_ms", "operation", "client_request_id"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         return json.dumps(entry, ensure_ascii=False)
