@@ -448,7 +448,8 @@ class FakeGraph:
 
     async def send_mail(self, request: web.Request) -> web.Response:
         body = self.requests[-1].body or {}
-        message = body.get("message") or {}
+        # Action parameters are case-insensitive: msgraph-sdk sends "Message", the docs "message".
+        message = next((v for k, v in body.items() if k.lower() == "message"), None) or {}
         if not message.get("toRecipients"):
             return web.json_response(example("error.sendMail-400.response.1.json"), status=400)
         self.mails.append({"sender": request.match_info["user"].lower(), **message})
