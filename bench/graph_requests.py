@@ -1,5 +1,5 @@
 """Graph requests per booking, per idle sync cycle and per worker change, counted by the local
-Graph-compatible server's request log (the real msgraph-sdk and MSAL on the client side).
+Graph-compatible server's request log (the real msgraph-sdk and azure-identity on the client side).
 
     .venv/bin/python bench/graph_requests.py
 """
@@ -28,8 +28,8 @@ from tests.graph.fake_graph import FakeGraph, make_certificate
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cert, key = make_certificate(Path(tmp))
-        os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = str(cert)
-        fake = FakeGraph()
+        os.environ["SSL_CERT_FILE"] = str(cert)
+        fake = FakeGraph(ca_bundle=str(cert))
         runner = web.AppRunner(fake.app(), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=fake.ssl_context(cert, key))
@@ -39,7 +39,7 @@ async def main() -> None:
         store = Store(f"sqlite+aiosqlite:///{tmp}/bench.db", keyring)
         await store.migrate()
         world = GraphWorld(store, fake, Clock(datetime(2027, 3, 1, 8, tzinfo=UTC)))
-        await world.service.sync_workers()
+        await world.app.sync_workers()
         for day in range(0, 40, 3):  # a realistic calendar: 14 busy blocks
             start = datetime(2027, 3, 1, 9, tzinfo=UTC) + timedelta(days=day)
             fake.add_event(MAILBOX, subject="Réunion", start=start, end=start + timedelta(hours=1))

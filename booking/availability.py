@@ -28,7 +28,7 @@ class WorkerCalendar:
 class AbsenceNotice:
     worker_id: str
     length: AbsenceLength
-    return_at: datetime  # the end of the absence
+    return_at: datetime | None  # the end of the absence; None: until further notice
     acting_id: str | None  # who runs the permanence meanwhile (long absences)
 
 
@@ -59,7 +59,7 @@ class Schedules:
     def busy_of(self, worker_id: str) -> list[Interval]:
         calendar = self.calendars.get(worker_id, WorkerCalendar())
         busy = list(calendar.busy)
-        busy.extend(a.interval for a in self.absences if a.worker_id == worker_id)
+        busy.extend(a.interval for a in merge_absences(a for a in self.absences if a.worker_id == worker_id))
         busy.extend(a.interval for a in self.appointments if a.worker_id == worker_id and a.status.is_active)
         return busy
 
@@ -118,12 +118,13 @@ def offer_slots(
     notice: AbsenceNotice | None = None
     titular_absences = merge_absences(a for a in schedules.absences if a.worker_id == titular.id)
     for absence in titular_absences:
-        acting = acting_replacement(absence, schedules) if absence.length is AbsenceLength.LONG else None
+        length = absence.length_at(now)
+        acting = acting_replacement(absence, schedules) if length is AbsenceLength.LONG else None
         if absence.covers(now):
             notice = AbsenceNotice(
                 worker_id=titular.id,
-                length=absence.length,
-                return_at=absence.end,
+                length=length,
+                return_at=absence.return_at,
                 acting_id=acting.id if acting else None,
             )
         if acting is None:

@@ -155,7 +155,9 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
         ]
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
-    if offer.notice is not None:
+    if offer.notice is not None and offer.notice.return_at is None:
+        print("Absente jusqu'à nouvel ordre.")
+    elif offer.notice is not None and offer.notice.return_at is not None:
         print(f"Absente jusqu'au {texts.day_and_hour(offer.notice.return_at)}.")
     current = None
     for s in offer.slots:

@@ -43,7 +43,17 @@ THIRD_PARTY = (
     "asyncio",
     "hpack",
 )
-FIELDS = ("event", "code", "count", "status", "duration_ms")  # the extra fields written, nothing else
+UNREDACTED = ("client_request_id",)
+_REQUEST_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+FIELDS = (
+    "event",
+    "code",
+    "count",
+    "status",
+    "duration_ms",
+    "operation",
+    "client_request_id",
+)  # the extra fields written, nothing else
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s\"'<>?#]+)[^\s\"'<>]*")
 _PATH = re.compile(r"(?<![\w/])/[\w.~%:@-]+(?:/[\w.~%:@!$&'()*+,;=-]*)+(?:\?[^\s\"']*)?")
@@ -89,7 +99,10 @@ class JsonFormatter(logging.Formatter):
         for key in FIELDS:
             if hasattr(record, key):
                 value = getattr(record, key)
-                entry[key] = value if isinstance(value, int | float | bool) or value is None else redact(str(value))
+                if key in UNREDACTED and isinstance(value, str) and _REQUEST_ID.fullmatch(value):
+                    entry[key] = value  # a random id we made for Microsoft support: no one's identifier
+                else:
+                    entry[key] = value if isinstance(value, int | float | bool) or value is None else redact(str(value))
         return json.dumps(entry, ensure_ascii=False)
 
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from booking.document import Deployment, parse_deployment
 from booking.records import Retention
+from graph.credentials import CredentialKind
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -63,9 +64,15 @@ class Settings(BaseSettings):
     local_meeting_url: str = ""  # local calendar: the worker's fixed Teams meeting room link, if any
     log_level: str = "INFO"
     graph_client_id: str = ""  # default: MicrosoftAppId (one Entra app for the bot and Graph)
+    # -- Microsoft Graph side of issues 13/14 (credentials, automatic replies, Teams app, e-mail)
+    graph_credential: CredentialKind = CredentialKind.SECRET
     graph_client_secret: SecretStr = SecretStr("")  # default: MicrosoftAppPassword
     graph_certificate_path: Path | None = None  # PEM private key + certificate, instead of a secret
-    graph_certificate_thumbprint: str = ""
+    graph_managed_identity_client_id: str = ""  # a user-assigned identity; empty: the system-assigned one
+    automatic_replies_refresh_seconds: int = Field(default=300, ge=30)  # Graph never notifies them
+    teams_app_catalog_id: str = ""  # the app's id in the tenant's Teams catalog, to install it for workers
+    notification_mailbox: str = ""  # sends the neutral e-mail about an urgent request (Mail.Send, RBAC-scoped)
+    # -- end of the Graph settings
     graph_client_state: SecretStr = SecretStr("")  # secret echoed by Graph in every change notification
     retention_days: int = Field(default=400, ge=30)  # appointments and urgent requests, after they end
     audit_retention_days: int = Field(default=1100, ge=365)
@@ -85,6 +92,9 @@ class Settings(BaseSettings):
 
     def graph_certificate_pem(self) -> str:
         return self.graph_certificate_path.read_text(encoding="utf-8") if self.graph_certificate_path else ""
+
+    def graph_secret(self) -> str:
+        return self.graph_client_secret.get_secret_value() or self.app_password.get_secret_value()
 
     def reminder_offsets(self) -> list[tuple[str, timedelta]]:
         result = []

@@ -110,6 +110,14 @@ SLOTS_TITLE = "Choisissez un créneau"
 SLOTS_EMPTY = "Aucun créneau libre sur cette période."
 MORE_DATES = "Plus de dates"
 ABSENT_SHORT = "L'assistante sociale est absente jusqu'au {date}. Voici les premiers créneaux après son retour."
+ABSENT_OPEN = (
+    "L'assistante sociale est absente jusqu'à nouvel ordre : vous pourrez prendre rendez-vous dès son retour. "
+    "En attendant, le service minimum d'information vous répond."
+)
+ABSENT_OPEN_LONG = (
+    "L'assistante sociale est absente jusqu'à nouvel ordre ; sa remplaçante, {replacement}, "
+    "assure la permanence pendant son absence."
+)
 ABSENT_LONG = (
     "L'assistante sociale est absente jusqu'au {date} ; sa remplaçante, {replacement}, "
     "assure la permanence pendant son absence."

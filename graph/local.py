@@ -1,14 +1,24 @@
 """The embedded calendar provider: the product's own database is the worker's calendar.
 
 Appointments, blocked times and added days are rows already; writing an "event" only
-names it, and there is nothing to read back.
+names it, and there is nothing to read back. There is no Teams tenant and no mailbox
+behind it: the app cannot be installed for anyone (workers become reachable when they
+first write to the bot) and no e-mail can be sent.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from graph.provider import EventDraft, Mailbox, SyncCursor, SyncResult, WrittenEvent
+from graph.provider import (
+    AppInstallation,
+    CalendarError,
+    EventDraft,
+    Mailbox,
+    SyncCursor,
+    SyncResult,
+    WrittenEvent,
+)
 
 
 class LocalCalendar:
@@ -31,6 +41,16 @@ class LocalCalendar:
 
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult:
         return SyncResult()
+
+    async def install_app(self, user_id: str) -> AppInstallation:
+        return AppInstallation.NOT_AVAILABLE
+
+    async def app_chat_id(self, user_id: str) -> str | None:
+        return None
+
+    async def send_urgent_mail(self, recipient: str, *, open_url: str) -> None:
+        # Refused, not pretended: the caller must try the next channel or the next person.
+        raise CalendarError("mail_not_available", retryable=False)
 
     async def close(self) -> None:
         return None

@@ -1,9 +1,13 @@
-"""Outlook through Microsoft Graph with the real `msgraph-sdk` and app-only MSAL credentials.
+"""Outlook and Teams through Microsoft Graph with the real `msgraph-sdk` and azure-identity.
 
 Kiota's retry handler is left out: it reads `Retry-After` as a whole number (Graph sends
 fractions such as 2.128) and retries inside the request where the outbox cannot see it.
 Retries here honour `Retry-After`, then back off exponentially with jitter; writes that
 still fail go back to the outbox, which retries them later with the same `transactionId`.
+
+Every request asks for immutable ids (event ids then survive moves between folders) and
+carries a fresh `client-request-id`, logged with the operation and the status (never a
+mailbox, a user id or a body) so that Microsoft support can trace any call.
 """
 
 from __future__ import annotations
@@ -13,23 +17,22 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urlparse
 
 import httpx
-import msal
-from azure.core.credentials import AccessToken
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.headers_collection import HeadersCollection
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
-from kiota_http.middleware import RetryHandler
-from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
-from msgraph import GraphServiceClient
+from kiota_http.middleware import BaseMiddleware, RetryHandler
 from msgraph.generated.models.attendee import Attendee
 from msgraph.generated.models.attendee_type import AttendeeType
 from msgraph.generated.models.automatic_replies_status import AutomaticRepliesStatus
@@ -40,16 +43,29 @@ from msgraph.generated.models.event import Event
 from msgraph.generated.models.free_busy_status import FreeBusyStatus
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.location import Location
+from msgraph.generated.models.message import Message
 from msgraph.generated.models.online_meeting_provider_type import OnlineMeetingProviderType
+from msgraph.generated.models.recipient import Recipient
 from msgraph.generated.models.sensitivity import Sensitivity
 from msgraph.generated.models.subscription import Subscription
+from msgraph.generated.models.user_scope_teams_app_installation import UserScopeTeamsAppInstallation
 from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.generated.users.item.events.item.cancel.cancel_post_request_body import CancelPostRequestBody
+from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
+from msgraph.generated.users.item.teamwork.installed_apps.installed_apps_request_builder import (
+    InstalledAppsRequestBuilder,
+)
+from msgraph.graph_request_adapter import GraphRequestAdapter
+from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from booking.absence import Absence, AbsenceSource
 from booking.model import DayKind, Interval
+from graph.credentials import CredentialKind, GraphCredential, graph_credential
 from graph.provider import (
+    URGENT_MAIL_BODY,
+    URGENT_MAIL_SUBJECT,
+    AppInstallation,
     CalendarChange,
     CalendarError,
     ChangeKind,
@@ -59,6 +75,7 @@ from graph.provider import (
     SyncResult,
     WrittenEvent,
 )
+from graph.timezones import UnknownTimeZone, zone_of
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +84,11 @@ GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 RETRYABLE = {429, 500, 502, 503, 504}
 RESYNC_CODES = {"syncstatenotfound", "resyncrequired", "syncstateinvalid"}
 SUBSCRIPTION_MINUTES = 4230  # Outlook resources without resource data: under three days
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+ALWAYS_SINCE = "replies_always_since"  # cursor key: when automatic replies without dates were first seen
+REPLIES_CHECKED = "replies_checked_at"
+
+_operation: ContextVar[str] = ContextVar("graph_operation", default="graph")
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -82,64 +104,74 @@ def parse_retry_after(value: str | None) -> float | None:
     return None
 
 
-class MsalCredential:
-    """An async token credential (azure-core protocol) on MSAL's confidential client.
+class GraphRequestHeaders(BaseMiddleware):
+    """Immutable ids and a fresh `client-request-id` on every Graph request, and one log line
+    per request: event, operation, status, client-request-id (no path: it names a mailbox)."""
 
-    MSAL does blocking HTTP, so every call runs in a thread; MSAL caches the token in memory.
-    """
+    async def send(self, request: httpx.Request, transport: httpx.AsyncBaseTransport) -> httpx.Response:
+        client_request_id = str(uuid.uuid4())
+        request.headers["client-request-id"] = client_request_id
+        prefer = [p for p in request.headers.get_list("Prefer", split_commas=True) if p]
+        if not any(p.lower().startswith("idtype=") for p in prefer):
+            request.headers["Prefer"] = ", ".join([*prefer, IMMUTABLE_IDS])
+        operation = _operation.get()
+        try:
+            response = await super().send(request, transport)
+        except httpx.TransportError as err:
+            log.warning(
+                "graph %s failed before an answer (%s), client-request-id %s",
+                operation,
+                type(err).__name__,
+                client_request_id,
+                extra={
+                    "event": "graph.request",
+                    "operation": operation,
+                    "status": 0,
+                    "client_request_id": client_request_id,
+                },
+            )
+            raise
+        log.info(
+            "graph %s answered %s, client-request-id %s",
+            operation,
+            response.status_code,
+            client_request_id,
+            extra={
+                "event": "graph.request",
+                "operation": operation,
+                "status": response.status_code,
+                "client_request_id": client_request_id,
+            },
+        )
+        return response
 
-    def __init__(
-        self,
-        *,
-        tenant_id: str,
-        client_id: str,
-        authority_host: str,
-        secret: str = "",
-        certificate_pem: str = "",
-        certificate_thumbprint: str = "",
-    ) -> None:
-        if secret:
-            credential: Any = secret
-        elif certificate_pem and certificate_thumbprint:
-            credential = {"private_key": certificate_pem, "thumbprint": certificate_thumbprint}
-        else:
-            raise ValueError("a client secret or a certificate (PEM and thumbprint) is required")
-        host = urlparse(authority_host).hostname or ""
-        self._args = {
-            "client_id": client_id,
-            "client_credential": credential,
-            "authority": f"{authority_host.rstrip('/')}/{tenant_id}",
-            # Instance discovery asks login.microsoftonline.com about unknown hosts: only
-            # Microsoft's own authority hosts are validated that way.
-            "instance_discovery": host in WELL_KNOWN_AUTHORITY_HOSTS,
-        }
-        self._app: msal.ConfidentialClientApplication | None = None
-        self._lock = asyncio.Lock()
 
-    def _acquire(self, scopes: tuple[str, ...]) -> dict[str, Any]:
-        if self._app is None:
-            self._app = msal.ConfidentialClientApplication(**self._args)
-        result: dict[str, Any] = self._app.acquire_token_for_client(scopes=list(scopes))
-        return result
+class GraphSettings(Protocol):
+    """What `MicrosoftCalendar.from_settings` reads (bot.settings.Settings has it all)."""
 
-    async def get_token(self, *scopes: str, **_: Any) -> AccessToken:
-        async with self._lock:
-            try:
-                result = await asyncio.to_thread(self._acquire, scopes)
-            except (ValueError, OSError) as err:  # discovery failed, network down
-                raise CalendarError("token_unavailable", retryable=True) from err
-        if "access_token" not in result:
-            raise CalendarError(f"token_{result.get('error', 'unknown')}", retryable=True)
-        return AccessToken(result["access_token"], int(time.time()) + int(result.get("expires_in", 3600)))
+    @property
+    def app_tenant_id(self) -> str: ...
+    @property
+    def app_id(self) -> str: ...
+    @property
+    def graph_client_id(self) -> str: ...
+    @property
+    def authority_host(self) -> str: ...
+    @property
+    def graph_base_url(self) -> str: ...
+    @property
+    def graph_credential(self) -> str: ...
+    @property
+    def graph_managed_identity_client_id(self) -> str: ...
+    @property
+    def automatic_replies_refresh_seconds(self) -> int: ...
+    @property
+    def teams_app_catalog_id(self) -> str: ...
+    @property
+    def notification_mailbox(self) -> str: ...
 
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> MsalCredential:
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        return None
+    def graph_secret(self) -> str: ...
+    def graph_certificate_pem(self) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,7 +187,9 @@ class GraphOptions:
     )
     window_back: timedelta = timedelta(days=1)
     window_ahead: timedelta = timedelta(days=120)
-    replies_every: timedelta = timedelta(minutes=15)
+    replies_every: timedelta = timedelta(minutes=5)  # Graph sends no notification for automatic replies
+    teams_app_catalog_id: str = ""  # the app's id in the tenant's catalog (not the manifest id)
+    notification_mailbox: str = ""  # the mailbox the neutral e-mails are sent from
     page_size: int = 50
     concurrency: int = 4  # Outlook allows four concurrent requests per app and mailbox
     attempts: int = 4
@@ -167,40 +201,53 @@ class MicrosoftCalendar:
     name = "microsoft"
 
     def __init__(
-        self, credential: Any, options: GraphOptions, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        credential: GraphCredential,
+        options: GraphOptions,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.options = options
         self.credential = credential
         host = urlparse(options.base_url).hostname or "graph.microsoft.com"
         auth = AzureIdentityAuthenticationProvider(credential, scopes=[GRAPH_SCOPE], allowed_hosts=[host])
-        middleware = [m for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RetryHandler)]
+        middleware: list[BaseMiddleware] = [
+            m for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RetryHandler)
+        ]
+        middleware.append(GraphRequestHeaders())
         http = httpx.AsyncClient(timeout=options.timeout, transport=transport)
         http = GraphClientFactory.create_with_custom_middleware(middleware=middleware, client=http)
-        from msgraph.graph_request_adapter import GraphRequestAdapter
-
         adapter = GraphRequestAdapter(auth, http)
         adapter.base_url = options.base_url.rstrip("/")
         self.client = GraphServiceClient(request_adapter=adapter)
-        self._http = http
+        self._http: httpx.AsyncClient = http
         self._gates: dict[str, asyncio.Semaphore] = {}
         self.requests = 0  # calls made, for figures
         # Called with (operation, seconds) after each Graph call, for the latency histogram.
         self.observe_request: Callable[[str, float], None] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any) -> MicrosoftCalendar:
-        credential = MsalCredential(
+    def from_settings(cls, settings: GraphSettings) -> MicrosoftCalendar:
+        credential = graph_credential(
+            CredentialKind(settings.graph_credential),
             tenant_id=settings.app_tenant_id,
             client_id=settings.graph_client_id or settings.app_id,
             authority_host=settings.authority_host,
-            secret=(settings.graph_client_secret.get_secret_value() or settings.app_password.get_secret_value()),
-            certificate_pem=settings.graph_certificate_pem(),
-            certificate_thumbprint=settings.graph_certificate_thumbprint,
+            secret=settings.graph_secret(),
+            certificate_pem=settings.graph_certificate_pem().encode(),
+            managed_identity_client_id=settings.graph_managed_identity_client_id,
         )
-        return cls(credential, GraphOptions(base_url=settings.graph_base_url))
+        options = GraphOptions(
+            base_url=settings.graph_base_url,
+            replies_every=timedelta(seconds=settings.automatic_replies_refresh_seconds),
+            teams_app_catalog_id=settings.teams_app_catalog_id,
+            notification_mailbox=settings.notification_mailbox,
+        )
+        return cls(credential, options)
 
     async def close(self) -> None:
         await self._http.aclose()
+        await self.credential.close()
 
     async def check(self) -> None:
         """Readiness: a Graph token can be obtained."""
@@ -208,14 +255,22 @@ class MicrosoftCalendar:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _gate(self, mailbox: Mailbox) -> asyncio.Semaphore:
-        return self._gates.setdefault(mailbox.address.lower(), asyncio.Semaphore(self.options.concurrency))
+    def _gate(self, key: str) -> asyncio.Semaphore:
+        return self._gates.setdefault(key.lower(), asyncio.Semaphore(self.options.concurrency))
 
-    async def _call(self, mailbox: Mailbox, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+    async def _call(self, key: str, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+        """One Graph operation with retries; `key` (a mailbox or user) bounds concurrency."""
+        token = _operation.set(what)
+        try:
+            return await self._attempts(key, operation, what=what)
+        finally:
+            _operation.reset(token)
+
+    async def _attempts(self, key: str, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
         for attempt in range(1, self.options.attempts + 1):
             retry_after: float | None = None
             try:
-                async with self._gate(mailbox):
+                async with self._gate(key):
                     self.requests += 1
                     started = time.monotonic()
                     try:
@@ -229,12 +284,12 @@ class MicrosoftCalendar:
                 headers = err.response_headers or {}
                 retry_after = parse_retry_after(headers.get("retry-after") or headers.get("Retry-After"))
                 if status == 404:
-                    raise CalendarError("not_found", retryable=False) from err
+                    raise CalendarError("not_found", retryable=False, status=status) from err
                 if status == 410 or code in RESYNC_CODES:
-                    raise CalendarError("resync", retryable=True) from err
+                    raise CalendarError("resync", retryable=True, status=status) from err
                 if status not in RETRYABLE:
-                    raise CalendarError(f"graph_{status}_{code}"[:60], retryable=False) from err
-                error: CalendarError = CalendarError(f"graph_{status}", retryable=True, retry_after=retry_after)
+                    raise CalendarError(f"graph_{status}_{code}"[:60], retryable=False, status=status) from err
+                error = CalendarError(f"graph_{status}", retryable=True, retry_after=retry_after, status=status)
             except httpx.TransportError as err:  # dropped connection, timeout
                 error = CalendarError("graph_network", retryable=True)
                 error.__cause__ = err
@@ -243,7 +298,7 @@ class MicrosoftCalendar:
                 what,
                 error.code,
                 attempt,
-                extra={"event": "graph.retry", "code": error.code},
+                extra={"event": "graph.retry", "code": error.code, "operation": what},
             )
             if attempt == self.options.attempts:
                 raise error
@@ -291,7 +346,7 @@ class MicrosoftCalendar:
     async def create_event(self, mailbox: Mailbox, draft: EventDraft) -> WrittenEvent:
         user = self.client.users.by_user_id(mailbox.address)
         created = await self._call(
-            mailbox, lambda: user.events.post(self._event(draft, create=True)), what="event.create"
+            mailbox.address, lambda: user.events.post(self._event(draft, create=True)), what="event.create"
         )
         if created is None or not created.id:
             raise CalendarError("graph_empty_response", retryable=True)
@@ -299,14 +354,18 @@ class MicrosoftCalendar:
 
     async def update_event(self, mailbox: Mailbox, event_id: str, draft: EventDraft) -> WrittenEvent:
         item = self.client.users.by_user_id(mailbox.address).events.by_event_id(event_id)
-        updated = await self._call(mailbox, lambda: item.patch(self._event(draft, create=False)), what="event.update")
+        updated = await self._call(
+            mailbox.address, lambda: item.patch(self._event(draft, create=False)), what="event.update"
+        )
         return WrittenEvent(event_id=event_id, join_url=self._join_url(updated))
 
     async def cancel_event(self, mailbox: Mailbox, event_id: str, comment: str) -> None:
         item = self.client.users.by_user_id(mailbox.address).events.by_event_id(event_id)
         try:
             await self._call(
-                mailbox, lambda: item.cancel.post(CancelPostRequestBody(comment=comment)), what="event.cancel"
+                mailbox.address,
+                lambda: item.cancel.post(CancelPostRequestBody(comment=comment)),
+                what="event.cancel",
             )
         except CalendarError as err:
             if err.code != "not_found":  # already deleted in Outlook: nothing left to cancel
@@ -320,11 +379,10 @@ class MicrosoftCalendar:
             return CalendarChange(kind=ChangeKind.REMOVED, event_id=event.id or "")
         interval = None
         if event.start and event.end and event.start.date_time and event.end.date_time:
-            start = datetime.fromisoformat(event.start.date_time[:26]).replace(tzinfo=UTC)
-            end = datetime.fromisoformat(event.end.date_time[:26]).replace(tzinfo=UTC)
+            start, end = aware(event.start), aware(event.end)
             if end > start:
                 interval = Interval(start=start, end=end)
-        show_as = (event.show_as.value if event.show_as else "busy").lower()
+        show_as = str.lower(event.show_as) if event.show_as else "busy"  # kiota enums are str
         kind = next(
             (
                 self.options.categories[c.lower()]
@@ -345,7 +403,8 @@ class MicrosoftCalendar:
         )
 
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult:
-        """One delta round: a full listing the first time (or after 410), then only changes."""
+        """One delta round: a full listing the first time (or after 410), then only changes;
+        the automatic replies when due, or at once when a change notification came."""
         before = self.requests
         full = cursor.delta_link is None or cursor.window_end is None or cursor.window_end < now + timedelta(days=30)
         if full:
@@ -363,20 +422,40 @@ class MicrosoftCalendar:
             changes = await self._delta(mailbox, cursor)
             full = True
         absences: tuple[Absence, ...] | None = None
-        checked = cursor.extra.get("replies_checked_at")
-        if full or checked is None or datetime.fromisoformat(checked) + self.options.replies_every <= now:
-            absences = await self._automatic_replies(mailbox)
-            cursor.extra["replies_checked_at"] = now.isoformat()
-        return SyncResult(changes=tuple(changes), absences=absences, full=full, requests=self.requests - before)
+        problems: tuple[str, ...] = ()
+        checked = cursor.extra.get(REPLIES_CHECKED)
+        due = checked is None or datetime.fromisoformat(checked) + self.options.replies_every <= now
+        if full or due or cursor.replies_due:
+            try:
+                absences = await self._automatic_replies(mailbox, cursor, now)
+            except UnknownTimeZone as err:
+                # Not UTC, not skipped silently: the absences stay as last read, and it shows.
+                log.error(
+                    "automatic replies use the time zone %r, which CLDR does not know: absences not updated",
+                    err.name,
+                    extra={"event": "graph.time_zone", "code": "unknown_time_zone"},
+                )
+                problems = ("unknown_time_zone",)
+            else:
+                cursor.extra[REPLIES_CHECKED] = now.isoformat()
+                cursor.replies_due = False
+        return SyncResult(
+            changes=tuple(changes),
+            absences=absences,
+            full=full,
+            requests=self.requests - before,
+            problems=problems,
+        )
 
     async def _delta(self, mailbox: Mailbox, cursor: SyncCursor) -> list[CalendarChange]:
         delta = self.client.users.by_user_id(mailbox.address).calendar_view.delta
-        headers = {"Prefer": [f"odata.maxpagesize={self.options.page_size}", 'outlook.timezone="UTC"']}
+        headers = HeadersCollection()
+        headers.add("Prefer", [f"odata.maxpagesize={self.options.page_size}", 'outlook.timezone="UTC"'])
         changes: list[CalendarChange] = []
         if cursor.delta_link:
             link = cursor.delta_link
             page = await self._call(
-                mailbox,
+                mailbox.address,
                 lambda: delta.with_url(link).get(request_configuration=RequestConfiguration(headers=headers)),
                 what="delta",
             )
@@ -387,7 +466,7 @@ class MicrosoftCalendar:
                 end_date_time=cursor.window_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             page = await self._call(
-                mailbox,
+                mailbox.address,
                 lambda: delta.get(request_configuration=RequestConfiguration(headers=headers, query_parameters=query)),
                 what="delta",
             )
@@ -396,39 +475,49 @@ class MicrosoftCalendar:
                 raise CalendarError("graph_empty_response", retryable=True)
             changes.extend(self._change(e) for e in (page.value or []))
             if page.odata_next_link:
-                link = page.odata_next_link
                 page = await self._call(
-                    mailbox,
-                    lambda link=link: delta.with_url(link).get(  # type: ignore[misc]
+                    mailbox.address,
+                    lambda link=page.odata_next_link: delta.with_url(link).get(  # type: ignore[misc]
                         request_configuration=RequestConfiguration(headers=headers)
                     ),
                     what="delta",
                 )
                 continue
-            cursor.delta_link = page.odata_delta_link or (page.additional_data or {}).get("@odata.deltaLink")
+            delta_link = page.odata_delta_link or (page.additional_data or {}).get("@odata.deltaLink")
+            cursor.delta_link = delta_link if isinstance(delta_link, str) else None
             return changes
 
-    async def _automatic_replies(self, mailbox: Mailbox) -> tuple[Absence, ...]:
+    async def _automatic_replies(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> tuple[Absence, ...]:
+        """Scheduled automatic replies give a dated absence; replies turned on without dates
+        an open-ended one from when they were first seen (kept in the cursor)."""
         settings = await self._call(
-            mailbox,
+            mailbox.address,
             lambda: self.client.users.by_user_id(mailbox.address).mailbox_settings.get(),
             what="mailboxSettings",
         )
         replies = settings.automatic_replies_setting if settings else None
+        status = ""
+        if replies is not None:
+            status = (
+                str.lower(replies.status)  # kiota enums are str; Graph may capitalise ("Scheduled")
+                if isinstance(replies.status, AutomaticRepliesStatus)
+                else str((replies.additional_data or {}).get("status", "")).lower()
+            )
+        if status != "alwaysenabled":
+            cursor.extra.pop(ALWAYS_SINCE, None)
         if replies is None:
             return ()
-        status = (
-            replies.status.value.lower()
-            if isinstance(replies.status, AutomaticRepliesStatus)
-            else str((replies.additional_data or {}).get("status", "")).lower()
-        )
-        if status != "scheduled":  # "alwaysEnabled" has no end: no period to plan around
+        if status == "alwaysenabled":
+            since = datetime.fromisoformat(cursor.extra.setdefault(ALWAYS_SINCE, now.isoformat()))
+            return (
+                Absence.open_ended(worker_id=mailbox.worker_id, start=since, source=AbsenceSource.AUTOMATIC_REPLIES),
+            )
+        if status != "scheduled":
             return ()
         start, end = replies.scheduled_start_date_time, replies.scheduled_end_date_time
         if not (start and end and start.date_time and end.date_time):
             return ()
-        first = _aware(start)
-        last = _aware(end)
+        first, last = aware(start), aware(end)
         if last <= first:
             return ()
         return (Absence(worker_id=mailbox.worker_id, start=first, end=last, source=AbsenceSource.AUTOMATIC_REPLIES),)
@@ -448,7 +537,7 @@ class MicrosoftCalendar:
             client_state=client_state,
         )
         created = await self._call(
-            mailbox, lambda: self.client.subscriptions.post(subscription), what="subscription.create"
+            mailbox.address, lambda: self.client.subscriptions.post(subscription), what="subscription.create"
         )
         if created is None or not created.id:
             raise CalendarError("graph_empty_response", retryable=True)
@@ -458,21 +547,73 @@ class MicrosoftCalendar:
         expires = now + timedelta(minutes=SUBSCRIPTION_MINUTES - 15)
         item = self.client.subscriptions.by_subscription_id(subscription_id)
         renewed = await self._call(
-            mailbox, lambda: item.patch(Subscription(expiration_date_time=expires)), what="subscription.renew"
+            mailbox.address, lambda: item.patch(Subscription(expiration_date_time=expires)), what="subscription.renew"
         )
         return (renewed.expiration_date_time if renewed else None) or expires
 
+    async def reauthorize(self, mailbox: Mailbox, subscription_id: str) -> None:
+        """Answer a `reauthorizationRequired` lifecycle notification: delivery is paused until then."""
+        item = self.client.subscriptions.by_subscription_id(subscription_id)
+        await self._call(mailbox.address, lambda: item.reauthorize.post(), what="subscription.reauthorize")
 
-_WINDOWS_ZONES = {"utc": "UTC", "romance standard time": "Europe/Paris", "pacific standard time": "America/Los_Angeles"}
+    # -- Teams app installation -------------------------------------------------------------
+
+    async def install_app(self, user_id: str) -> AppInstallation:
+        catalog_id = self.options.teams_app_catalog_id
+        if not catalog_id:
+            return AppInstallation.NOT_AVAILABLE
+        binding = f"{self.options.base_url.rstrip('/')}/appCatalogs/teamsApps/{catalog_id}"
+        body = UserScopeTeamsAppInstallation(additional_data={"teamsApp@odata.bind": binding})
+        installed_apps = self.client.users.by_user_id(user_id).teamwork.installed_apps
+        try:
+            await self._call(user_id, lambda: installed_apps.post(body), what="app.install")
+        except CalendarError as err:
+            if err.status == 409:  # Conflict: the app is installed for her already
+                return AppInstallation.ALREADY_INSTALLED
+            raise
+        return AppInstallation.INSTALLED
+
+    async def app_chat_id(self, user_id: str) -> str | None:
+        catalog_id = self.options.teams_app_catalog_id
+        if not catalog_id:
+            return None
+        installed_apps = self.client.users.by_user_id(user_id).teamwork.installed_apps
+        query = InstalledAppsRequestBuilder.InstalledAppsRequestBuilderGetQueryParameters(
+            expand=["teamsApp"], filter=f"teamsApp/id eq '{catalog_id}'"
+        )
+        found = await self._call(
+            user_id,
+            lambda: installed_apps.get(request_configuration=RequestConfiguration(query_parameters=query)),
+            what="app.installation",
+        )
+        installation = next((i for i in (found.value or []) if i.id), None) if found else None
+        if installation is None or installation.id is None:
+            return None
+        chat_of = installed_apps.by_user_scope_teams_app_installation_id(installation.id).chat
+        chat = await self._call(user_id, lambda: chat_of.get(), what="app.chat")
+        return chat.id if chat and chat.id else None
+
+    # -- e-mail -----------------------------------------------------------------------------
+
+    async def send_urgent_mail(self, recipient: str, *, open_url: str) -> None:
+        sender = self.options.notification_mailbox
+        if not sender:
+            raise CalendarError("mail_not_available", retryable=False)
+        if urlparse(open_url).scheme != "https":
+            raise ValueError("the link to open Teams must be an https address")
+        body = SendMailPostRequestBody(
+            message=Message(
+                subject=URGENT_MAIL_SUBJECT,
+                body=ItemBody(content_type=BodyType.Text, content=URGENT_MAIL_BODY.format(open_url=open_url)),
+                to_recipients=[Recipient(email_address=EmailAddress(address=recipient))],
+            ),
+            save_to_sent_items=False,
+        )
+        send_mail = self.client.users.by_user_id(sender).send_mail
+        await self._call(sender, lambda: send_mail.post(body), what="mail.send")
 
 
-def _aware(value: DateTimeTimeZone) -> datetime:
-    """A Graph dateTimeTimeZone as an aware datetime (UTC and the zones Outlook names here)."""
-    from zoneinfo import ZoneInfo
-
+def aware(value: DateTimeTimeZone) -> datetime:
+    """A Graph dateTimeTimeZone as an aware UTC datetime; an unknown zone raises `UnknownTimeZone`."""
     moment = datetime.fromisoformat((value.date_time or "")[:26])
-    zone = _WINDOWS_ZONES.get((value.time_zone or "UTC").lower(), value.time_zone or "UTC")
-    try:
-        return moment.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
-    except (KeyError, ValueError):
-        return moment.replace(tzinfo=UTC)
+    return moment.replace(tzinfo=zone_of(value.time_zone or "UTC")).astimezone(UTC)

@@ -15,11 +15,14 @@ class CalendarError(Exception):
     """A provider call failed; `code` is safe to log (no personal data), `retryable` says
     whether the outbox should try again."""
 
-    def __init__(self, code: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, code: str, *, retryable: bool, retry_after: float | None = None, status: int | None = None
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.retryable = retryable
         self.retry_after = retry_after
+        self.status = status  # the HTTP status Graph answered, when it answered
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -68,6 +71,26 @@ class SyncResult:
     absences: tuple[Absence, ...] | None = None  # automatic replies; None: not read this time
     full: bool = False  # a full resync: entries not listed are gone
     requests: int = 0
+    problems: tuple[str, ...] = ()  # codes (safe to log) of what could not be read this time
+
+
+class AppInstallation(enum.StrEnum):
+    """What installing the Teams app for a worker did."""
+
+    INSTALLED = "installed"
+    ALREADY_INSTALLED = "already_installed"  # Graph answered 409 Conflict: nothing to do
+    NOT_AVAILABLE = "not_available"  # no Teams tenant (local provider) or no catalog id configured
+
+
+# The only e-mail the product sends (a second channel for urgent requests): no name, no
+# topic, no text of the request, whoever reads the mailbox, its delegates or the mail trace.
+URGENT_MAIL_SUBJECT = "Une demande urgente vous attend dans Permanence"
+URGENT_MAIL_BODY = (
+    "Bonjour,\n\n"
+    "Une demande urgente vous attend dans Permanence. Ouvrez Teams pour la consulter :\n"
+    "{open_url}\n\n"
+    "Ce message est envoyé automatiquement ; il ne contient aucune information sur la demande."
+)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,7 +106,8 @@ class SyncCursor:
     delta_link: str | None = None
     window_start: datetime | None = None
     window_end: datetime | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, str] = field(default_factory=dict)  # kept with the cursor across restarts
+    replies_due: bool = False  # re-read the automatic replies now (a change notification came)
 
 
 class CalendarProvider(Protocol):
@@ -96,5 +120,20 @@ class CalendarProvider(Protocol):
     async def cancel_event(self, mailbox: Mailbox, event_id: str, comment: str) -> None: ...
 
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult: ...
+
+    async def install_app(self, user_id: str) -> AppInstallation:
+        """Install the Teams app in the personal scope of a worker (her Entra object id), so
+        that a personal conversation with the bot exists before anything must reach her."""
+        ...
+
+    async def app_chat_id(self, user_id: str) -> str | None:
+        """The id of the personal chat between the worker and the app; None if not installed."""
+        ...
+
+    async def send_urgent_mail(self, recipient: str, *, open_url: str) -> None:
+        """E-mail `recipient` the neutral « urgent request waiting » notice with a link to Teams.
+
+        Raises `CalendarError` (code `mail_not_available`, not retryable) where no mailbox can send."""
+        ...
 
     async def close(self) -> None: ...

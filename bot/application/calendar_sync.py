@@ -53,7 +53,8 @@ class CalendarSync:
 
     # -- delta sync -------------------------------------------------------------------------
 
-    async def sync_worker(self, worker_id: str, *, full: bool = False) -> dict[str, int]:
+    async def sync_worker(self, worker_id: str, *, full: bool = False, replies: bool = False) -> dict[str, int]:
+        """`replies`: re-read the automatic replies now (a change notification for her mailbox)."""
         key = f"delta:{worker_id}"
         async with self.store.unit_of_work(read_only=True) as uow:
             saved = await uow.sync_state.get(key) or {}
@@ -62,6 +63,7 @@ class CalendarSync:
             window_start=datetime.fromisoformat(saved["window_start"]) if saved.get("window_start") else None,
             window_end=datetime.fromisoformat(saved["window_end"]) if saved.get("window_end") else None,
             extra=dict(saved.get("extra", {})),
+            replies_due=replies,
         )
         now = self.clock()
         result = await self.provider.sync(self.mailbox(worker_id), cursor, now)
@@ -79,6 +81,8 @@ class CalendarSync:
                 now,
             )
             await uow.commit()
+        for problem in result.problems:
+            self.metrics.inc("permanence_graph_errors_total", code=problem[:40])
         self.metrics.inc("permanence_calendar_syncs_total", full=str(result.full).lower())
         self.metrics.inc("permanence_graph_requests_total", float(result.requests), operation="sync")
         return counts
@@ -172,7 +176,7 @@ class CalendarSync:
             worker_id = await self._worker_of_subscription(str(item.get("subscriptionId", "")))
             if worker_id is None:
                 continue
-            await self._queue("calendar.sync", worker_id, {})
+            await self._queue("calendar.sync", worker_id, {"replies": True})
             accepted += 1
         self.metrics.inc("permanence_graph_notifications_total", float(accepted))
         return accepted
@@ -190,8 +194,8 @@ class CalendarSync:
             event = str(item.get("lifecycleEvent", "")).lower()
             if worker_id is None:
                 continue
-            if event == "reauthorizationrequired":
-                await self._queue("graph.subscription", worker_id, {"force": False})
+            if event == "reauthorizationrequired":  # delivery pauses until answered, whatever time is left
+                await self._queue("graph.subscription", worker_id, {"reauthorize": True})
             elif event == "subscriptionremoved":
                 await self._queue("graph.subscription", worker_id, {"force": True})
                 await self._queue("calendar.sync", worker_id, {"full": True})
@@ -204,6 +208,26 @@ class CalendarSync:
 
     async def handle_outbox(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == "calendar.sync":
-            await self.sync_worker(payload["worker_id"], full=bool(payload.get("full")))
+            await self.sync_worker(
+                payload["worker_id"], full=bool(payload.get("full")), replies=bool(payload.get("replies"))
+            )
+        elif kind == "graph.subscription" and payload.get("reauthorize"):
+            await self.reauthorize(payload["worker_id"])
         elif kind == "graph.subscription":
             await self.ensure_subscriptions(force=bool(payload.get("force")))
+
+    async def reauthorize(self, worker_id: str) -> None:
+        """Answer `reauthorizationRequired` at once; a subscription Graph no longer knows is
+        created again. Failures raise, so the outbox retries."""
+        key = f"subscription:{worker_id}"
+        async with self.store.unit_of_work(read_only=True) as uow:
+            saved = await uow.sync_state.get(key) or {}
+        if not saved.get("id") or not self.webhooks_enabled:
+            await self.ensure_subscriptions(force=True)
+            return
+        try:
+            await self.provider.reauthorize(self.mailbox(worker_id), saved["id"])
+        except CalendarError as err:
+            if err.code != "not_found":
+                raise
+            await self.ensure_subscriptions(force=True)

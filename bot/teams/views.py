@@ -40,12 +40,18 @@ def by_day(slots: Sequence[Slot]) -> list[tuple[str, list[Slot]]]:
     return list(groups.items())
 
 
-def absence_notice(deployment: Deployment, return_at: datetime, acting_id: str | None) -> list[str]:
+def absence_notice(deployment: Deployment, return_at: datetime | None, acting_id: str | None) -> list[str]:
+    """What an agent reads while the worker is away (`return_at` None: until further notice)."""
     info = deployment.information
     lines = []
     if acting_id:
         replacement = deployment.directory.worker(acting_id).name
-        lines.append(texts.ABSENT_LONG.format(date=texts.day(return_at), replacement=replacement))
+        if return_at is None:
+            lines.append(texts.ABSENT_OPEN_LONG.format(replacement=replacement))
+        else:
+            lines.append(texts.ABSENT_LONG.format(date=texts.day(return_at), replacement=replacement))
+    elif return_at is None:
+        lines.append(texts.ABSENT_OPEN)
     else:
         lines.append(texts.ABSENT_SHORT.format(date=texts.day(return_at)))
     if info.phone:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime
 
+import pytest
+
 from booking.absence import Absence, AbsenceLength, AbsenceSource, merge_absences
 from booking.availability import Schedules, WorkerCalendar, offer_slots
 from booking.directory import PermanentReplacement
@@ -200,3 +202,59 @@ def test_calendar_busy_blocks_are_respected(deployment, holidays):
         schedules=schedules(deployment, holidays, calendars={"ass": WorkerCalendar(busy=(block,))}),
     )
     assert all(s.start.date() != date(2027, 3, 4) for s in offer.slots)
+
+
+def test_open_ended_absence_is_short_with_no_return_date_for_two_weeks(deployment, holidays):
+    away = Absence.open_ended(worker_id="ass", start=paris(2027, 2, 22), source=AbsenceSource.AUTOMATIC_REPLIES)
+    assert away.is_open_ended and away.return_at is None
+    with pytest.raises(ValueError, match="length_at"):
+        _ = away.length
+    assert away.length_at(paris(2027, 3, 7, 23, 59)) is AbsenceLength.SHORT
+    assert away.length_at(paris(2027, 3, 8)) is AbsenceLength.LONG
+    offer = offer_slots(
+        now=NOW,
+        site_id="lille",
+        topic=None,
+        start=date(2027, 3, 1),
+        days=28,
+        schedules=schedules(deployment, holidays, absences=[away]),
+    )
+    assert offer.notice is not None
+    assert offer.notice.length is AbsenceLength.SHORT and offer.notice.return_at is None
+    assert offer.notice.acting_id is None
+    assert offer.slots == ()  # no return known: none of her slots is offered
+
+
+def test_open_ended_absence_becomes_long_after_two_weeks_and_the_replacement_runs_the_permanence(deployment, holidays):
+    away = Absence.open_ended(worker_id="ass", start=paris(2027, 2, 1), source=AbsenceSource.AUTOMATIC_REPLIES)
+    offer = offer_slots(
+        now=NOW,  # three weeks later
+        site_id="rennes",
+        topic=None,
+        start=date(2027, 3, 1),
+        days=14,
+        schedules=schedules(deployment, holidays, absences=[away]),
+    )
+    assert offer.notice is not None and offer.notice.length is AbsenceLength.LONG
+    assert offer.notice.return_at is None and offer.notice.acting_id == "remplacante"
+    assert offer.slots and {s.worker_id for s in offer.slots} == {"remplacante"}
+
+
+def test_a_return_date_she_gives_ends_an_open_ended_absence(deployment, holidays):
+    away = Absence.open_ended(worker_id="ass", start=paris(2027, 2, 22), source=AbsenceSource.AUTOMATIC_REPLIES)
+    declared = Absence(worker_id="ass", start=paris(2027, 2, 23), end=paris(2027, 3, 6))
+    later_leave = Absence(worker_id="ass", start=paris(2027, 8, 2), end=paris(2027, 8, 20))
+    merged = merge_absences([later_leave, away, declared])
+    assert [(a.start, a.end) for a in merged] == [(away.start, declared.end), (later_leave.start, later_leave.end)]
+    assert merged[0].length is AbsenceLength.SHORT
+    offer = offer_slots(
+        now=NOW,
+        site_id="lille",
+        topic=None,
+        start=date(2027, 3, 1),
+        days=14,
+        schedules=schedules(deployment, holidays, absences=[away, declared]),
+    )
+    assert offer.notice is not None and offer.notice.return_at == declared.end
+    assert offer.slots and min(s.start for s in offer.slots) >= declared.end
+    assert {s.worker_id for s in offer.slots} == {"ass"}

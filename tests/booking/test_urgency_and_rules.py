@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from booking.absence import Absence
+from booking.absence import Absence, AbsenceSource
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Slot
 from booking.rules import BookingPolicy, check_change, check_new_booking
@@ -201,3 +201,16 @@ def test_owner_may_change_in_time():
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError, match="timezone-aware"):
         Absence(worker_id="ass", start=datetime(2027, 3, 1), end=datetime(2027, 3, 2))
+
+
+def test_urgent_during_an_open_ended_absence_goes_to_the_replacement(deployment, holidays):
+    away = Absence.open_ended(worker_id="ass", start=paris(2027, 3, 1), source=AbsenceSource.AUTOMATIC_REPLIES)
+    route = triage(
+        now=paris(2027, 6, 3, 10),  # months later, until she turns her automatic replies off
+        site_id="grenoble",
+        directory=deployment.directory,
+        absences=[away],
+        policy=deployment.urgent,
+        holidays=holidays,
+    )
+    assert [s.worker_id for s in route.steps] == ["remplacante", None]

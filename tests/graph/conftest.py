@@ -1,5 +1,5 @@
 """Fixtures: the local Graph over TLS, and the product wired to it through the real
-msgraph-sdk and MSAL (service, outbox, calendar sync)."""
+msgraph-sdk and azure-identity (service, outbox, calendar sync)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from bot.application import Application
 from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.metrics import Metrics
-from graph.microsoft import GraphOptions, MicrosoftCalendar, MsalCredential
+from graph.credentials import CredentialKind, graph_credential
+from graph.microsoft import GraphOptions, MicrosoftCalendar
 from storage.crypto import Keyring
 from storage.store import Store
 from tests.bot.conftest import Clock, sample_deployment
@@ -25,6 +26,9 @@ from tests.graph.fake_graph import EXAMPLES, FakeGraph, make_certificate
 
 MAILBOX = "ass@cned.example"
 CLIENT_STATE = "a-secret-client-state"
+CLIENT_ID = "c0ffee00-1234-4abc-8def-000000000002"
+CATALOG_ID = "1542629c-01b3-4a6d-8f76-1938b779e48d"  # the app's id in the tenant catalog
+NOTIFICATION_MAILBOX = "permanence-notifications@cned.example"
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +44,10 @@ async def graph(certificate, monkeypatch) -> AsyncIterator[FakeGraph]:  # type: 
             pytest.fail(reason)
         pytest.skip(reason)
     cert, key = certificate
-    # MSAL (requests) and msgraph-sdk (httpx) trust the test certificate, as they would a CA.
+    # azure-identity (aiohttp) and msgraph-sdk (httpx) trust the test certificate, as they would a CA.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    fake = FakeGraph()
+    fake = FakeGraph(catalog={CATALOG_ID}, ca_bundle=str(cert))
     runner = web.AppRunner(fake.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=fake.ssl_context(cert, key))
@@ -68,14 +72,23 @@ class GraphWorld:
         self.store, self.graph, self.clock = store, graph, clock
         self.deployment = sample_deployment()
         self.app = Application(store, self.deployment)
-        credential = MsalCredential(
+        credential = graph_credential(
+            CredentialKind.SECRET,
             tenant_id=graph.tenant,
-            client_id="c0ffee00-1234-4abc-8def-000000000002",
+            client_id=CLIENT_ID,
             authority_host=graph.base,
             secret="graph-secret",
+            ca_bundle=graph.ca_bundle,  # aiohttp (azure-identity) reads SSL_CERT_FILE at import only
         )
         self.calendar = MicrosoftCalendar(
-            credential, GraphOptions(base_url=f"{graph.base}/v1.0", attempts=3, max_wait=1.0)
+            credential,
+            GraphOptions(
+                base_url=f"{graph.base}/v1.0",
+                attempts=3,
+                max_wait=1.0,
+                teams_app_catalog_id=CATALOG_ID,
+                notification_mailbox=NOTIFICATION_MAILBOX,
+            ),
         )
         self.notifier = RecordingNotifier()
         self.metrics = Metrics()

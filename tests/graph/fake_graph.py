@@ -1,9 +1,12 @@
-"""A local Microsoft Graph (and Entra token endpoint) for the real msgraph-sdk and MSAL.
+"""A local Microsoft Graph (with an Entra token endpoint and a managed-identity endpoint)
+for the real msgraph-sdk and azure-identity.
 
-It serves TLS with a certificate made for the test (MSAL accepts only https authorities),
-answers with payloads shaped like ../shared/graph-examples (Microsoft's documentation),
-records every request, and injects faults on demand: 429 with a fractional Retry-After,
-503, dropped connections, an expired delta token (410).
+It serves TLS with a certificate made for the test (azure-identity accepts only https
+authorities), answers with payloads shaped like ../shared/graph-examples (Microsoft's
+documentation), records every request, refuses Graph calls without the headers the
+product promises (a `client-request-id` and `Prefer: IdType="ImmutableId"`), and injects
+faults on demand: 429 with a fractional Retry-After, 503, dropped connections, an expired
+delta token (410), a 400 on sendMail.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jwt
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -93,6 +97,13 @@ class FakeGraph:
     planned: list[tuple[str, str, str]] = field(default_factory=list)  # (method, path part, fault)
     expire_delta_tokens: bool = False
     tokens_issued: int = 0
+    ca_bundle: str = ""  # the PEM file clients must trust to reach this server
+    client_certificate: bytes = b""  # PEM certificate whose key signs client assertions
+    identity_header: str = ""  # the managed identity endpoint's shared secret (App Service)
+    installed_apps: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # user -> id -> item
+    mails: list[dict[str, Any]] = field(default_factory=list)  # (sender, message) of accepted sendMail
+    reauthorized: list[str] = field(default_factory=list)
+    catalog: set[str] = field(default_factory=set)  # catalog ids of apps published in the tenant
     page_size_seen: list[str] = field(default_factory=list)
     _version: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     _random: random.Random = field(default_factory=lambda: random.Random(7))
@@ -159,6 +170,12 @@ class FakeGraph:
         app.router.add_get("/v1.0/users/{user}/mailboxSettings", self.get_mailbox_settings)
         app.router.add_post("/v1.0/subscriptions", self.create_subscription)
         app.router.add_patch("/v1.0/subscriptions/{id}", self.update_subscription)
+        app.router.add_post("/v1.0/subscriptions/{id}/reauthorize", self.reauthorize_subscription)
+        app.router.add_post("/v1.0/users/{user}/teamwork/installedApps", self.install_app)
+        app.router.add_get("/v1.0/users/{user}/teamwork/installedApps", self.list_installed_apps)
+        app.router.add_get("/v1.0/users/{user}/teamwork/installedApps/{id}/chat", self.installed_app_chat)
+        app.router.add_post("/v1.0/users/{user}/sendMail", self.send_mail)
+        app.router.add_get("/msi/token", self.managed_identity_token)
         return app
 
     def ssl_context(self, cert: Path, key: Path) -> ssl.SSLContext:
@@ -181,11 +198,22 @@ class FakeGraph:
                 return web.json_response(
                     {"error": {"code": "InvalidAuthenticationToken", "message": "no token"}}, status=401
                 )
+            # What the product promises on every Graph request; refused loudly here otherwise.
+            try:
+                uuid.UUID(request.headers.get("client-request-id", ""))
+            except ValueError:
+                return web.json_response(
+                    {"error": {"code": "BadRequest", "message": "no client-request-id"}}, status=400
+                )
+            if 'IdType="ImmutableId"' not in request.headers.get("Prefer", ""):
+                return web.json_response({"error": {"code": "BadRequest", "message": "mutable ids asked"}}, status=400)
             fault = self._fault(request)
             if fault == "429":
                 return web.json_response(
                     example("error.throttling-429.response.1.json"), status=429, headers={"Retry-After": "0.05"}
                 )
+            if fault == "400":
+                return web.json_response(example("error.sendMail-400.response.1.json"), status=400)
             if fault == "503":
                 return web.json_response({"error": {"code": "serviceNotAvailable", "message": "try later"}}, status=503)
             if fault == "slow":
@@ -225,11 +253,47 @@ class FakeGraph:
             or form.get("scope") != "https://graph.microsoft.com/.default"
         ):
             return web.json_response({"error": "invalid_request"}, status=400)
-        if request.match_info["tenant"] != self.tenant or form.get("client_secret") != "graph-secret":
+        if request.match_info["tenant"] != self.tenant or not self._client_authenticated(request, form):
             return web.json_response({"error": "invalid_client"}, status=401)
         self.tokens_issued += 1
         return web.json_response(
             {"token_type": "Bearer", "expires_in": 3599, "access_token": f"fake-token-{self.tokens_issued}"}
+        )
+
+    def _client_authenticated(self, request: web.Request, form: Any) -> bool:
+        """A client secret, or an assertion signed with the registered certificate's key."""
+        if form.get("client_secret") is not None:
+            return bool(form.get("client_secret") == "graph-secret")
+        assertion = form.get("client_assertion")
+        if not (assertion and self.client_certificate):
+            return False
+        public_key = x509.load_pem_x509_certificate(self.client_certificate).public_key()
+        try:
+            claims = jwt.decode(
+                str(assertion),
+                public_key,  # type: ignore[arg-type]
+                algorithms=["RS256", "PS256"],
+                audience=f"{self.base}/{self.tenant}/oauth2/v2.0/token",
+            )
+        except jwt.InvalidTokenError:
+            return False
+        return bool(claims.get("iss") == claims.get("sub") == form.get("client_id"))
+
+    async def managed_identity_token(self, request: web.Request) -> web.Response:
+        """Azure App Service's managed identity endpoint (api-version 2019-08-01)."""
+        if not self.identity_header or request.headers.get("X-IDENTITY-HEADER") != self.identity_header:
+            return web.json_response({"error": "unauthorized"}, status=401)
+        if request.query.get("resource") != "https://graph.microsoft.com":
+            return web.json_response({"error": "invalid_resource"}, status=400)
+        self.tokens_issued += 1
+        expires_on = int(dt.datetime.now(dt.UTC).timestamp()) + 3600
+        return web.json_response(
+            {
+                "access_token": f"fake-token-{self.tokens_issued}",
+                "expires_on": str(expires_on),
+                "resource": "https://graph.microsoft.com",
+                "token_type": "Bearer",
+            }
         )
 
     async def create_event(self, request: web.Request) -> web.Response:
@@ -330,3 +394,63 @@ class FakeGraph:
             return web.json_response({"error": {"code": "ResourceNotFound", "message": "gone"}}, status=404)
         found.update(self.requests[-1].body)
         return web.json_response(found)
+
+    async def reauthorize_subscription(self, request: web.Request) -> web.Response:
+        if request.match_info["id"] not in self.subscriptions:
+            return web.json_response({"error": {"code": "ResourceNotFound", "message": "gone"}}, status=404)
+        self.reauthorized.append(request.match_info["id"])
+        return web.Response(status=204)
+
+    # -- Teams app installation and e-mail ------------------------------------------------
+
+    async def install_app(self, request: web.Request) -> web.Response:
+        bind = str((self.requests[-1].body or {}).get("teamsApp@odata.bind", ""))
+        prefix = f"{self.base}/v1.0/appCatalogs/teamsApps/"
+        catalog_id = bind.removeprefix(prefix)
+        if not bind.startswith(prefix) or catalog_id not in self.catalog:
+            return web.json_response({"error": {"code": "NotFound", "message": "no such app"}}, status=404)
+        user = request.match_info["user"].lower()
+        apps = self.installed_apps.setdefault(user, {})
+        if any(item["teamsApp"]["id"] == catalog_id for item in apps.values()):
+            return web.json_response(
+                {"error": {"code": "Conflict", "message": "App is already installed."}}, status=409
+            )
+        installation_id = uuid.uuid4().hex
+        apps[installation_id] = {
+            "id": installation_id,
+            "teamsApp": {"id": catalog_id, "externalId": "manifest-id", "displayName": "Permanence"},
+            "chat": {"id": f"19:{uuid.uuid4()}_{catalog_id}@unq.gbl.spaces"},
+        }
+        return web.Response(status=201)  # the documented answer has no body
+
+    async def list_installed_apps(self, request: web.Request) -> web.Response:
+        apps = self.installed_apps.get(request.match_info["user"].lower(), {}).values()
+        wanted = request.query.get("$filter", "")
+        prefix = "teamsApp/id eq '"
+        if wanted and not (wanted.startswith(prefix) and wanted.endswith("'")):
+            return web.json_response({"error": {"code": "BadRequest", "message": "filter"}}, status=400)
+        catalog_id = wanted.removeprefix(prefix).removesuffix("'")
+        expand = "teamsApp" in request.query.get("$expand", "")
+        value = [
+            {"id": item["id"], **({"teamsApp": item["teamsApp"]} if expand else {})}
+            for item in apps
+            if not wanted or item["teamsApp"]["id"] == catalog_id
+        ]
+        return web.json_response({"@odata.count": len(value), "value": value})
+
+    async def installed_app_chat(self, request: web.Request) -> web.Response:
+        item = self.installed_apps.get(request.match_info["user"].lower(), {}).get(request.match_info["id"])
+        if item is None:
+            return web.json_response({"error": {"code": "NotFound", "message": "not installed"}}, status=404)
+        return web.json_response(
+            {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#chats/$entity", **item["chat"]}
+        )
+
+    async def send_mail(self, request: web.Request) -> web.Response:
+        body = self.requests[-1].body or {}
+        # Action parameters are case-insensitive: msgraph-sdk sends "Message", the docs "message".
+        message = next((v for k, v in body.items() if k.lower() == "message"), None) or {}
+        if not message.get("toRecipients"):
+            return web.json_response(example("error.sendMail-400.response.1.json"), status=400)
+        self.mails.append({"sender": request.match_info["user"].lower(), **message})
+        return web.Response(status=202)

@@ -386,3 +386,14 @@ async def test_confidential_texts_are_not_in_clear_in_the_database(store, tmp_pa
     assert b"vanves" in raw  # positive control: plain columns are readable in these bytes
     for sentinel in (SENTINEL_MESSAGE, SENTINEL_TOPIC, SENTINEL_NAME, "oid-s"):
         assert sentinel.encode() not in raw
+
+
+async def test_an_open_ended_absence_round_trips_on_both_databases(store):
+    await seed(store)
+    away = Absence.open_ended(worker_id="ass", start=NOW, source=AbsenceSource.AUTOMATIC_REPLIES)
+    async with store.unit_of_work() as uow:
+        await uow.absences.replace_from_source("ass", AbsenceSource.AUTOMATIC_REPLIES, [away], NOW)
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        (found,) = await uow.absences.overlapping(NOW + timedelta(days=3000), NOW + timedelta(days=3001))
+    assert found == away and found.is_open_ended and found.return_at is None
