@@ -27,6 +27,7 @@ from booking.document import Deployment
 from bot import logs, texts
 from bot.auth import ReusingAuthentication
 from bot.calendar_sync import CalendarSync
+from bot.connector import ChannelConnector
 from bot.metrics import Metrics
 from bot.notify import TeamsNotifier
 from bot.outbox import OutboxDispatcher
@@ -69,6 +70,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Callable[[], datetime])  # type: ignore[arg-type]
 PROVIDER = web.AppKey("provider_factory", Callable[..., Provider])  # type: ignore[arg-type]
+CHANNEL = web.AppKey("channel", ChannelConnector)
 
 
 def default_provider(settings: Settings) -> Provider:
@@ -109,6 +111,13 @@ def periodic(
     )
 
 
+async def _channel(app: web.Application) -> AsyncIterator[None]:
+    """The shared session for outgoing calls; opened before the runtime and closed after it."""
+    async with ChannelConnector.open(app[SETTINGS]) as channel:
+        app[CHANNEL] = channel
+        yield
+
+
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     clock = app[CLOCK]
@@ -119,7 +128,7 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         await check_schema(store)
     service = BookingService(store, deployment, reminders=settings.reminder_offsets())
     await service.sync_workers()
-    auth = ReusingAuthentication(settings)
+    auth = ReusingAuthentication(settings, app[CHANNEL])
     adapter = CloudAdapter(auth)
     provider = app[PROVIDER](settings)
 
@@ -216,7 +225,6 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await loop
         scheduler.shutdown(wait=False)
-        await auth.close()
         await provider.close()
         await store.dispose()
 
@@ -364,6 +372,7 @@ def create_app(
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[PROVIDER] = provider_factory
+    app.cleanup_ctx.append(_channel)
     app.cleanup_ctx.append(_runtime)
     app.router.add_post("/api/messages", messages)
     app.router.add_post("/api/graph/notifications", graph_notifications)
