@@ -162,6 +162,8 @@ class ChannelConnector:
     async def call(
         self, operation: str, method: str, service_url: str, audience: str, path: str, body: Any = None
     ) -> Any:
+        if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")):
+            raise ChannelError(operation, None, "no_service_url")
         headers = {"Accept": "application/json"}
         if self.token is not None and _may_carry_token(service_url):
             try:

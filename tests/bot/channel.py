@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import ssl
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -112,3 +116,21 @@ class DeadEndpoint:
         for writer in self.writers:
             writer.close()
         await self.server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def serve_channel(channel: RecordingChannel, tls: tuple[Path, Path] | None = None) -> AsyncIterator[str]:
+    """Runs the channel on loopback (over TLS with a certificate and key); yields its base URL."""
+    context = None
+    if tls is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*tls)
+    runner = web.AppRunner(channel.app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
