@@ -107,7 +107,8 @@ class DeadEndpoint:
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def wait_for(self, connections: int) -> None:
-        async with self.connected:
+        # A safety net, not a timing assertion: fail instead of hanging if the calls never come.
+        async with asyncio.timeout(60), self.connected:
             await self.connected.wait_for(lambda: len(self.writers) >= connections)
 
     async def release(self) -> None:
