@@ -1,9 +1,6 @@
 """The stock botbuilder echo bot (the shape of Microsoft's Python sample), as a baseline.
 
-    python bench/echo_bot.py PORT [--reuse-connectors]
-
-`--reuse-connectors` swaps in Permanence's authentication wrapper, to show what reusing
-connector clients across turns is worth on the very same bot.
+python bench/echo_bot.py PORT
 """
 
 from __future__ import annotations
@@ -29,13 +26,7 @@ class EchoBot(ActivityHandler):
 
 def main() -> None:
     port = int(sys.argv[1])
-    if "--reuse-connectors" in sys.argv:
-        from bot.auth import ReusingAuthentication
-        from bot.settings import Settings
-
-        adapter = CloudAdapter(ReusingAuthentication(Settings(_env_file=None)))
-    else:
-        adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(DefaultConfig()))
+    adapter = CloudAdapter(ConfigurationBotFrameworkAuthentication(DefaultConfig()))
     bot = EchoBot()
 
     async def messages(req: web.Request) -> web.Response:

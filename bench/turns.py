@@ -1,8 +1,13 @@
-"""Turns per second and memory: Permanence against the stock botbuilder echo bot, same machine,
-same run. Each bot runs in its own process on loopback; a local connector stands in for the
-Bot Framework channel and receives the replies. Prints figures.
+"""What a user waits for: Permanence against the stock botbuilder echo bot, same machine, same run.
 
-    .venv/bin/python bench/turns.py [--turns 600] [--concurrency 8]
+Each bot runs in its own process on loopback; a local connector stands in for the Bot Framework
+channel, so both bots do their real outgoing HTTP (replies, card updates). The two bots are
+interleaved, two rounds each, at concurrency 1 and 8, for « mes rendez-vous » (distinct agents,
+each already known) and for a full booking (rendez-vous → site → form → slots → pick → confirm,
+one agent per flow; the echo bot gets the same number of turns). Then a burst: turns of ONE
+conversation at concurrency 8 (turns/s and errors). Prints figures.
+
+    .venv/bin/python bench/turns.py [--turns 400] [--flows 30] [--agents 400]
 """
 
 from __future__ import annotations
@@ -10,12 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,11 @@ import aiohttp
 from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot import texts  # noqa: E402
+
+ECHO, PERMANENCE = "stock echo bot", "Permanence"
 
 
 def free_port() -> int:
@@ -31,24 +43,55 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def walk(node: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        found.append(node)
+        for value in node.values():
+            found += walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            found += walk(value)
+    return found
+
+
 class Connector:
-    """The channel side: accepts the bot's replies like the Bot Connector service does."""
+    """The channel side: accepts replies and card updates like the Bot Connector, keeps the last
+    card of each conversation (to click on it) and counts the error texts."""
 
     def __init__(self) -> None:
         self.replies = 0
+        self.errors = 0
+        self.last: dict[str, dict[str, Any]] = {}
 
     async def reply(self, request: web.Request) -> web.Response:
-        await request.read()
+        body = await request.json()
         self.replies += 1
-        return web.json_response({"id": str(self.replies)})
+        if texts.ERROR in str(body.get("text") or ""):
+            self.errors += 1
+        for attachment in body.get("attachments") or []:
+            if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
+                self.last[request.match_info["conversation"]] = attachment["content"]
+        return web.json_response({"id": f"r{self.replies}"})
 
     async def member(self, request: web.Request) -> web.Response:
         return web.json_response({"id": "29:u", "name": "Agent", "email": "agent@example.org"})
+
+    def action(self, conversation: str, action: str) -> dict[str, Any] | None:
+        found = [
+            dict(n["data"])
+            for n in walk(self.last.get(conversation))
+            if n.get("type") == "Action.Submit"
+            and isinstance(n.get("data"), dict)
+            and n["data"].get("action") == action
+        ]
+        return random.choice(found) if found else None
 
     async def start(self) -> tuple[web.AppRunner, int]:
         app = web.Application()
         app.router.add_post("/v3/conversations/{conversation}/activities", self.reply)
         app.router.add_post("/v3/conversations/{conversation}/activities/{id}", self.reply)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{id}", self.reply)
         app.router.add_get("/v3/conversations/{conversation}/members/{member}", self.member)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
@@ -64,130 +107,245 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-async def wait_ready(port: int) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(200):
-            try:
-                async with session.post(f"http://127.0.0.1:{port}/api/messages", json={}) as response:
-                    if response.status < 500:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"bot on port {port} did not start")
+class Bot:
+    def __init__(self, label: str, workdir: str) -> None:
+        self.label = label
+        self.workdir = workdir
+        self.port = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    async def start(self) -> None:
+        self.port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        if self.label == ECHO:
+            command = [sys.executable, "bench/echo_bot.py", str(self.port)]
+        else:
+            command = [sys.executable, "-m", "bot.cli", "serve"]
+            run = uuid.uuid4().hex
+            env |= {
+                "PERMANENCE_PORT": str(self.port),
+                "PERMANENCE_DATA_DIR": f"{self.workdir}/{run}",
+                "PERMANENCE_KEY_FILE": f"{self.workdir}/{run}-keys.json",
+                "PERMANENCE_LOG_LEVEL": "WARNING",
+            }
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.post(f"http://127.0.0.1:{self.port}/api/messages", json={}) as response:
+                        if response.status < 500:
+                            return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError(f"{self.label} did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def rss(self) -> float:
+        return rss_mib(self.process.pid) if self.process else float("nan")
 
 
-def activity(i: int, text: str, connector_port: int) -> dict[str, Any]:
-    user = i % 50
+class Load:
+    def __init__(self, session: aiohttp.ClientSession, bot: Bot, connector_port: int) -> None:
+        self.session = session
+        self.bot = bot
+        self.service_url = f"http://127.0.0.1:{connector_port}/"
+        self.latencies: list[float] = []
+        self.failures = 0
+        self.seq = 0
+
+    def activity(self, agent: str, text: str | None = None, value: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.seq += 1
+        body: dict[str, Any] = {
+            "type": "message",
+            "id": f"m{self.seq}",
+            "channelId": "msteams",
+            "serviceUrl": self.service_url,
+            "from": {"id": f"29:{agent}", "aadObjectId": agent, "name": f"Agent {agent[-4:]}"},
+            "recipient": {"id": "28:bot"},
+            "conversation": {"id": f"a:{agent}", "conversationType": "personal"},
+            "channelData": {"tenant": {"id": "00000000-0000-0000-0000-000000000001"}},
+        }
+        if text is not None:
+            body["text"] = text
+        if value is not None:
+            body["value"] = value
+            body["replyToId"] = f"card{self.seq}"
+        return body
+
+    async def turn(self, body: dict[str, Any], *, measured: bool = True) -> None:
+        started = time.perf_counter()
+        async with self.session.post(f"http://127.0.0.1:{self.bot.port}/api/messages", json=body) as response:
+            await response.read()
+            if response.status >= 300:
+                self.failures += 1
+        if measured:
+            self.latencies.append(time.perf_counter() - started)
+
+
+def agent_id(n: int, salt: str) -> str:
+    return f"{salt}-0000-0000-0000-{n:012d}"
+
+
+def figures(load: Load, elapsed: float, rss: float) -> dict[str, float]:
+    latencies = sorted(load.latencies)
     return {
-        "type": "message",
-        "id": f"m{i}",
-        "text": text,
-        "channelId": "msteams",
-        "serviceUrl": f"http://127.0.0.1:{connector_port}/",
-        "from": {
-            "id": f"29:user{user}",
-            "aadObjectId": f"00000000-0000-0000-0000-{user:012d}",
-            "name": f"Agent {user}",
-        },
-        "recipient": {"id": "28:bot"},
-        "conversation": {"id": f"a:conv{user}", "conversationType": "personal"},
-        "channelData": {"tenant": {"id": "00000000-0000-0000-0000-000000000001"}},
+        "turns_per_s": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        "failures": load.failures,
+        "rss": rss,
     }
 
 
-async def load(port: int, connector_port: int, text: str, turns: int, concurrency: int) -> dict[str, float]:
-    latencies: list[float] = []
-    counter = iter(range(turns))
+async def mine(bot: Bot, port: int, turns: int, concurrency: int, agents: int) -> dict[str, float]:
+    salt = f"{random.randrange(16**8):08x}"
     async with aiohttp.ClientSession() as session:
+        load = Load(session, bot, port)
+        known = [agent_id(n, salt) for n in range(agents)]
+        gate = asyncio.Semaphore(16)
+
+        async def introduce(agent: str) -> None:
+            async with gate:
+                await load.turn(load.activity(agent, "aide"), measured=False)
+
+        await asyncio.gather(*(introduce(a) for a in known))  # first contacts: not what is measured
+        queue = iter(range(turns))
 
         async def client() -> None:
-            for i in counter:
-                started = time.perf_counter()
-                async with session.post(
-                    f"http://127.0.0.1:{port}/api/messages", json=activity(i, text, connector_port)
-                ) as response:
-                    await response.read()
-                    if response.status >= 300:
-                        raise RuntimeError(f"turn failed with HTTP {response.status}")
-                latencies.append(time.perf_counter() - started)
+            for i in queue:
+                await load.turn(load.activity(known[i % agents], "mes rendez-vous"))
 
-        # warm-up, not measured
-        for i in range(20):
-            async with session.post(
-                f"http://127.0.0.1:{port}/api/messages", json=activity(10_000 + i, text, connector_port)
-            ) as response:
-                await response.read()
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    latencies.sort()
-    return {
-        "turns_per_s": turns / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-    }
+        return figures(load, time.perf_counter() - started, bot.rss())
+
+
+async def booking(bot: Bot, connector: Connector, port: int, flows: int, concurrency: int) -> dict[str, float]:
+    salt = f"{random.randrange(16**8):08x}"
+    confirmed = 0
+    async with aiohttp.ClientSession() as session:
+        load = Load(session, bot, port)
+        agents = [agent_id(n, salt) for n in range(flows)]
+        for agent in agents:
+            await load.turn(load.activity(agent, "aide"), measured=False)
+        queue = iter(agents)
+
+        async def flow(agent: str) -> None:
+            nonlocal confirmed
+            conversation = f"a:{agent}"
+            await load.turn(load.activity(agent, "rendez-vous"))
+            steps = [
+                ("site", {"site": "vanves"}),
+                ("slots", {"mode": "teams", "topic": "logement", "message": "", "phone": ""}),
+                ("pick", {}),
+                ("confirm", {}),
+            ]
+            for action, inputs in steps:
+                if bot.label == ECHO:
+                    await load.turn(load.activity(agent, f"{action} {inputs}"))
+                    continue
+                data = connector.action(conversation, action)
+                if data is None:
+                    return  # no slot left, or an unexpected card: the flow ends there
+                await load.turn(load.activity(agent, value={**data, **inputs}))
+            if bot.label != ECHO and texts.CONFIRMED_TITLE in str(connector.last.get(conversation)):
+                confirmed += 1
+
+        async def client() -> None:
+            for agent in queue:
+                await flow(agent)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        result = figures(load, time.perf_counter() - started, bot.rss())
+        result["confirmed"] = confirmed
+        return result
+
+
+async def burst(bot: Bot, connector: Connector, port: int, turns: int) -> dict[str, float]:
+    agent = agent_id(1, f"{random.randrange(16**8):08x}")
+    async with aiohttp.ClientSession() as session:
+        load = Load(session, bot, port)
+        await load.turn(load.activity(agent, "aide"), measured=False)
+        before = connector.errors
+        queue = iter(range(turns))
+
+        async def client() -> None:
+            for _ in queue:
+                await load.turn(load.activity(agent, "mes rendez-vous"))
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(8)))
+        result = figures(load, time.perf_counter() - started, bot.rss())
+        result["errors"] = connector.errors - before + load.failures
+        return result
+
+
+def show(title: str, rows: list[tuple[str, dict[str, float]]], echo: dict[str, float] | None) -> None:
+    print(f"\n{title}")
+    print(f"  {'bot':<16}{'turns/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'× echo':>8}{'RSS MiB':>9}  notes")
+    for label, f in rows:
+        ratio = f["turns_per_s"] / echo["turns_per_s"] if echo else float("nan")
+        notes = []
+        if f.get("failures"):
+            notes.append(f"{int(f['failures'])} HTTP failures")
+        if "confirmed" in f and label == PERMANENCE:
+            notes.append(f"{int(f['confirmed'])} bookings confirmed")
+        if "errors" in f:
+            notes.append(f"{int(f['errors'])} turn errors")
+        print(
+            f"  {label:<16}{f['turns_per_s']:>9.1f}{f['p50_ms']:>9.1f}{f['p99_ms']:>9.1f}{ratio:>8.2f}"
+            f"{f['rss']:>9.1f}  {', '.join(notes)}"
+        )
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--turns", type=int, default=600)
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--turns", type=int, default=400, help="« mes rendez-vous » turns per measurement")
+    parser.add_argument("--agents", type=int, default=400, help="distinct agents for « mes rendez-vous »")
+    parser.add_argument("--flows", type=int, default=30, help="booking flows per measurement (5 turns each)")
     args = parser.parse_args()
+    random.seed(7)
     connector = Connector()
     runner, connector_port = await connector.start()
-    python = sys.executable
     tmp = tempfile.TemporaryDirectory()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    bots = [
-        ("stock echo bot (CloudAdapter)", [python, "bench/echo_bot.py"], "bonjour", {}),
-        ("echo bot + reused connectors", [python, "bench/echo_bot.py"], "bonjour", {"reuse": True}),
-        ("Permanence, « aide » (welcome card)", [python, "-m", "bot.cli", "serve"], "aide", {}),
-        ("Permanence, « rendez-vous » (form)", [python, "-m", "bot.cli", "serve"], "rendez-vous", {}),
-    ]
-    results = []
+    bots = {label: Bot(label, tmp.name) for label in (ECHO, PERMANENCE)}
+    print(
+        f"{os.cpu_count()} cores; replies to a local recording connector; "
+        f"« mes rendez-vous »: {args.turns} turns over {args.agents} known agents; booking: {args.flows} flows"
+    )
     try:
-        for label, command, text, options in bots:
-            port = free_port()
-            if command[-1] == "serve":
-                proc_env = {
-                    **env,
-                    "PERMANENCE_PORT": str(port),
-                    "PERMANENCE_DATA_DIR": f"{tmp.name}/{port}",
-                    "PERMANENCE_KEY_FILE": f"{tmp.name}/{port}-keys.json",
-                    "PERMANENCE_LOG_LEVEL": "WARNING",
-                }
-                full = command
-            else:
-                proc_env = env
-                full = [*command, str(port), *(["--reuse-connectors"] if options.get("reuse") else [])]
-            process = subprocess.Popen(
-                full, cwd=ROOT, env=proc_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
-            try:
-                await wait_ready(port)
-                idle = rss_mib(process.pid)
-                figures = await load(port, connector_port, text, args.turns, args.concurrency)
-                figures["rss_idle"] = idle
-                figures["rss_after"] = rss_mib(process.pid)
-                results.append((label, figures))
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
+        for bot in bots.values():
+            await bot.start()
+        for round_ in (1, 2):
+            for concurrency in (1, 8):
+                rows = []
+                for bot in bots.values():
+                    figures_ = await mine(bot, connector_port, args.turns, concurrency, args.agents)
+                    rows.append((bot.label, figures_))
+                show(f"round {round_} · « mes rendez-vous » · concurrency {concurrency}", rows, rows[0][1])
+            for concurrency in (1, 8):
+                rows = []
+                for bot in bots.values():
+                    bot.stop()  # a fresh database for each booking measurement: the same free slots
+                    await bot.start()
+                    rows.append((bot.label, await booking(bot, connector, connector_port, args.flows, concurrency)))
+                show(f"round {round_} · full booking (5 turns) · concurrency {concurrency}", rows, rows[0][1])
+        rows = [(bot.label, await burst(bot, connector, connector_port, args.turns)) for bot in bots.values()]
+        show("burst · one conversation · concurrency 8", rows, rows[0][1])
     finally:
+        for bot in bots.values():
+            bot.stop()
         await runner.cleanup()
         tmp.cleanup()
-    print(
-        f"{args.turns} turns per bot, {args.concurrency} concurrent clients, replies to a local connector; "
-        f"{os.cpu_count()} cores"
-    )
-    print(f"{'bot':<38}{'turns/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'RSS idle':>10}{'RSS after':>11}")
-    for label, f in results:
-        print(
-            f"{label:<38}{f['turns_per_s']:>9.1f}{f['p50_ms']:>9.1f}{f['p95_ms']:>9.1f}"
-            f"{f['rss_idle']:>9.1f}M{f['rss_after']:>10.1f}M"
-        )
-    print(f"replies received by the connector: {connector.replies}")
+    print(f"\nreplies received by the connector: {connector.replies}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from botbuilder.schema import Activity
 from bot import logs, texts
 from bot.application import retention
 from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.inbound import invoke_body, read_json
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -149,10 +150,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     runtime = request.app[RUNTIME]
     if "application/json" not in request.headers.get("Content-Type", ""):
         return web.json_response({"error": "expected application/json"}, status=415)
-    try:
-        body = await request.json()
-    except ValueError:
-        return web.json_response({"error": "malformed JSON"}, status=400)
+    body = await read_json(request)  # 400 when malformed or nested too deeply, 413 when too large
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         return web.json_response({"error": "not an activity"}, status=400)
     tenant = runtime.settings.app_tenant_id
@@ -175,13 +173,18 @@ async def messages(request: web.Request) -> web.StreamResponse:
         runtime.metrics.inc("permanence_refused_total", reason="auth")
         return web.json_response({"error": "unauthorized"}, status=401)
     turn_started = asyncio.get_running_loop().time()
-    response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
+    try:
+        response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)
+    except Exception as err:  # noqa: BLE001 - errors in the turn are answered by on_turn_error; these came after
+        log.error("turn failed: %s", logs.exception_summary(err), extra={"event": "turn.error"})
+        runtime.metrics.inc("permanence_turn_errors_total")
+        return web.Response(status=200)  # answered once; a 5xx would only make the channel redeliver it
     now = asyncio.get_running_loop().time()
     runtime.metrics.inc("permanence_turns_total", type=activity.type or "unknown")
     runtime.metrics.observe("permanence_turn_seconds", now - turn_started, type=activity.type or "unknown")
     log.debug("turn", extra={"event": "turn", "duration_ms": round((now - started) * 1000, 1)})
     if response is not None:
-        return web.json_response(response.body, status=response.status)
+        return web.json_response(invoke_body(response.body), status=response.status)
     return web.Response(status=200)
 
 
@@ -195,10 +198,7 @@ async def _graph_webhook(request: web.Request, lifecycle: bool) -> web.StreamRes
     runtime = request.app[RUNTIME]
     if runtime.calendar_sync is None:
         return web.json_response({"error": "calendar notifications are not configured"}, status=404)
-    try:
-        body = await request.json()
-    except ValueError:
-        return web.json_response({"error": "malformed JSON"}, status=400)
+    body = await read_json(request)
     try:
         if lifecycle:
             await runtime.calendar_sync.lifecycle(body)

@@ -1,8 +1,10 @@
-"""Bot Framework authentication that reuses connector clients across turns.
+"""Bot Framework authentication: botbuilder's for incoming requests, our connector for outgoing calls.
 
-The stock `_ConnectorFactoryImpl` builds a new `ConnectorClient` (credentials, HTTP
-session, configuration) on every turn and the adapter builds a user-token client too;
-both are the bulk of a turn's cost. Clients are cached per (app id, service URL, audience).
+The stock `_ConnectorFactoryImpl` builds a new `ConnectorClient` (credentials, msrest and a
+`requests` session run in threads) on every turn, and the adapter builds a user-token client
+too; both are the bulk of a turn's cost. Outgoing calls go through `bot.connector` instead (one
+shared asynchronous session, nothing kept per service URL); user-token clients are cached per
+audience, in a small bounded cache.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
+from bot.connector import ChannelConnector, ChannelConnectorFactory
 from bot.settings import Settings
+
+MAX_TOKEN_CLIENTS = 8  # one audience (our app id) in practice; a bound all the same
 
 
 class _Configuration:
@@ -44,34 +49,15 @@ class _Configuration:
             self.CALLER_ID = CallerIdConstants.public_azure_channel
 
 
-class _CachingConnectorFactory(ConnectorFactory):  # type: ignore[misc]
-    def __init__(self, inner: ConnectorFactory, cache: dict[tuple[Any, ...], Any], app_id: str) -> None:
-        self._inner = inner
-        self._cache = cache
-        self._app_id = app_id
-
-    async def create(self, service_url: str, audience: str | None = None) -> Any:
-        key = (self._app_id, service_url, audience)
-        client = self._cache.get(key)
-        if client is None:
-            client = await self._inner.create(service_url, audience)
-            self._cache[key] = client
-        return client
-
-
 class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, connector: ChannelConnector) -> None:
         self._inner = ConfigurationBotFrameworkAuthentication(_Configuration(settings))
-        self._connectors: dict[tuple[Any, ...], Any] = {}
+        self._factory = ChannelConnectorFactory(connector)
         self._token_clients: dict[str, UserTokenClient] = {}
 
     def _wrap(self, factory: ConnectorFactory | None, claims: ClaimsIdentity | None) -> ConnectorFactory | None:
-        if factory is None:
-            return None
-        app_id = ""
-        if claims is not None:
-            app_id = claims.get_claim_value("aud") or claims.get_claim_value("appid") or ""
-        return _CachingConnectorFactory(factory, self._connectors, app_id)
+        # botbuilder gives no factory when a request is refused; otherwise ours replaces its own.
+        return None if factory is None else self._factory
 
     async def authenticate_request(self, activity: Any, auth_header: str) -> AuthenticateRequestResult:
         result = await self._inner.authenticate_request(activity, auth_header)
@@ -89,6 +75,8 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
         client = self._token_clients.get(key)
         if client is None:
             client = await self._inner.create_user_token_client(claims_identity)
+            if len(self._token_clients) >= MAX_TOKEN_CLIENTS:
+                self._token_clients.clear()
             self._token_clients[key] = client
         return client
 
@@ -101,7 +89,5 @@ class ReusingAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
     async def authenticate_channel_request(self, auth_header: str) -> ClaimsIdentity:
         return await self._inner.authenticate_channel_request(auth_header)
 
-    async def close(self) -> None:
-        for client in self._connectors.values():
-            await client.__aexit__(None, None, None)
-        self._connectors.clear()
+    def cached_token_clients(self) -> int:
+        return len(self._token_clients)

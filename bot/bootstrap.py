@@ -5,6 +5,7 @@ command line and the tests. Tests override the clock, the calendar provider and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from bot.application import Application
 from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.auth import ReusingAuthentication
+from bot.connector import ChannelConnector
 from bot.metrics import Metrics
 from bot.ops import register_outbox_gauges
 from bot.runtime import check_schema, open_store
@@ -69,12 +71,12 @@ class Runtime:
     provider: Provider
     metrics: Metrics
     calendar_sync: CalendarSync | None
-    auth: ReusingAuthentication
+    exits: contextlib.AsyncExitStack  # the outgoing HTTP session, closed last
 
     async def close(self) -> None:
-        await self.auth.close()
         await self.provider.close()
         await self.store.dispose()
+        await self.exits.aclose()
 
 
 async def open_application(settings: Settings, *, deployment: Deployment | None = None) -> tuple[Store, Application]:
@@ -93,7 +95,9 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     if not is_sqlite(store.url):
         await check_schema(store)
     await app.sync_workers()
-    auth = ReusingAuthentication(settings)
+    exits = contextlib.AsyncExitStack()
+    connector = await exits.enter_async_context(ChannelConnector.open(settings))  # one session for every reply
+    auth = ReusingAuthentication(settings, connector)
     adapter = CloudAdapter(auth)
     provider = overrides.provider(settings)
     if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
@@ -152,5 +156,5 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         provider=provider,
         metrics=metrics,
         calendar_sync=calendar_sync,
-        auth=auth,
+        exits=exits,
     )

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     event_subject: str = "Rendez-vous – permanence sociale"  # neutral: never the topic or the person
     invite_agent: bool = True  # the agent is an attendee of the Outlook event (she gets the invitation)
     reminders: str = "day:24h,hour:1h"  # proactive reminders before an appointment
+    # Outgoing calls to the Bot Connector (replies, card updates, proactive messages).
+    channel_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # per call, all included
+    channel_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
 
     def retention(self, now: datetime) -> Retention:
         return Retention(

@@ -20,6 +20,7 @@ from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+HEARTBEAT = 5.0  # seconds between lease renewals, a third of the outbox lease (15 s)
 
 
 class DeliveryError(Exception):
@@ -48,6 +49,7 @@ class OutboxDispatcher:
         subject: str,
         invite_agent: bool = True,
         calendar_work: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+        heartbeat: float = HEARTBEAT,
     ) -> None:
         self.context = context
         self.store = context.store
@@ -61,6 +63,8 @@ class OutboxDispatcher:
         self.calendar_work = calendar_work  # calendar sync and subscription upkeep, when Graph is configured
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
+        self.heartbeat = heartbeat
+        self._held: set[int] = set()  # claimed and not yet finished: their leases are renewed
 
     def wake(self) -> None:
         self._wake.set()
@@ -71,9 +75,29 @@ class OutboxDispatcher:
             async with self.store.unit_of_work() as uow:
                 messages = await uow.outbox.claim(self.name, now, limit=limit)
                 await uow.commit()
-            for message in messages:
-                await self._deliver(message)
+            self._held = {m.id for m in messages}
+            renewer = asyncio.create_task(self._renew_leases(), name="outbox-heartbeat")
+            try:
+                for message in messages:
+                    await self._deliver(message)
+                    self._held.discard(message.id)
+            finally:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+                self._held = set()
             return len(messages)
+
+    async def _renew_leases(self) -> None:
+        """Keep the claims of this pass alive while it works (a slow calendar, a retry)."""
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                async with self.store.unit_of_work() as uow:
+                    await uow.outbox.renew(sorted(self._held), self.name, self.clock())
+                    await uow.commit()
+            except Exception as err:  # noqa: BLE001 - a missed renewal only lets another replica help
+                log.warning("outbox lease renewal failed: %s", exception_summary(err))
 
     async def drain_soon(self, within: float = 3.0) -> None:
         """Process what is ready now, within `within` seconds (used right after a booking so that the

@@ -22,6 +22,9 @@ from storage.repositories.base import Repository
 # A pending row due for longer than this is late: the dispatcher should have delivered it by now.
 OVERDUE_AFTER = timedelta(minutes=5)
 STATES = ("due", "late", "dead", "all")
+# Short, and renewed by the claimer's heartbeat while it works: a killed process's claims are
+# taken over seconds after its last renewal, not minutes.
+LEASE = timedelta(seconds=15)
 
 
 class OutboxRepository(Repository):
@@ -49,7 +52,7 @@ class OutboxRepository(Repository):
         return row.id
 
     async def claim(
-        self, claimer: str, now: datetime, *, limit: int = 10, lease: timedelta = timedelta(minutes=2)
+        self, claimer: str, now: datetime, *, limit: int = 10, lease: timedelta = LEASE
     ) -> list[OutboxMessage]:
         """Claim ready messages for `lease`. PostgreSQL skips rows other replicas hold; SQLite
         serialises writers, so one claimer at a time. An expired lease (a killed process)
@@ -81,6 +84,18 @@ class OutboxRepository(Repository):
             )
             for r in rows
         ]
+
+    async def renew(self, message_ids: list[int], claimer: str, now: datetime, *, lease: timedelta = LEASE) -> int:
+        """Extend the lease of the messages `claimer` still holds (its heartbeat); a message
+        another claimer took over after an expiry is not touched. Returns how many were renewed."""
+        if not message_ids:
+            return 0
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id.in_(message_ids), OutboxRow.status == "pending", OutboxRow.claimed_by == claimer)
+            .values(claimed_until=now + lease)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def complete(self, message_id: int, claimer: str, now: datetime) -> bool:
         """Mark done exactly once: only the current claimer of a pending message can."""
