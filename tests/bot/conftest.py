@@ -110,11 +110,11 @@ class Reply:
 class Person:
     """One Teams user in a personal chat with the bot."""
 
-    def __init__(self, world: World, name: str, object_id: str) -> None:
+    def __init__(self, world: World, name: str, object_id: str, conversation_id: str | None = None) -> None:
         self.world = world
         self.name = name
         self.object_id = object_id
-        self.conversation_id = f"a:{secrets.token_hex(6)}"
+        self.conversation_id = conversation_id or f"a:{secrets.token_hex(6)}"
         self.adapter = TestAdapter(
             template_or_conversation=Activity(
                 channel_id="msteams",
@@ -127,7 +127,15 @@ class Person:
                 channel_data={"tenant": {"id": TENANT}},
             )
         )
+        # TestAdapter numbers activities from 0 in each adapter; Teams ids are unique (a repeated
+        # id is a redelivery), so each adapter starts somewhere else.
+        self.adapter._next_id = secrets.randbelow(10**12)
         self._ids = itertools.count(1)
+
+    def twin(self) -> Person:
+        """The same person in the same conversation, on another device (or a double click):
+        its own adapter, so that replies of concurrent turns are told apart."""
+        return Person(self.world, self.name, self.object_id, self.conversation_id)
 
     async def _run(self, activity: Activity) -> Reply:
         self.adapter.activity_buffer.clear()
