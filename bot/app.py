@@ -136,14 +136,17 @@ async def request_context(
 
 
 def _tenant_of(body: dict[str, Any]) -> str | None:
+    """The conversation's tenant; `channelData.tenant.id`, when present, must say the same."""
     conversation = body.get("conversation")
-    if isinstance(conversation, dict) and isinstance(conversation.get("tenantId"), str):
-        return str(conversation["tenantId"])
+    tenant = conversation.get("tenantId") if isinstance(conversation, dict) else None
+    if not isinstance(tenant, str):
+        return None
     channel_data = body.get("channelData")
-    if isinstance(channel_data, dict) and isinstance(channel_data.get("tenant"), dict):
-        tenant = channel_data["tenant"].get("id")
-        return tenant if isinstance(tenant, str) else None
-    return None
+    if isinstance(channel_data, dict) and "tenant" in channel_data:
+        given = channel_data["tenant"].get("id") if isinstance(channel_data["tenant"], dict) else None
+        if given != tenant:
+            return None
+    return tenant
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
@@ -153,10 +156,6 @@ async def messages(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)  # 400 when malformed or nested too deeply, 413 when too large
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         return web.json_response({"error": "not an activity"}, status=400)
-    tenant = runtime.settings.app_tenant_id
-    if tenant and _tenant_of(body) != tenant:
-        runtime.metrics.inc("permanence_refused_total", reason="tenant")
-        return web.json_response({"error": "tenant not served"}, status=403)
     try:
         activity = Activity().deserialize(body)
     except Exception:  # noqa: BLE001 - msrest raises several types on bad shapes
@@ -172,6 +171,15 @@ async def messages(request: web.Request) -> web.StreamResponse:
         log.info("request refused: %s", type(err).__name__, extra={"event": "auth.refused"})
         runtime.metrics.inc("permanence_refused_total", reason="auth")
         return web.json_response({"error": "unauthorized"}, status=401)
+    # Only once the caller is authenticated: Teams only (another channel's client may choose
+    # `from.id`), and only the configured tenant, as the conversation and channelData both say.
+    if body.get("channelId") != "msteams":
+        runtime.metrics.inc("permanence_refused_total", reason="channel")
+        return web.json_response({"error": "channel not served"}, status=403)
+    tenant = runtime.settings.app_tenant_id
+    if tenant and _tenant_of(body) != tenant:
+        runtime.metrics.inc("permanence_refused_total", reason="tenant")
+        return web.json_response({"error": "tenant not served"}, status=403)
     turn_started = asyncio.get_running_loop().time()
     try:
         response = await runtime.adapter.process_activity(authenticated, activity, runtime.bot.on_turn)

@@ -221,6 +221,10 @@ DONE_CANCELLED = "C'est déjà fait : votre rendez-vous du {date} est annulé."
 DONE_URGENT = "C'est déjà fait : votre demande urgente {reference} est enregistrée."
 DONE_PREFIX = "C'est déjà fait : "
 NOT_ALLOWED = "Vous n'avez pas accès à cette action."
+PERSONAL_CHAT_ONLY = (
+    "Permanence ne répond qu'en conversation privée : ouvrez l'application Permanence dans Teams "
+    "pour écrire à l'assistante sociale en toute confidentialité."
+)
 NOT_UNDERSTOOD = "Je n'ai pas compris. " + HELP_COMMANDS
 BAD_INPUT = "Certaines informations ne sont pas valides : {what}."
 ERROR = "Désolée, un problème technique m'empêche de répondre. Réessayez dans un instant."

@@ -139,6 +139,12 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         activity = turn_context.activity
         if activity.channel_data is None:
             activity.channel_data = {}  # botbuilder's Teams handler dereferences it
+        if self.person_of(turn_context) is None:
+            # Another channel, a group chat or nobody named by Teams: nothing is read or written.
+            log.info("activity refused: not a Teams personal chat of a person", extra={"event": "turn.refused"})
+            if activity.type == "message" and activity.channel_id == "msteams":
+                await turn_context.send_activity(texts.PERSONAL_CHAT_ONLY)
+            return
         conversation = activity.conversation.id if activity.conversation else ""
         # The turns of one conversation never interleave their state read-modify-write (in
         # this process, and across replicas on PostgreSQL): a double click or a burst of
@@ -169,9 +175,20 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         state["seen"] = dict(list(seen.items())[-MAX_SEEN:])
         return False
 
+    @staticmethod
+    def person_of(context: TurnContext) -> str | None:
+        """The one identity rule: a Teams personal chat, and the person is her Entra object id
+        (`from.aadObjectId`, set by Teams), never `from.id` (which another client may choose)."""
+        activity = context.activity
+        conversation = activity.conversation
+        if activity.channel_id != "msteams" or conversation is None or conversation.conversation_type != "personal":
+            return None
+        person = activity.from_property or ChannelAccount()
+        return person.aad_object_id or None
+
     async def _turn(self, context: TurnContext) -> Turn:
         person = context.activity.from_property or ChannelAccount()
-        object_id = person.aad_object_id or person.id or ""
+        object_id = self.person_of(context)
         if not object_id:
             raise NotIdentified
         state: dict[str, Any] = await self.state_property.get(context, dict)
