@@ -6,19 +6,24 @@ no hidden count can be recovered by subtraction.
 
 The reports of one year (four quarters and the year) are published together, so
 `year_reports` suppresses them together: each dimension is one table of keys by quarters,
-with the year column and the totals row as margins, and a hidden cell must lie on a cycle of
-hidden cells (a row and a column of the table each holding another hidden cell, and so on
-around), or a combination of rows and columns of the published set would give it exactly.
-Where one does not, the cheapest rectangle of cells completing a cycle is hidden too.
+with the year column and the totals row as margins, and the number of appointments held is
+one count shown five times (the totals row of the topic, site, mode and day tables and the
+« confirmed » row of the status table), which links those tables. The published counts are
+read as a system of sums, and a hidden count is safe only when no combination of them gives
+it exactly (checked by exact row reduction over the rationals: a cycle of hidden cells in its
+own table is not enough, another table may pin the held total). Where one is exposed, the
+cheapest rectangle of cells through it is hidden too, completed in every linked table when
+it moves the held total.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
+from fractions import Fraction
 
 from booking.model import AppointmentStatus, DayKind, Mode, ensure_utc
 
@@ -171,59 +176,128 @@ def _report(raw: _PeriodCounts, tables: dict[str, Table], threshold: int, *, hel
     )
 
 
-# The tables whose total is the number of appointments held: their totals row is one fact.
+# The tables whose total is the number of appointments held: their totals row is one fact,
+# which the status table shows too, as its "confirmed" row.
 HELD_TABLES = ("topic", "site", "mode", "day")
+LINKED_TABLES = (*HELD_TABLES, "status")
 YEAR = "year"
 QUARTERS = ("Q1", "Q2", "Q3", "Q4")
+PERIODS = (*QUARTERS, YEAR)
 CONFIRMED = AppointmentStatus.CONFIRMED.value
 TOTAL = "\x00total"  # the totals row's key (cannot clash with a topic or site id)
+HELD = "\x00held"  # the table of the shared held total
 Grid = dict[tuple[str, str], int]  # (row key, period) -> count; margins included
+Unknown = tuple[str, str, str]  # (table, row key, period); the held total is (HELD, TOTAL, period)
 
 
-def _bridges(hidden: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Hidden cells on no cycle of the bipartite graph rows-columns: exactly derivable from
-    the published rows and columns sums (the other hidden cells are not)."""
-    found = []
-    for cell in sorted(hidden):
-        others = hidden - {cell}
-        # Is there another path from the cell's row to its column through hidden cells?
-        start, goal = ("r", cell[0]), ("c", cell[1])
-        seen, frontier = {start}, [start]
-        while frontier:
-            side, key = frontier.pop()
-            for row, column in others:
-                if (side == "r" and row == key) or (side == "c" and column == key):
-                    nxt = ("c", column) if side == "r" else ("r", row)
-                    if nxt not in seen:
-                        seen.add(nxt)
-                        frontier.append(nxt)
-        if goal not in seen:
-            found.append(cell)
-    return found
+def _linked_row(name: str) -> str | None:
+    """The row of a table that is the held total, if any."""
+    return TOTAL if name in HELD_TABLES else CONFIRMED if name == "status" else None
 
 
-def _protect(grid: Grid, hidden: set[tuple[str, str]], threshold: int) -> set[tuple[str, str]]:
-    """Add the fewest, smallest cells that put every hidden cell on a cycle (deterministic)."""
-    hidden = set(hidden)
-    rows = sorted({r for r, _ in grid})
-    columns = sorted({c for _, c in grid})
+def _unknown(name: str, key: str, period: str) -> Unknown:
+    return (HELD, TOTAL, period) if key == _linked_row(name) else (name, key, period)
 
-    def cost(cell: tuple[str, str]) -> int:
-        if cell in hidden:
+
+def _equations(grids: Mapping[str, Grid]) -> list[dict[Unknown, int]]:
+    """What the published set says, as sums: each table's cells make its total, each row's
+    quarters make its year; the held total is a single unknown shared by five tables."""
+    equations = []
+    for name, grid in grids.items():
+        rows = sorted({key for key, _ in grid})
+        for period in PERIODS:
+            sums = {_unknown(name, key, period): 1 for key in rows if key != TOTAL}
+            equations.append(sums | {_unknown(name, TOTAL, period): -1})
+        for key in rows:
+            sums = {_unknown(name, key, quarter): 1 for quarter in QUARTERS}
+            equations.append(sums | {_unknown(name, key, YEAR): -1})
+    return equations
+
+
+def _exposed(equations: Sequence[Mapping[Unknown, int]], hidden: set[Unknown]) -> list[Unknown]:
+    """Hidden unknowns that some combination of the equations gives exactly (the others can all
+    move together while every published count stays): reduced row echelon form over the
+    rationals, an unknown is exposed when its pivot row holds nothing else."""
+    rows = [{u: Fraction(c) for u, c in equation.items() if u in hidden and c} for equation in equations]
+    rows = [row for row in rows if row]
+    pivots: list[tuple[Unknown, dict[Unknown, Fraction]]] = []
+    for column in sorted(hidden):
+        index = next((i for i, row in enumerate(rows) if column in row), None)
+        if index is None:
+            continue
+        pivot = rows.pop(index)
+        scale = pivot[column]
+        pivot = {u: c / scale for u, c in pivot.items()}
+        for other in (*rows, *(row for _, row in pivots)):
+            factor = other.get(column)
+            if factor:
+                for u, c in pivot.items():
+                    value = other.get(u, 0) - factor * c
+                    if value:
+                        other[u] = value
+                    else:
+                        other.pop(u, None)
+        pivots.append((column, pivot))
+    return [column for column, row in pivots if len(row) == 1]
+
+
+def _cheapest_cover(grids: Mapping[str, Grid], exposed: Unknown, cost: Callable[[Unknown], int]) -> set[Unknown]:
+    """The cheapest cells whose hiding lets `exposed` move while every published count stays:
+    a rectangle through it in one of its tables (one count moved between two rows and two
+    periods). A rectangle on the held total's row moves the held total, so it is completed, in
+    each other linked table, by the cheapest rectangle on that table's held row and the same
+    two periods. Each such set carries a change of the hidden counts that all equations allow."""
+    name, key, period = exposed
+    places = [(t, _linked_row(t) or "") for t in LINKED_TABLES] if name == HELD else [(name, key)]
+    best: tuple[int, list[Unknown]] | None = None
+    for table, row in places:
+        keys = sorted({k for k, _ in grids[table]})
+        for other_period in PERIODS:
+            for other_row in keys:
+                if other_period == period or other_row == row:
+                    continue
+                cells = {_unknown(table, r, p) for r in (row, other_row) for p in (period, other_period)}
+                if _linked_row(table) in (row, other_row):
+                    others = [t for t in LINKED_TABLES if t != table]
+                    completions = [_held_rectangle(grids, t, (period, other_period), cost) for t in others]
+                    if any(c is None for c in completions):
+                        continue  # a linked table with no other row: the held total cannot move
+                    cells = cells.union(*(c for c in completions if c is not None))
+                candidate = (sum(cost(c) for c in cells), sorted(cells))
+                if best is None or candidate < best:
+                    best = candidate
+    if best is None:
+        raise RuntimeError("no cells can protect a hidden count")  # each table has two rows or more
+    return set(best[1])
+
+
+def _held_rectangle(
+    grids: Mapping[str, Grid], table: str, periods: tuple[str, str], cost: Callable[[Unknown], int]
+) -> set[Unknown] | None:
+    """The cheapest other row of a linked table beside its held row, on two periods."""
+    linked = _linked_row(table)
+    pairs = [{_unknown(table, k, p) for p in periods} for k in sorted({k for k, _ in grids[table]} - {linked})]
+    return min(pairs, key=lambda pair: (sum(cost(c) for c in pair), sorted(pair)), default=None)
+
+
+def _suppress_year(grids: Mapping[str, Grid], threshold: int) -> set[Unknown]:
+    """Hide the small counts (primary), then, while a combination of the published counts gives
+    a hidden one exactly, the cheapest cells that let it move (deterministic)."""
+    values = {_unknown(name, key, period): n for name, grid in grids.items() for (key, period), n in grid.items()}
+    hidden = {u for u, n in values.items() if not _shown(n, threshold)}
+    zero_cost = 10 * threshold + sum(values.values())  # hide a zero only when nothing else will do
+
+    def cost(unknown: Unknown) -> int:
+        if unknown in hidden:
             return 0
-        value = grid[cell]
-        return value if value > 0 else 10 * threshold + sum(grid.values())  # hide zeros last
+        return values[unknown] or zero_cost
 
-    while bridges := _bridges(hidden):
-        row, column = bridges[0]
-        candidates = [
-            (cost((row, c)) + cost((r, column)) + cost((r, c)), r, c)
-            for r in rows
-            for c in columns
-            if r != row and c != column
-        ]
-        _, r, c = min(candidates)
-        hidden |= {(row, c), (r, column), (r, c)}
+    equations = _equations(grids)
+    while exposed := _exposed(equations, hidden):
+        cover = _cheapest_cover(grids, exposed[0], cost)
+        if cover <= hidden:  # every cover, once hidden, lets the count move: it must add a cell
+            raise RuntimeError("a hidden count cannot be protected")
+        hidden |= cover
     return hidden
 
 
@@ -255,35 +329,22 @@ def year_reports(
     bounds = [datetime(year, month, 1, tzinfo=timezone) for month in (1, 4, 7, 10)]
     bounds.append(datetime(year + 1, 1, 1, tzinfo=timezone))
     periods = {QUARTERS[i]: (bounds[i], bounds[i + 1]) for i in range(4)} | {YEAR: (bounds[0], bounds[4])}
+    # Every key of the year in every quarter (a zero shown as zero), so that each table is a full grid.
+    whole = _period_counts(appointments, urgent, bounds[0], bounds[4], topics, sites).tables
+    topics = sorted({*topics, *whole["topic"]} - {"non_precise"})
+    sites = sorted({*sites, *whole["site"], *whole["urgent_site"]})
     raws = {p: _period_counts(appointments, urgent, s, e, topics, sites) for p, (s, e) in periods.items()}
     grids = {name: _grid(raws, name) for name in raws[YEAR].tables}
-    hidden = {
-        name: {cell for cell, count in grid.items() if not _shown(count, threshold)} for name, grid in grids.items()
-    }
-    # The held totals are one fact in four tables: hide a total in all of them or in none.
-    while True:
-        for name, grid in grids.items():
-            hidden[name] = _protect(grid, hidden[name], threshold)
-        # ... and in the status table, as its "confirmed" row.
-        periods_hidden = {c[1] for name in HELD_TABLES for c in hidden[name] if c[0] == TOTAL}
-        periods_hidden |= {c[1] for c in hidden["status"] if c[0] == CONFIRMED}
-        if (
-            all({c[1] for c in hidden[name] if c[0] == TOTAL} == periods_hidden for name in HELD_TABLES)
-            and {c[1] for c in hidden["status"] if c[0] == CONFIRMED} == periods_hidden
-        ):
-            break
-        for name in HELD_TABLES:
-            hidden[name] |= {(TOTAL, p) for p in periods_hidden}
-        hidden["status"] |= {(CONFIRMED, p) for p in periods_hidden}
+    hidden = _suppress_year(grids, threshold)
 
     reports = {}
     for period, raw in raws.items():
         tables = {}
         for name, counts in raw.tables.items():
             cells = tuple(
-                Cell(key=k, count=None if (k, period) in hidden[name] else n) for k, n in sorted(counts.items())
+                Cell(key=k, count=None if _unknown(name, k, period) in hidden else n) for k, n in sorted(counts.items())
             )
             total = sum(counts.values())
-            tables[name] = Table(cells=cells, total=None if (TOTAL, period) in hidden[name] else total)
-        reports[period] = _report(raw, tables, threshold, held_hidden=(TOTAL, period) in hidden["topic"])
+            tables[name] = Table(cells=cells, total=None if _unknown(name, TOTAL, period) in hidden else total)
+        reports[period] = _report(raw, tables, threshold, held_hidden=(HELD, TOTAL, period) in hidden)
     return reports
