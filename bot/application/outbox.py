@@ -83,8 +83,9 @@ class OutboxDispatcher:
                     self._held.discard(message.id)
             finally:
                 renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
+                # Wait for the heartbeat without swallowing a cancellation of this pass itself
+                # (suppressing CancelledError here once kept a stopping dispatcher running).
+                await asyncio.wait([renewer])
                 self._held = set()
             return len(messages)
 
