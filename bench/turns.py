@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -269,11 +270,29 @@ async def booking(bot: Bot, connector: Connector, port: int, flows: int, concurr
         return result
 
 
-async def burst(bot: Bot, connector: Connector, port: int, turns: int) -> dict[str, float]:
+async def burst(bot: Bot, connector: Connector, port: int, turns: int, *, booked: bool = False) -> dict[str, float]:
+    """Turns of one conversation at concurrency 8; `booked`: the agent has an appointment first,
+    so that every list offers Annuler / Déplacer (and is recorded, to be updated if it changes)."""
     agent = agent_id(1, f"{random.randrange(16**8):08x}")
     async with aiohttp.ClientSession() as session:
         load = Load(session, bot, port)
         await load.turn(load.activity(agent, "aide"), measured=False)
+        if booked and bot.label != ECHO:
+            conversation = f"a:{agent}"
+            await load.turn(load.activity(agent, "rendez-vous"), measured=False)
+            steps = [
+                ("site", {"site": "vanves"}),
+                ("slots", {"mode": "teams", "topic": "logement", "message": "", "phone": ""}),
+                ("pick", {}),
+                ("confirm", {}),
+            ]
+            for action, inputs in steps:
+                data = connector.action(conversation, action)
+                if data is None:
+                    raise RuntimeError(f"the burst's booking stopped before {action}")
+                await load.turn(load.activity(agent, value={**data, **inputs}), measured=False)
+            if texts.CONFIRMED_TITLE not in str(connector.last.get(conversation)):
+                raise RuntimeError("the burst's booking was not confirmed")
         before = connector.errors
         queue = iter(range(turns))
 
@@ -306,6 +325,49 @@ def show(title: str, rows: list[tuple[str, dict[str, float]]], echo: dict[str, f
         )
 
 
+Rows = list[tuple[str, dict[str, float]]]
+
+
+def targets(results: dict[tuple[str, int], list[Rows]]) -> None:
+    """The issue's targets, over both rounds (the worse round counts): « mes rendez-vous » at
+    concurrency 8 at least 4× the echo bot's turns/s with a p99 no higher than its; at
+    concurrency 1 a p50 at most a third of its; a full booking at least 2× its turns/s."""
+
+    def worst(kind: str, concurrency: int, measure: Callable[[dict[str, float], dict[str, float]], float]) -> float:
+        return min(measure(dict(rows)[PERMANENCE], dict(rows)[ECHO]) for rows in results[(kind, concurrency)])
+
+    checks = [
+        (
+            "« mes rendez-vous », c=8: turns/s ≥ 4× echo",
+            worst("mine", 8, lambda p, e: p["turns_per_s"] / e["turns_per_s"]),
+            4.0,
+        ),
+        (
+            "« mes rendez-vous », c=8: echo p99 / Permanence p99 ≥ 1",
+            worst("mine", 8, lambda p, e: e["p99_ms"] / p["p99_ms"]),
+            1.0,
+        ),
+        (
+            "« mes rendez-vous », c=1: echo p50 / Permanence p50 ≥ 3",
+            worst("mine", 1, lambda p, e: e["p50_ms"] / p["p50_ms"]),
+            3.0,
+        ),
+        (
+            "full booking, c=1: turns/s ≥ 2× echo",
+            worst("booking", 1, lambda p, e: p["turns_per_s"] / e["turns_per_s"]),
+            2.0,
+        ),
+        (
+            "full booking, c=8: turns/s ≥ 2× echo",
+            worst("booking", 8, lambda p, e: p["turns_per_s"] / e["turns_per_s"]),
+            2.0,
+        ),
+    ]
+    print("\ntargets (the worse of the two rounds)")
+    for label, value, wanted in checks:
+        print(f"  {label:<58}{value:>7.2f}  {'met' if value >= wanted else 'NOT met'}")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--turns", type=int, default=400, help="« mes rendez-vous » turns per measurement")
@@ -321,6 +383,7 @@ async def main() -> None:
         f"{os.cpu_count()} cores; replies to a local recording connector; "
         f"« mes rendez-vous »: {args.turns} turns over {args.agents} known agents; booking: {args.flows} flows"
     )
+    results: dict[tuple[str, int], list[Rows]] = {}
     try:
         for bot in bots.values():
             await bot.start()
@@ -331,6 +394,7 @@ async def main() -> None:
                     figures_ = await mine(bot, connector_port, args.turns, concurrency, args.agents)
                     rows.append((bot.label, figures_))
                 show(f"round {round_} · « mes rendez-vous » · concurrency {concurrency}", rows, rows[0][1])
+                results.setdefault(("mine", concurrency), []).append(rows)
             for concurrency in (1, 8):
                 rows = []
                 for bot in bots.values():
@@ -338,13 +402,19 @@ async def main() -> None:
                     await bot.start()
                     rows.append((bot.label, await booking(bot, connector, connector_port, args.flows, concurrency)))
                 show(f"round {round_} · full booking (5 turns) · concurrency {concurrency}", rows, rows[0][1])
+                results.setdefault(("booking", concurrency), []).append(rows)
         rows = [(bot.label, await burst(bot, connector, connector_port, args.turns)) for bot in bots.values()]
         show("burst · one conversation · concurrency 8", rows, rows[0][1])
+        rows = [
+            (bot.label, await burst(bot, connector, connector_port, args.turns, booked=True)) for bot in bots.values()
+        ]
+        show("burst · one conversation with an appointment (cards recorded) · concurrency 8", rows, rows[0][1])
     finally:
         for bot in bots.values():
             bot.stop()
         await runner.cleanup()
         tmp.cleanup()
+    targets(results)
     print(f"\nreplies received by the connector: {connector.replies}")
 
 

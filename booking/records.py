@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from booking.absence import Absence
 from booking.model import Appointment, Interval
 
 
@@ -31,6 +32,7 @@ class StoredAppointment:
     transaction_id: str
     outlook_event_id: str | None
     join_url: str | None
+    invite_agent: bool = False  # she asked to be an attendee of the Outlook event
 
     @property
     def id(self) -> str:
@@ -46,6 +48,13 @@ class AppointmentDetails:
     message: str
     phone: str
     notes: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StoredAbsence:
+    id: str
+    absence: Absence
+    created_at: datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -101,6 +110,12 @@ class UrgentRequest:
     acknowledged_by: str | None
     acknowledged_at: datetime | None
     version: int
+    reached_step: int | None = None  # the last step whose handler was reached (Teams or e-mail)
+
+    @property
+    def reached(self) -> bool:
+        """Whether the person now responsible was reached on some channel."""
+        return self.reached_step == self.step
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -114,3 +129,27 @@ class Retention:
     state_before: datetime
     outbox_before: datetime
     audit_before: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetentionPeriods:
+    """How long things are kept: appointments and urgent requests after they end (and agents
+    after their last one), the audit trail, idle conversation state (form drafts)."""
+
+    records: timedelta = timedelta(days=400)
+    audit: timedelta = timedelta(days=1100)
+    state: timedelta = timedelta(days=90)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AgentRecord:
+    """What the service keeps about an agent herself (decrypted for her own request only)."""
+
+    id: str
+    name: str
+    email: str
+    phone: str
+    site_id: str | None
+    has_conversation: bool
+    created_at: datetime
+    updated_at: datetime

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import ipaddress
 import logging
+import signal
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -22,9 +24,13 @@ from botbuilder.schema import Activity
 
 from bot import logs, texts
 from bot.application import retention
+from bot.auth import check_authentication
 from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.doctor import Readiness
 from bot.inbound import invoke_body, read_json
+from bot.liveness import Heartbeats
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bot.plan_reload import PlanReloader
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.store import Store
@@ -36,6 +42,10 @@ MAX_BODY = 256 * 1024
 RUNTIME = web.AppKey("runtime", Runtime)
 SETTINGS = web.AppKey("settings", Settings)
 OVERRIDES = web.AppKey("overrides", Overrides)
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+OUTBOX_TASK = web.AppKey("outbox_task", asyncio.Task[None])
+READINESS = web.AppKey("readiness", Readiness)
+RELOADER = web.AppKey("reloader", PlanReloader)
 
 
 def periodic(
@@ -46,16 +56,31 @@ def periodic(
     *,
     seconds: int,
     first_in: int,
+    heartbeats: Heartbeats | None = None,
+    timeout: float = 900,
 ) -> None:
-    """A job run on one replica per tick (advisory lock); a failed tick is retried at the next."""
+    """A job run on one replica per tick (advisory lock); a failed tick is retried at the next.
+
+    Each tick beats `heartbeats` (on every replica, whoever holds the lock): the job is stuck
+    when no tick started or ended for `seconds + timeout`, stopped once it is unscheduled."""
 
     async def tick() -> None:
+        if heartbeats is not None:
+            heartbeats.beat(name)
         try:
             async with store.advisory_lock(name) as mine:
                 if mine:
                     await work()
         except Exception as err:  # noqa: BLE001 - the scheduler must keep ticking
             log.error("%s tick failed: %s", name, logs.exception_summary(err))
+        finally:
+            if heartbeats is not None:
+                heartbeats.beat(name)
+
+    if heartbeats is not None:
+        heartbeats.expect(
+            name, max_age=seconds + timeout, alive=lambda: scheduler.running and scheduler.get_job(name) is not None
+        )
 
     scheduler.add_job(
         tick,
@@ -81,20 +106,54 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
     runtime.adapter.on_turn_error = on_error
     app[RUNTIME] = runtime
+    readiness = Readiness(
+        store=store, context=runtime.app.context, provider=runtime.provider, settings=settings, clock=clock
+    )
+    app[READINESS] = readiness
+    metrics.gauge(
+        "permanence_workers_without_teams",
+        "Workers with no Teams conversation reference: proactive messages cannot reach them",
+        readiness.unreachable_in_teams,
+    )
+    metrics.gauge(
+        "permanence_mailboxes_unreadable",
+        "Workers whose mailbox settings or calendar Graph refused to read (local calendar: 0)",
+        readiness.unreadable_mailboxes,
+    )
+
+    def applied() -> None:
+        runtime.deployment = runtime.app.deployment
+        readiness.forget()
+
+    reloader = PlanReloader(settings=settings, app=runtime.app, metrics=metrics, clock=clock, on_applied=applied)
+    app[RELOADER] = reloader
+    hangups = _on_sighup(reloader)
 
     scheduler = AsyncIOScheduler(timezone=UTC)
+    app[SCHEDULER] = scheduler
+    heartbeats, timeout = runtime.heartbeats, settings.heartbeat_timeout_seconds
 
     async def escalate() -> None:
         if await runtime.app.urgent.escalate_due(clock()):
             dispatcher.wake()
 
-    periodic(scheduler, store, "escalate", escalate, seconds=60, first_in=5)
+    periodic(scheduler, store, "escalate", escalate, seconds=60, first_in=5, heartbeats=heartbeats, timeout=timeout)
 
     async def purge() -> None:
         counts = await retention.purge(store, settings.retention(clock()), clock())
         log.info("retention purge done", extra={"event": "retention.purge", "count": sum(counts.values())})
 
-    periodic(scheduler, store, "retention", purge, seconds=86400, first_in=60)
+    periodic(scheduler, store, "retention", purge, seconds=86400, first_in=60, heartbeats=heartbeats, timeout=timeout)
+
+    async def reach() -> None:
+        # Workers reachable before they are needed: the app installed for each, her chat kept.
+        reachable = await runtime.reach_workers()
+        missing = sum(not r.teams_conversation for r in reachable if r.entra_identity)
+        log.info("workers reached: %d without a Teams conversation", missing, extra={"event": "people.reach"})
+
+    periodic(
+        scheduler, store, "reach-workers", reach, seconds=86400, first_in=1, heartbeats=heartbeats, timeout=timeout
+    )
     if runtime.calendar_sync is not None:
         sync = runtime.calendar_sync
 
@@ -102,18 +161,56 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             await sync.sync_all()
             dispatcher.wake()
 
-        periodic(scheduler, store, "calendar-sync", poll, seconds=settings.sync_interval_seconds, first_in=2)
-        periodic(scheduler, store, "graph-subscriptions", sync.ensure_subscriptions, seconds=3600, first_in=10)
+        every = settings.sync_interval_seconds
+        periodic(
+            scheduler, store, "calendar-sync", poll, seconds=every, first_in=2, heartbeats=heartbeats, timeout=timeout
+        )
+        periodic(
+            scheduler,
+            store,
+            "graph-subscriptions",
+            sync.ensure_subscriptions,
+            seconds=3600,
+            first_in=10,
+            heartbeats=heartbeats,
+            timeout=timeout,
+        )
     scheduler.start()
     loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
+    app[OUTBOX_TASK] = loop
+    heartbeats.expect("outbox", max_age=timeout, alive=lambda: not loop.done())
+    dispatcher.on_pass = lambda: heartbeats.beat("outbox")
     try:
         yield
     finally:
         loop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await loop
-        scheduler.shutdown(wait=False)
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        hangups()
         await runtime.close()
+
+
+def _on_sighup(reloader: PlanReloader) -> Callable[[], None]:
+    """Reload the plan on SIGHUP (`systemctl reload permanence`); returns what removes the handler."""
+    loop = asyncio.get_running_loop()
+    running: set[asyncio.Task[object]] = set()
+
+    def hangup() -> None:
+        task: asyncio.Task[object] = loop.create_task(reloader.reload(), name="plan-reload")
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    try:
+        loop.add_signal_handler(signal.SIGHUP, hangup)
+    except (NotImplementedError, RuntimeError, ValueError):  # no signals here (not the main thread)
+        return lambda: None
+
+    def remove() -> None:
+        loop.remove_signal_handler(signal.SIGHUP)
+
+    return remove
 
 
 @web.middleware
@@ -227,28 +324,36 @@ async def graph_lifecycle(request: web.Request) -> web.StreamResponse:
 
 
 async def healthz(request: web.Request) -> web.StreamResponse:
-    return web.json_response({"status": "ok"})
+    """Liveness: 503 naming each background task that stopped or stopped beating (restart me)."""
+    heartbeats = request.app[RUNTIME].heartbeats
+    problems = heartbeats.problems()
+    if problems:
+        return web.json_response({"status": "unhealthy", "tasks": problems}, status=503)
+    return web.json_response({"status": "ok", "tasks": heartbeats.names()})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:
-    runtime = request.app[RUNTIME]
-    checks: dict[str, str] = {}
+    """The doctor's facts without personal data: 503 when the database or Graph is out of reach,
+    200 "degraded" when something else fails (a mailbox, a worker unreachable in Teams)."""
+    status, body = await request.app[READINESS].report()
+    return web.json_response(body, status=status)
+
+
+FORWARDED = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+
+
+async def plan_reload(request: web.Request) -> web.StreamResponse:
+    """`permanence plan reload`: from this machine only, never through a reverse proxy (a proxy on
+    the same machine would make every caller look local). It takes no input: it re-reads the
+    configured plan file, which only the administrator can change."""
     try:
-        await runtime.store.ping()
-        checks["database"] = "ok"
-    except Exception as err:  # noqa: BLE001 - readiness reports, never raises
-        checks["database"] = type(err).__name__
-    check = getattr(runtime.provider, "check", None)
-    if check is not None:
-        try:
-            await check()
-            checks["calendar"] = "ok"
-        except Exception as err:  # noqa: BLE001 - readiness reports, never raises
-            checks["calendar"] = type(err).__name__
-    ready = all(v == "ok" for v in checks.values())
-    return web.json_response(
-        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
-    )
+        local = ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        local = False
+    if not local or any(h in request.headers for h in FORWARDED):
+        return web.json_response({"error": "from this machine only"}, status=403)
+    result = await request.app[RELOADER].reload()
+    return web.json_response(result.as_json(), status=200 if result.applied else 422)
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
@@ -272,6 +377,7 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+    app.router.add_post("/admin/plan/reload", plan_reload)
     if extra_routes is not None:
         extra_routes(app)
     return app
@@ -288,6 +394,7 @@ def check_listen_address(settings: Settings) -> None:
 def run(settings: Settings) -> int:
     logs.configure(settings.log_level)
     check_listen_address(settings)
+    check_authentication(settings)
     if not settings.has_credentials:
         log.warning(
             "no Bot Framework credentials: listening on %s:%s (loopback only) for the Agents Playground",

@@ -23,21 +23,44 @@ from botframework.connector.auth import (
 )
 
 from bot.connector import ChannelConnector, ChannelConnectorFactory
+from bot.runtime import StartupError
 from bot.settings import Settings
 
 MAX_TOKEN_CLIENTS = 8  # one audience (our app id) in practice; a bound all the same
+
+
+def check_authentication(settings: Settings) -> None:
+    """Refuse a configuration that would weaken who may call the bot: credentials without the
+    tenant (the tenant check would be skipped), and the test-only OpenID metadata override
+    (tokens from another issuer) outside an explicit test mode, itself refused off loopback."""
+    if settings.has_credentials and not settings.app_tenant_id:
+        raise StartupError(
+            "MicrosoftAppTenantId is required with Bot Framework credentials (MicrosoftAppId): without it "
+            "activities of any tenant would be served. Set it to the Entra tenant id of the organisation."
+        )
+    if settings.botframework_openid_metadata_url and not settings.test_mode:
+        raise StartupError(
+            "PERMANENCE_BOTFRAMEWORK_OPENID_METADATA_URL is for tests only (it makes the bot trust another "
+            "token issuer): remove it. Tests set PERMANENCE_TEST_MODE=true as well; production never does."
+        )
+    if settings.test_mode and not settings.host_is_loopback():
+        raise StartupError(
+            f"PERMANENCE_TEST_MODE is refused on {settings.host}: test mode is for tests on a loopback address "
+            "only, never in production."
+        )
 
 
 class _Configuration:
     """The attribute names `ConfigurationBotFrameworkAuthentication` reads."""
 
     def __init__(self, settings: Settings) -> None:
+        check_authentication(settings)
         self.APP_ID = settings.app_id
         self.APP_PASSWORD = settings.app_password.get_secret_value()
         # Without credentials botbuilder's "MultiTenant" path is its auth-disabled mode (loopback only).
         self.APP_TYPE = settings.app_type if settings.has_credentials else "MultiTenant"
         self.APP_TENANTID = settings.app_tenant_id
-        if settings.botframework_openid_metadata_url:
+        if settings.botframework_openid_metadata_url and settings.test_mode:
             # Any override switches botbuilder to its parameterised mode, where every other
             # value must be given too: the public cloud's, but for the token issuer's keys.
             self.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL = settings.botframework_openid_metadata_url

@@ -8,19 +8,21 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
-from botbuilder.core import BotAdapter, ConversationState
+from botbuilder.core import BotAdapter
 from botbuilder.integration.aiohttp import CloudAdapter
 
 from booking.document import Deployment
 from bot.application import Application
 from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
-from bot.auth import ReusingAuthentication
+from bot.application.people import Reachability
+from bot.auth import ReusingAuthentication, check_authentication
 from bot.connector import ChannelConnector
+from bot.liveness import Heartbeats
 from bot.metrics import Metrics
 from bot.ops import register_outbox_gauges
 from bot.runtime import check_schema, open_store
@@ -38,6 +40,12 @@ Clock = Callable[[], datetime]
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
+
+
+def teams_app_link(settings: Settings) -> str:
+    """The https link that opens the app in Teams (the neutral e-mail points there)."""
+    app_id = settings.teams_app_id or settings.app_id
+    return f"https://teams.microsoft.com/l/app/{app_id}" if app_id else "https://teams.microsoft.com/"
 
 
 def default_provider(settings: Settings) -> Provider:
@@ -72,6 +80,8 @@ class Runtime:
     metrics: Metrics
     calendar_sync: CalendarSync | None
     exits: contextlib.AsyncExitStack  # the outgoing HTTP session, closed last
+    reach_workers: Callable[[], Awaitable[list[Reachability]]]  # install the app for workers, keep their chats
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)  # background tasks, for /healthz
 
     async def close(self) -> None:
         await self.provider.close()
@@ -84,10 +94,17 @@ async def open_application(settings: Settings, *, deployment: Deployment | None 
     if deployment is None:
         deployment = await asyncio.to_thread(settings.load_deployment)
     store = await open_store(settings)
-    return store, Application(store, deployment, reminders=settings.reminder_offsets())
+    return store, Application(
+        store,
+        deployment,
+        reminders=settings.reminder_offsets(),
+        urgent_ack_after=timedelta(minutes=settings.urgent_ack_minutes),
+        retention=settings.retention_periods(),
+    )
 
 
 async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> Runtime:
+    check_authentication(settings)  # before anything is opened
     overrides = overrides or Overrides()
     clock = overrides.clock
     metrics = Metrics()
@@ -105,7 +122,12 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
             "permanence_graph_request_seconds", seconds, operation=what
         )
     notifier = TeamsNotifier(
-        adapter=overrides.channel or adapter, app_id=settings.app_id, context=app.context, clock=clock
+        adapter=overrides.channel or adapter,
+        app_id=settings.app_id,
+        context=app.context,
+        clock=clock,
+        service_url=settings.teams_service_url,
+        tenant_id=settings.app_tenant_id,
     )
     calendar_sync = None
     if provider.name != "local":
@@ -126,19 +148,26 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         name=f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
         metrics=metrics,
         subject=settings.event_subject,
-        invite_agent=settings.invite_agent,
         calendar_work=calendar_sync.handle_outbox if calendar_sync else None,
+        urgent=app.urgent,
+        open_url=teams_app_link(settings),
     )
+
+    async def reach_workers() -> list[Reachability]:
+        return await app.people.make_reachable(
+            provider=provider, now=clock(), chat_reference=notifier.reference_for_chat
+        )
 
     async def after_commit(_: str) -> None:
         await dispatcher.drain_soon()
 
     bot = PermanenceBot(
         app=app,
-        conversation_state=ConversationState(DatabaseStorage(store, clock)),
+        storage=DatabaseStorage(store, clock),
         clock=clock,
         local_calendar=provider.name == "local",
         meeting_links=provider.name != "local" or bool(settings.local_meeting_url),
+        outlook_invitation=settings.invite_agent and provider.name != "local",  # no Outlook event locally
         after_commit=after_commit,
         serial=store.serial,
     )
@@ -157,4 +186,5 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         metrics=metrics,
         calendar_sync=calendar_sync,
         exits=exits,
+        reach_workers=reach_workers,
     )

@@ -15,7 +15,7 @@ from booking.budget import day_budget
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
-from bot import audit_cli, ops_cli, texts
+from bot import admin_cli, audit_cli, ops_cli, rights_cli, texts
 from bot.audit_cli import operator
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -483,7 +483,9 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
     keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit_cli.keys_status)
     audit_cli.register(commands)
+    rights_cli.register(commands)  # agent export|erase
     ops_cli.register(commands, plan=plan)  # outbox, plan check, backup
+    admin_cli.register(commands, plan=plan)  # doctor, absences, plan reload
     return parser
 
 

@@ -106,16 +106,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def install(handler: logging.Handler) -> logging.Handler:
+    """Give `handler` the production formatter and filter (the test suite's log watch uses
+    this very function, so what it checks is what production writes)."""
     handler.setFormatter(JsonFormatter())
     handler.addFilter(PrivacyFilter())
+    return handler
+
+
+def quiet_libraries(level: int) -> None:
+    """Third-party loggers at WARNING at least, at the source (saves formatting work); the
+    filter holds if a level is changed later."""
+    for noisy in THIRD_PARTY:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, level))
+
+
+def configure(level: str = "INFO") -> None:
+    handler = install(logging.StreamHandler(sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Also quiet at the source (saves formatting work); the filter holds if a level is changed later.
-    for noisy in THIRD_PARTY:
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    quiet_libraries(root.level)
 
 
 def exception_summary(error: BaseException) -> str:

@@ -57,6 +57,8 @@ COUNTER_HELP: dict[str, str] = {
     "permanence_graph_requests_total": "Microsoft Graph requests made, by operation",
     "permanence_graph_errors_total": "Microsoft Graph errors, by error code",
     "permanence_graph_notifications_total": "Graph change notifications accepted",
+    "permanence_urgent_notices_total": "Urgent notices to handlers, by channel (teams, mail) and outcome",
+    "permanence_urgent_unreachable_total": "Urgent handlers unreachable on every channel (next person at once)",
 }
 
 

@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.application.access import operator_grant
 from bot.settings import Settings
 from storage.crypto import Keyring, KeyringError
 from storage.db import is_sqlite
@@ -74,7 +75,19 @@ async def rotate_keys(settings: Settings, *, operator: str | None = None) -> tup
             keyring = store.keyring
         else:
             keyring, _ = store.keyring.with_new_key()
-        changed = await store.rotate_keys(keyring, now=datetime.now(UTC), operator=operator)
+        # Every value is decrypted: the access policy records who does it (committed first, so
+        # that even a failed rotation leaves its trace), then grants it.
+        async with store.unit_of_work() as uow:
+            grant = await operator_grant(
+                uow,
+                action="keys.rotate",
+                subject_type="keyring",
+                subject_id=keyring.current,
+                now=datetime.now(UTC),
+                operator=operator,
+            )
+            await uow.commit()
+        changed = await store.rotate_keys(keyring, grant=grant)
         if not settings.encryption_key.get_secret_value():
             await asyncio.to_thread(keyring.write_file, await asyncio.to_thread(key_file, settings))
         return keyring.current, changed

@@ -15,7 +15,7 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from booking.document import Deployment, parse_deployment
-from booking.records import Retention
+from booking.records import Retention, RetentionPeriods
 from graph.credentials import CredentialKind
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -44,7 +44,10 @@ class Settings(BaseSettings):
     app_tenant_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppTenantId"))
     app_type: str = Field(default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType"))
 
-    botframework_openid_metadata_url: str = ""  # only to point JWT validation at a test issuer
+    # Tests only: point JWT validation at a test issuer. Honoured only with test_mode; start-up
+    # refuses it otherwise (and refuses test_mode on a non-loopback address).
+    botframework_openid_metadata_url: str = ""
+    test_mode: bool = False  # NEVER in production: it allows the OpenID metadata override above
     teams_app_id: str = ""  # the Teams app's id in the manifest (default: MicrosoftAppId)
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
@@ -69,17 +72,27 @@ class Settings(BaseSettings):
     graph_client_secret: SecretStr = SecretStr("")  # default: MicrosoftAppPassword
     graph_certificate_path: Path | None = None  # PEM private key + certificate, instead of a secret
     graph_managed_identity_client_id: str = ""  # a user-assigned identity; empty: the system-assigned one
+    graph_ca_bundle: str = ""  # PEM file of the authorities to trust for Graph and Entra (a TLS-inspecting proxy)
     automatic_replies_refresh_seconds: int = Field(default=300, ge=30)  # Graph never notifies them
     teams_app_catalog_id: str = ""  # the app's id in the tenant's Teams catalog, to install it for workers
     notification_mailbox: str = ""  # sends the neutral e-mail about an urgent request (Mail.Send, RBAC-scoped)
+    # An urgent notice delivered on Teams but not taken within this time is followed by the e-mail.
+    urgent_ack_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    # Proactive messages to a worker whose chat Graph found (no activity gave its region's address yet).
+    teams_service_url: str = "https://smba.trafficmanager.net/teams/"
     # -- end of the Graph settings
     graph_client_state: SecretStr = SecretStr("")  # secret echoed by Graph in every change notification
     retention_days: int = Field(default=400, ge=30)  # appointments and urgent requests, after they end
     audit_retention_days: int = Field(default=1100, ge=365)
     state_retention_days: int = Field(default=90, ge=1)  # idle conversation state (drafts of forms)
     sync_interval_seconds: int = Field(default=300, ge=30)  # delta polling, the fallback to webhooks
-    event_subject: str = "Rendez-vous – permanence sociale"  # neutral: never the topic or the person
-    invite_agent: bool = True  # the agent is an attendee of the Outlook event (she gets the invitation)
+    # /healthz: a background task without a heartbeat for longer than this (beyond its own
+    # interval, for scheduler jobs) is reported stuck, and the service unhealthy.
+    heartbeat_timeout_seconds: int = Field(default=900, ge=10)
+    event_subject: str = "Rendez-vous"  # neutral: never the service, the topic or the person
+    # Offer the agent, when she books, to be invited to the Outlook event (off unless she ticks
+    # it); false: the offer is not made and nobody is invited.
+    invite_agent: bool = True
     reminders: str = "day:24h,hour:1h"  # proactive reminders before an appointment
     # Outgoing calls to the Bot Connector (replies, card updates, proactive messages).
     channel_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # per call, all included
@@ -91,6 +104,13 @@ class Settings(BaseSettings):
             state_before=now - timedelta(days=self.state_retention_days),
             outbox_before=now - timedelta(days=30),
             audit_before=now - timedelta(days=self.audit_retention_days),
+        )
+
+    def retention_periods(self) -> RetentionPeriods:
+        return RetentionPeriods(
+            records=timedelta(days=self.retention_days),
+            audit=timedelta(days=self.audit_retention_days),
+            state=timedelta(days=self.state_retention_days),
         )
 
     def graph_certificate_pem(self) -> str:
@@ -144,12 +164,14 @@ class Settings(BaseSettings):
 
     def load_deployment(self) -> Deployment:
         """The permanence plan document, with worker identities from settings applied."""
-        data: dict[str, Any]
         if self.plan_file is None:
             sample = resources.files("bot").joinpath("resources/plan.sample.toml")
-            data = tomllib.loads(sample.read_text(encoding="utf-8"))
-        else:
-            data = tomllib.loads(self.plan_file.read_text(encoding="utf-8"))
+            return self.deployment_from_text(sample.read_text(encoding="utf-8"))
+        return self.deployment_from_text(self.plan_file.read_text(encoding="utf-8"))
+
+    def deployment_from_text(self, text: str) -> Deployment:
+        """A plan file's text as a deployment, with worker identities from settings applied."""
+        data: dict[str, Any] = tomllib.loads(text)
         for worker in data.get("workers", []):
             identity = self.identities.get(str(worker.get("id")))
             if identity is not None:

@@ -65,7 +65,10 @@ CONFIDENTIALITY = (
     "sait qui prend rendez-vous et pourquoi. Ni la DRH, ni votre hiérarchie, ni le service informatique "
     "n'y ont accès. L'assistante sociale est tenue au secret professionnel."
 )
-HELP_COMMANDS = "Vous pouvez aussi écrire : « rendez-vous », « mes rendez-vous », « annuler », « urgence » ou « aide »."
+HELP_COMMANDS = (
+    "Vous pouvez aussi écrire : « rendez-vous », « mes rendez-vous », « annuler », « urgence », "
+    "« mes données » ou « aide »."
+)
 WORKER_HELP = (
     "Espace assistante sociale : « agenda », « semaine », « demandes », « urgences », « absence », "
     "« bloquer », « journée »."
@@ -132,6 +135,8 @@ SUMMARY_WHERE = "Où"
 SUMMARY_TOPIC = "Sujet"
 SUMMARY_WITH = "Avec"
 CONFIRM = "Confirmer"
+INVITE_LABEL = "Recevoir aussi une invitation dans mon agenda Outlook"
+INVITE_HINT = "Votre agenda, vos délégués et votre messagerie montreront alors ce rendez-vous."
 OTHER_SLOT = "Choisir un autre créneau"
 ABANDON = "Abandonner"
 
@@ -179,11 +184,37 @@ URGENT_ACK = (
     "Votre demande urgente ({reference}) est transmise à {who}, qui vous rappellera au plus tard le {deadline}."
 )
 URGENT_ACK_HOTLINE = (
-    "Aucune assistante sociale n'est joignable pour le moment. Appelez la {name} au {phone} : "
-    "votre demande ({reference}) lui est signalée."
+    "Aucune assistante sociale n'est joignable pour le moment. Appelez sans attendre la {name} au {phone} "
+    "(référence de votre demande : {reference})."
 )
 URGENT_TAKEN = "{who} a pris en charge votre demande urgente ({reference}) et va vous rappeler."
+# Until someone was reached the agent is told only that the request is recorded (issue 13).
+URGENT_RECEIVED = (
+    "Votre demande est enregistrée, nous prévenons l'assistante sociale du travail. "
+    "Vous serez rappelé(e) au plus tard le {deadline}. Référence : {reference}."
+)
+URGENT_RECEIVED_REPLACEMENT = (
+    "Votre demande est enregistrée. L'assistante sociale du travail est absente : nous prévenons sa remplaçante. "
+    "Vous serez rappelé(e) au plus tard le {deadline}. Référence : {reference}."
+)
+URGENT_REACHED = (
+    "Votre demande urgente ({reference}) est transmise à l'assistante sociale du travail, "
+    "qui vous rappellera au plus tard le {deadline}."
+)
+URGENT_REACHED_REPLACEMENT = (
+    "L'assistante sociale du travail n'est pas disponible : votre demande urgente ({reference}) est transmise "
+    "à sa remplaçante, qui vous rappellera au plus tard le {deadline}."
+)
+URGENT_NOBODY_REACHED = (
+    "Nous n'avons pu joindre aucune assistante sociale pour votre demande urgente ({reference}). "
+    "Appelez sans attendre la {name} au {phone}."
+)
+URGENT_TAKER_TITULAR = "L'assistante sociale du travail"
+URGENT_TAKER_REPLACEMENT = "La remplaçante de l'assistante sociale du travail"
 
+# What a Teams toast, the chat list or a locked phone shows of every proactive message: never
+# the social worker, the service's purpose, a topic or a person.
+PREVIEW = "Vous avez un nouveau message dans Permanence."
 REMINDER_DAY = "Rappel : vous avez rendez-vous demain, {date}, avec l'assistante sociale du travail."
 REMINDER_HOUR = "Rappel : votre rendez-vous avec l'assistante sociale du travail commence à {time}."
 REQUEST_ACCEPTED = "Bonne nouvelle : votre demande de rendez-vous du {date} est acceptée."
@@ -196,6 +227,16 @@ WORKER_CANCELLED = "L'assistante sociale a dû annuler votre rendez-vous du {dat
 ACCEPT_NEW = "Ça me convient"
 CHANGE_ACCEPTED = "C'est noté : votre rendez-vous est maintenu à la nouvelle date."
 PICK_ANOTHER = "Choisir un autre créneau"
+# An earlier card rewritten in place once its appointment changed (it no longer offers actions).
+CARD_CHANGED = {
+    "cancelled": "Ce rendez-vous a été annulé.",
+    "moved": "Ce rendez-vous a été déplacé.",
+    "accepted": "Ce rendez-vous a été confirmé.",
+    "declined": "Cette demande de rendez-vous a été refusée.",
+}
+CARD_CHANGED_WHEN = "Rendez-vous du {date}."
+CARD_CHANGED_MOVED_TO = "Nouvel horaire : {date}."
+CARD_LIST_OUTDATED = "Cette liste n'est plus à jour : affichez-la de nouveau pour agir."
 
 REFUSALS = {
     "slot_taken": "Ce créneau vient d'être pris. Voici les créneaux les plus proches :",
@@ -265,3 +306,67 @@ DAY_KIND_LABEL = "Type de journée"
 DAY_SAVE = "Ajouter"
 DAY_SAVED = "Journée ajoutée le {date}."
 WORKER_ONLY_LOCAL = "Avec Outlook, bloquez le créneau ou ajoutez la journée directement dans votre calendrier."
+
+# -- « mes données »: what the service keeps about her, and its erasure (GDPR art. 15 and 17)
+DATA_TITLE = "Vos données dans Permanence"
+DATA_INTRO = "Voici tout ce que le service conserve à votre sujet, et jusqu'à quand."
+DATA_PROFILE = "Vous"
+DATA_NAME = "Nom (transmis par Teams)"
+DATA_EMAIL = "Adresse de messagerie (transmise par Teams)"
+DATA_PHONE = "Téléphone"
+DATA_SITE = "Site"
+DATA_CONVERSATION = "Conversation"
+DATA_CONVERSATION_KEPT = "référence de cette conversation, pour vous écrire (rappels, réponses)"
+DATA_PROFILE_UNTIL = "Conservé jusqu'au"
+DATA_APPOINTMENTS = "Vos rendez-vous et demandes de rendez-vous"
+DATA_URGENT = "Vos demandes urgentes"
+DATA_NONE = "Aucune."
+DATA_TOPIC = "Sujet"
+DATA_MESSAGE = "Votre message"
+DATA_SITUATION = "Votre situation"
+DATA_AVAILABILITY = "Vos disponibilités"
+DATA_STATUS = "État"
+DATA_UNTIL = "Conservé jusqu'au"
+DATA_STATUS_LABELS = {
+    "requested": "en attente de confirmation",
+    "confirmed": "confirmé",
+    "cancelled": "annulé",
+    "declined": "non accepté",
+    "open": "en attente de rappel",
+    "acknowledged": "prise en charge",
+    "closed": "close",
+}
+DATA_AUDIT = (
+    "Le journal d'audit garde la trace de chaque consultation et modification de vos rendez-vous "
+    "(quand, par qui, quelle action ; jamais votre nom ni ce que vous avez écrit) pendant {days} jours : "
+    "il est exigé pour contrôler les accès et n'est pas effacé."
+)
+DATA_COUNTS = "Les statistiques annuelles ne contiennent que des effectifs anonymes : elles restent inchangées."
+ERASE_ACTION = "Demander l'effacement"
+ERASE_TITLE = "Effacer vos données ?"
+ERASE_WILL = "Seront effacés :"
+ERASE_KEPT = "Seront conservés :"
+ERASE_PAST = (
+    "{count} rendez-vous passé(s), annulé(s) ou non accepté(s) : votre message, les notes et le lien avec vous "
+    "(une ligne anonyme reste pour les statistiques)"
+)
+ERASE_REQUESTS = (
+    "{count} demande(s) urgente(s) déjà prise(s) en charge : votre situation, votre téléphone et le lien avec vous"
+)
+ERASE_PROFILE = "votre nom, votre adresse, votre téléphone, votre site et la référence de cette conversation"
+ERASE_KEPT_UPCOMING = (
+    "{count} rendez-vous à venir : annulez-le(s) d'abord dans « Mes rendez-vous » si vous souhaitez tout effacer"
+)
+ERASE_KEPT_OPEN = "{count} demande(s) urgente(s) en cours : une assistante sociale doit pouvoir vous rappeler"
+ERASE_KEPT_PROFILE = (
+    "votre nom, votre téléphone et cette conversation, tant qu'un rendez-vous ou une demande en cours en a besoin"
+)
+ERASE_KEPT_AUDIT = "le journal d'audit, exigé pour contrôler les accès (sans votre nom ni ce que vous avez écrit)"
+ERASE_NOTHING = "Rien ne peut être effacé pour l'instant : voici ce qui est conservé et pourquoi."
+ERASE_AFTER = "Si vous m'écrivez de nouveau, Teams me transmettra votre nom pour que je puisse vous répondre."
+ERASE_YES = "Oui, effacer"
+ERASE_NO = "Non, ne rien effacer"
+ERASED = "C'est fait : vos données ont été effacées, sauf ce qui doit être conservé."
+ERASED_ALL = "C'est fait : vos données ont été effacées."
+ERASE_KEPT_NOTHING = "Rien n'a été effacé."
+DONE_ERASED = "C'est déjà fait : votre demande d'effacement a été traitée."

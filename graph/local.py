@@ -15,6 +15,7 @@ from graph.provider import (
     CalendarError,
     EventDraft,
     Mailbox,
+    MailboxAccess,
     SyncCursor,
     SyncResult,
     WrittenEvent,
@@ -51,6 +52,9 @@ class LocalCalendar:
     async def send_urgent_mail(self, recipient: str, *, open_url: str) -> None:
         # Refused, not pretended: the caller must try the next channel or the next person.
         raise CalendarError("mail_not_available", retryable=False)
+
+    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
+        return MailboxAccess.NOT_APPLICABLE
 
     async def close(self) -> None:
         return None

@@ -8,14 +8,20 @@ still fail go back to the outbox, which retries them later with the same `transa
 Every request asks for immutable ids (event ids then survive moves between folders) and
 carries a fresh `client-request-id`, logged with the operation and the status (never a
 mailbox, a user id or a body) so that Microsoft support can trace any call.
+
+An idle sync cycle is one request per mailbox: when the automatic replies (which Graph never
+notifies) are due, they are read in the same JSON batch (`POST /$batch`) as the delta round's
+first page; each batch item has its own `client-request-id`, logged with its status.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -23,16 +29,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlparse
 
 import httpx
 from kiota_abstractions.api_error import APIError
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.headers_collection import HeadersCollection
+from kiota_abstractions.request_information import RequestInformation
+from kiota_abstractions.serialization import Parsable, ParsableFactory
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from kiota_http.kiota_client_factory import KiotaClientFactory
 from kiota_http.middleware import BaseMiddleware, RetryHandler
+from kiota_serialization_json.json_parse_node import JsonParseNode
 from msgraph.generated.models.attendee import Attendee
 from msgraph.generated.models.attendee_type import AttendeeType
 from msgraph.generated.models.automatic_replies_status import AutomaticRepliesStatus
@@ -43,12 +52,16 @@ from msgraph.generated.models.event import Event
 from msgraph.generated.models.free_busy_status import FreeBusyStatus
 from msgraph.generated.models.item_body import ItemBody
 from msgraph.generated.models.location import Location
+from msgraph.generated.models.mailbox_settings import MailboxSettings
 from msgraph.generated.models.message import Message
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.online_meeting_provider_type import OnlineMeetingProviderType
 from msgraph.generated.models.recipient import Recipient
 from msgraph.generated.models.sensitivity import Sensitivity
 from msgraph.generated.models.subscription import Subscription
 from msgraph.generated.models.user_scope_teams_app_installation import UserScopeTeamsAppInstallation
+from msgraph.generated.users.item.calendar_view.calendar_view_request_builder import CalendarViewRequestBuilder
+from msgraph.generated.users.item.calendar_view.delta.delta_get_response import DeltaGetResponse
 from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import DeltaRequestBuilder
 from msgraph.generated.users.item.events.item.cancel.cancel_post_request_body import CancelPostRequestBody
 from msgraph.generated.users.item.send_mail.send_mail_post_request_body import SendMailPostRequestBody
@@ -58,6 +71,9 @@ from msgraph.generated.users.item.teamwork.installed_apps.installed_apps_request
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
+from msgraph_core.requests.batch_request_builder import BatchRequestBuilder
+from msgraph_core.requests.batch_request_content import BatchRequestContent
+from msgraph_core.requests.batch_request_item import BatchRequestItem
 
 from booking.absence import Absence, AbsenceSource
 from booking.model import DayKind, Interval
@@ -71,6 +87,7 @@ from graph.provider import (
     ChangeKind,
     EventDraft,
     Mailbox,
+    MailboxAccess,
     SyncCursor,
     SyncResult,
     WrittenEvent,
@@ -80,6 +97,7 @@ from graph.timezones import UnknownTimeZone, zone_of
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+P = TypeVar("P", bound=Parsable)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 RETRYABLE = {429, 500, 502, 503, 504}
 RESYNC_CODES = {"syncstatenotfound", "resyncrequired", "syncstateinvalid"}
@@ -172,6 +190,8 @@ class GraphSettings(Protocol):
 
     def graph_secret(self) -> str: ...
     def graph_certificate_pem(self) -> str: ...
+    @property
+    def graph_ca_bundle(self) -> str: ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -190,6 +210,7 @@ class GraphOptions:
     replies_every: timedelta = timedelta(minutes=5)  # Graph sends no notification for automatic replies
     teams_app_catalog_id: str = ""  # the app's id in the tenant's catalog (not the manifest id)
     notification_mailbox: str = ""  # the mailbox the neutral e-mails are sent from
+    ca_bundle: str = ""  # PEM file of the authorities to trust (default: the system's)
     page_size: int = 50
     concurrency: int = 4  # Outlook allows four concurrent requests per app and mailbox
     attempts: int = 4
@@ -215,7 +236,10 @@ class MicrosoftCalendar:
             m for m in KiotaClientFactory.get_default_middleware(None) if not isinstance(m, RetryHandler)
         ]
         middleware.append(GraphRequestHeaders())
-        http = httpx.AsyncClient(timeout=options.timeout, transport=transport)
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=options.ca_bundle) if options.ca_bundle else True
+        )
+        http = httpx.AsyncClient(timeout=options.timeout, transport=transport, verify=verify)
         http = GraphClientFactory.create_with_custom_middleware(middleware=middleware, client=http)
         adapter = GraphRequestAdapter(auth, http)
         adapter.base_url = options.base_url.rstrip("/")
@@ -236,12 +260,14 @@ class MicrosoftCalendar:
             secret=settings.graph_secret(),
             certificate_pem=settings.graph_certificate_pem().encode(),
             managed_identity_client_id=settings.graph_managed_identity_client_id,
+            ca_bundle=settings.graph_ca_bundle or None,
         )
         options = GraphOptions(
             base_url=settings.graph_base_url,
             replies_every=timedelta(seconds=settings.automatic_replies_refresh_seconds),
             teams_app_catalog_id=settings.teams_app_catalog_id,
             notification_mailbox=settings.notification_mailbox,
+            ca_bundle=settings.graph_ca_bundle,
         )
         return cls(credential, options)
 
@@ -253,23 +279,49 @@ class MicrosoftCalendar:
         """Readiness: a Graph token can be obtained."""
         await self.credential.get_token(GRAPH_SCOPE)
 
+    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
+        """Her mailbox settings (automatic replies) and one day of her calendar, as the sync reads
+        them: a 403 here is an application access policy or a permission that leaves her out."""
+        user = self.client.users.by_user_id(mailbox.address)
+        await self._call(mailbox.address, lambda: user.mailbox_settings.get(), what="mailboxSettings")
+        query = CalendarViewRequestBuilder.CalendarViewRequestBuilderGetQueryParameters(
+            start_date_time=now.astimezone(UTC).isoformat(),
+            end_date_time=(now + timedelta(days=1)).astimezone(UTC).isoformat(),
+            top=1,
+            select=["id"],
+        )
+        await self._call(
+            mailbox.address,
+            lambda: user.calendar_view.get(request_configuration=RequestConfiguration(query_parameters=query)),
+            what="calendarView",
+        )
+        return MailboxAccess.READABLE
+
     # -- plumbing ---------------------------------------------------------------------------
 
     def _gate(self, key: str) -> asyncio.Semaphore:
         return self._gates.setdefault(key.lower(), asyncio.Semaphore(self.options.concurrency))
 
-    async def _call(self, key: str, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
-        """One Graph operation with retries; `key` (a mailbox or user) bounds concurrency."""
+    async def _call(
+        self, key: str, operation: Callable[[], Awaitable[T]], *, what: str, answered: APIError | None = None
+    ) -> T:
+        """One Graph operation with retries; `key` (a mailbox or user) bounds concurrency.
+        `answered` is an error Graph already gave for this operation inside a batch: it is
+        handled as the first attempt's answer (same mapping, same retries), without a request."""
         token = _operation.set(what)
         try:
-            return await self._attempts(key, operation, what=what)
+            return await self._attempts(key, operation, what=what, answered=answered)
         finally:
             _operation.reset(token)
 
-    async def _attempts(self, key: str, operation: Callable[[], Awaitable[T]], *, what: str) -> T:
+    async def _attempts(
+        self, key: str, operation: Callable[[], Awaitable[T]], *, what: str, answered: APIError | None
+    ) -> T:
         for attempt in range(1, self.options.attempts + 1):
             retry_after: float | None = None
             try:
+                if answered is not None and attempt == 1:
+                    raise answered
                 async with self._gate(key):
                     self.requests += 1
                     started = time.monotonic()
@@ -318,9 +370,10 @@ class MicrosoftCalendar:
             show_as=FreeBusyStatus.Busy,
             start=when(draft.start),
             end=when(draft.end),
-            location=Location(display_name=draft.location),
             body=ItemBody(content_type=BodyType.Text, content=draft.body),
         )
+        if draft.location:  # none for remote modes: no text naming how the meeting happens
+            event.location = Location(display_name=draft.location)
         if create:
             event.transaction_id = draft.transaction_id
             event.is_online_meeting = draft.online
@@ -404,30 +457,37 @@ class MicrosoftCalendar:
 
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult:
         """One delta round: a full listing the first time (or after 410), then only changes;
-        the automatic replies when due, or at once when a change notification came."""
+        the automatic replies when due, or at once when a change notification came. When the
+        replies are due, they are read in the same `$batch` request as the first delta page."""
         before = self.requests
         full = cursor.delta_link is None or cursor.window_end is None or cursor.window_end < now + timedelta(days=30)
         if full:
             cursor.delta_link = None
             cursor.window_start = now - self.options.window_back
             cursor.window_end = now + self.options.window_ahead
+        checked = cursor.extra.get(REPLIES_CHECKED)
+        due = checked is None or datetime.fromisoformat(checked) + self.options.replies_every <= now
+        batched: BatchAnswer | None = None
         try:
-            changes = await self._delta(mailbox, cursor)
+            if full or due or cursor.replies_due:
+                first, batched = await self._delta_and_settings(mailbox, cursor)
+                changes = await self._delta(mailbox, cursor, first=first)
+            else:
+                changes = await self._delta(mailbox, cursor)
         except CalendarError as err:
             if err.code != "resync":
                 raise
             log.info("graph delta token expired: full resync", extra={"event": "graph.resync"})
+            batched = None  # the batch failed as a whole: the replies are read on their own below
             cursor.delta_link = None
             cursor.window_start, cursor.window_end = now - self.options.window_back, now + self.options.window_ahead
             changes = await self._delta(mailbox, cursor)
             full = True
         absences: tuple[Absence, ...] | None = None
         problems: tuple[str, ...] = ()
-        checked = cursor.extra.get(REPLIES_CHECKED)
-        due = checked is None or datetime.fromisoformat(checked) + self.options.replies_every <= now
         if full or due or cursor.replies_due:
             try:
-                absences = await self._automatic_replies(mailbox, cursor, now)
+                absences = await self._automatic_replies(mailbox, cursor, now, batched=batched)
             except UnknownTimeZone as err:
                 # Not UTC, not skipped silently: the absences stay as last read, and it shows.
                 log.error(
@@ -447,29 +507,36 @@ class MicrosoftCalendar:
             problems=problems,
         )
 
-    async def _delta(self, mailbox: Mailbox, cursor: SyncCursor) -> list[CalendarChange]:
-        delta = self.client.users.by_user_id(mailbox.address).calendar_view.delta
+    def _delta_headers(self) -> HeadersCollection:
         headers = HeadersCollection()
         headers.add("Prefer", [f"odata.maxpagesize={self.options.page_size}", 'outlook.timezone="UTC"'])
-        changes: list[CalendarChange] = []
+        return headers
+
+    def _first_delta(
+        self, mailbox: Mailbox, cursor: SyncCursor
+    ) -> tuple[DeltaRequestBuilder, RequestConfiguration[DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters]]:
+        """The first delta request of a round: the stored delta link, or the window's full listing."""
+        delta = self.client.users.by_user_id(mailbox.address).calendar_view.delta
         if cursor.delta_link:
-            link = cursor.delta_link
-            page = await self._call(
-                mailbox.address,
-                lambda: delta.with_url(link).get(request_configuration=RequestConfiguration(headers=headers)),
-                what="delta",
-            )
-        else:
-            assert cursor.window_start is not None and cursor.window_end is not None
-            query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
-                start_date_time=cursor.window_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                end_date_time=cursor.window_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            )
-            page = await self._call(
-                mailbox.address,
-                lambda: delta.get(request_configuration=RequestConfiguration(headers=headers, query_parameters=query)),
-                what="delta",
-            )
+            return delta.with_url(cursor.delta_link), RequestConfiguration(headers=self._delta_headers())
+        assert cursor.window_start is not None and cursor.window_end is not None
+        query = DeltaRequestBuilder.DeltaRequestBuilderGetQueryParameters(
+            start_date_time=cursor.window_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            end_date_time=cursor.window_end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        return delta, RequestConfiguration(headers=self._delta_headers(), query_parameters=query)
+
+    async def _delta(
+        self, mailbox: Mailbox, cursor: SyncCursor, *, first: DeltaGetResponse | None = None
+    ) -> list[CalendarChange]:
+        """The delta pages of a round; `first` is the first page when a batch brought it."""
+        delta = self.client.users.by_user_id(mailbox.address).calendar_view.delta
+        headers = self._delta_headers()
+        changes: list[CalendarChange] = []
+        page = first
+        if page is None:
+            builder, config = self._first_delta(mailbox, cursor)
+            page = await self._call(mailbox.address, lambda: builder.get(request_configuration=config), what="delta")
         while True:
             if page is None:
                 raise CalendarError("graph_empty_response", retryable=True)
@@ -487,14 +554,98 @@ class MicrosoftCalendar:
             cursor.delta_link = delta_link if isinstance(delta_link, str) else None
             return changes
 
-    async def _automatic_replies(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> tuple[Absence, ...]:
+    # -- JSON batching ------------------------------------------------------------------------
+
+    async def _delta_and_settings(
+        self, mailbox: Mailbox, cursor: SyncCursor
+    ) -> tuple[DeltaGetResponse | None, BatchAnswer]:
+        """The first delta page and the mailbox settings in one `$batch` request. A failed delta
+        item is raised as the unbatched call's error would be (410 → resync, 429/503 → the whole
+        batch retried after Retry-After); the settings answer is returned as it came."""
+        builder, config = self._first_delta(mailbox, cursor)
+        settings = self.client.users.by_user_id(mailbox.address).mailbox_settings
+
+        async def send() -> tuple[DeltaGetResponse | None, BatchAnswer]:
+            items = {  # built again for each attempt: each item gets a fresh client-request-id
+                "delta": builder.to_get_request_information(request_configuration=config),
+                "mailboxSettings": settings.to_get_request_information(),
+            }
+            answers = await self._batch(items)
+            delta = answers["delta"]
+            if delta.error is not None:
+                raise delta.error
+            page = delta.parse(DeltaGetResponse)
+            return page, answers["mailboxSettings"]
+
+        return await self._call(mailbox.address, send, what="batch")
+
+    async def _batch(self, items: Mapping[str, RequestInformation]) -> dict[str, BatchAnswer]:
+        """One `POST /$batch` built with msgraph-core; each item asks for immutable ids and
+        carries its own `client-request-id`, logged with the item's status. The answer is read
+        as JSON here: msgraph-core's BatchResponseItem keeps only base64 bodies, and Graph
+        answers JSON bodies as objects."""
+        content = BatchRequestContent()
+        ids: dict[str, str] = {}
+        for item_id, information in items.items():
+            ids[item_id] = str(uuid.uuid4())
+            information.headers.add("client-request-id", ids[item_id])
+            information.headers.add("Prefer", IMMUTABLE_IDS)
+            item = BatchRequestItem(information, id=item_id)
+            item.url = self._relative(information.url)
+            content.add_request(item_id, item)
+        adapter = self.client.request_adapter
+        request = await BatchRequestBuilder(adapter).to_post_request_information(content)
+        send: Any = adapter.send_primitive_async  # typed as returning None in kiota-abstractions
+        raw = await send(request, "bytes", {"XXX": ODataError})
+        try:
+            responses = json.loads(raw or b"{}").get("responses") or []
+        except ValueError as err:
+            raise CalendarError("graph_bad_batch_response", retryable=True) from err
+        answers = {str(r.get("id")): BatchAnswer.of(r) for r in responses if isinstance(r, dict)}
+        for item_id in items:
+            answer = answers.setdefault(item_id, BatchAnswer(status=0, headers={}, body=None))
+            log.info(
+                "graph %s answered %s in a batch, client-request-id %s",
+                item_id,
+                answer.status,
+                ids[item_id],
+                extra={
+                    "event": "graph.batch_item",
+                    "operation": item_id,
+                    "status": answer.status,
+                    "client_request_id": ids[item_id],
+                },
+            )
+        return answers
+
+    def _relative(self, url: str) -> str:
+        """A batch item's URL, relative to the version root (`/users/…`), as Graph wants it."""
+        base = self.options.base_url.rstrip("/")
+        if url.startswith(base + "/"):
+            return url[len(base) :]
+        parsed = urlparse(url)  # a delta link from graph.microsoft.com while base_url differs
+        path = parsed.path
+        for version in ("/v1.0/", "/beta/"):
+            if path.startswith(version):
+                path = path[len(version) - 1 :]
+        return path + (f"?{parsed.query}" if parsed.query else "")
+
+    async def _automatic_replies(
+        self, mailbox: Mailbox, cursor: SyncCursor, now: datetime, *, batched: BatchAnswer | None = None
+    ) -> tuple[Absence, ...]:
         """Scheduled automatic replies give a dated absence; replies turned on without dates
-        an open-ended one from when they were first seen (kept in the cursor)."""
-        settings = await self._call(
-            mailbox.address,
-            lambda: self.client.users.by_user_id(mailbox.address).mailbox_settings.get(),
-            what="mailboxSettings",
-        )
+        an open-ended one from when they were first seen (kept in the cursor). `batched` is the
+        settings item of a batch: a failed one is handled as the first attempt of the read."""
+        settings: MailboxSettings | None
+        if batched is not None and batched.error is None:
+            settings = batched.parse(MailboxSettings)
+        else:
+            settings = await self._call(
+                mailbox.address,
+                lambda: self.client.users.by_user_id(mailbox.address).mailbox_settings.get(),
+                what="mailboxSettings",
+                answered=batched.error if batched is not None else None,
+            )
         replies = settings.automatic_replies_setting if settings else None
         status = ""
         if replies is not None:
@@ -611,6 +762,40 @@ class MicrosoftCalendar:
         )
         send_mail = self.client.users.by_user_id(sender).send_mail
         await self._call(sender, lambda: send_mail.post(body), what="mail.send")
+
+
+@dataclass(frozen=True)
+class BatchAnswer:
+    """One item of a `$batch` answer: its status, headers and JSON body."""
+
+    status: int
+    headers: dict[str, str]
+    body: object
+
+    @classmethod
+    def of(cls, response: Mapping[str, object]) -> BatchAnswer:
+        status = response.get("status")
+        headers = response.get("headers")
+        return cls(
+            status=status if isinstance(status, int) else 0,
+            headers={str(k).lower(): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+            body=response.get("body"),
+        )
+
+    @property
+    def error(self) -> APIError | None:
+        """The error the unbatched call would have raised (status, headers, OData error code)."""
+        if 200 <= self.status < 300:
+            return None
+        error = JsonParseNode(self.body).get_object_value(ODataError) if isinstance(self.body, dict) else ODataError()
+        error.response_status_code = self.status or 503  # no answer for the item: try again
+        error.response_headers = self.headers
+        return error
+
+    def parse(self, factory: ParsableFactory[P]) -> P | None:
+        if not isinstance(self.body, dict):
+            return None
+        return JsonParseNode(self.body).get_object_value(factory)
 
 
 def aware(value: DateTimeTimeZone) -> datetime:

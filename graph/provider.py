@@ -33,10 +33,10 @@ class EventDraft:
     subject: str
     start: datetime
     end: datetime
-    location: str
+    location: str  # empty for remote modes (Teams, phone): no location is written
     online: bool  # a Teams meeting
     body: str  # booking reference and practical text only
-    attendee_email: str = ""
+    attendee_email: str = ""  # only when the agent asked to be invited (never by default)
     attendee_name: str = ""
 
 
@@ -80,6 +80,13 @@ class AppInstallation(enum.StrEnum):
     INSTALLED = "installed"
     ALREADY_INSTALLED = "already_installed"  # Graph answered 409 Conflict: nothing to do
     NOT_AVAILABLE = "not_available"  # no Teams tenant (local provider) or no catalog id configured
+
+
+class MailboxAccess(enum.StrEnum):
+    """What reading a worker's mailbox (settings and calendar) gave; a failure raises `CalendarError`."""
+
+    READABLE = "readable"
+    NOT_APPLICABLE = "n/a"  # the embedded calendar: no mailbox to read
 
 
 # The only e-mail the product sends (a second channel for urgent requests): no name, no
@@ -134,6 +141,11 @@ class CalendarProvider(Protocol):
         """E-mail `recipient` the neutral « urgent request waiting » notice with a link to Teams.
 
         Raises `CalendarError` (code `mail_not_available`, not retryable) where no mailbox can send."""
+        ...
+
+    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
+        """Read the worker's mailbox settings and one day of her calendar (`permanence doctor`,
+        `/readyz`); raises `CalendarError` (with the HTTP status) when either cannot be read."""
         ...
 
     async def close(self) -> None: ...

@@ -70,6 +70,17 @@ def unpad(padded: bytes) -> bytes:
     return padded[LENGTH_PREFIX:end]
 
 
+_CIPHERS: dict[bytes, AESGCM] = {}
+
+
+def _cipher(key: bytes) -> AESGCM:
+    """One AES-GCM object per key (made once: a report decrypts tens of thousands of values)."""
+    cipher = _CIPHERS.get(key)
+    if cipher is None:
+        cipher = _CIPHERS[key] = AESGCM(key)
+    return cipher
+
+
 def new_key() -> str:
     return base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()
 
@@ -150,7 +161,7 @@ class Keyring:
     def encrypt(self, plaintext: str, context: str) -> str:
         nonce = secrets.token_bytes(NONCE_BYTES)
         # The version is bound too: a padded value cannot be passed off as an unpadded one.
-        sealed = AESGCM(self.keys[self.current]).encrypt(
+        sealed = _cipher(self.keys[self.current]).encrypt(
             nonce, pad(plaintext.encode()), f"{context}|v{PADDED}".encode()
         )
         return f"{self.current}:{PADDED}:{base64.b64encode(nonce + sealed).decode()}"
@@ -165,7 +176,7 @@ class Keyring:
         try:
             raw = base64.b64decode(padded_body if sep else body, validate=True)
             aad = f"{context}|v{PADDED}" if sep else context
-            plain = AESGCM(self.keys[key_id]).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
+            plain = _cipher(self.keys[key_id]).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad.encode())
         except (ValueError, InvalidTag) as err:
             raise KeyringError("value cannot be decrypted (wrong key, context or tampered)") from err
         return (unpad(plain) if sep else plain).decode()

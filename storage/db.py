@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import collections
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
+import aiosqlite
 from sqlalchemy import DateTime, event
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -31,6 +40,74 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class _Outcome:
+    """What a statement left once run on aiosqlite's thread (its cursor is closed by then)."""
+
+    __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
+
+    def __init__(self) -> None:
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self.arraysize = 1
+
+    def close(self) -> None:
+        pass
+
+
+class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
+    """One trip to aiosqlite's thread per statement (execute, fetch and close together)
+    instead of four (cursor, execute, fetchall, close): each trip is a hand-off between two
+    threads, which costs far more than a small query itself."""
+
+    __slots__ = ()
+    _awaitable_cursor_close = False
+
+    def _make_new_cursor(self, connection: Any) -> Any:
+        return _Outcome()
+
+    def _aenter_cursor(self, cursor: Any) -> Any:
+        return cursor
+
+    async def _run(self, statement: Any, parameters: Any, many: bool) -> None:
+        connection = cast(aiosqlite.Connection, self._connection)
+        outcome = cast(_Outcome, self._cursor)
+
+        def run() -> tuple[Any, int, int | None, list[Any]]:
+            cursor = connection._conn.cursor()  # on aiosqlite's own thread
+            try:
+                if many:
+                    cursor.executemany(statement, parameters)
+                else:
+                    cursor.execute(statement, () if parameters is None else parameters)
+                rows = cursor.fetchall() if cursor.description else []
+                return cursor.description, cursor.rowcount, cursor.lastrowid, rows
+            finally:
+                cursor.close()
+
+        async with self._adapt_connection._execute_mutex:
+            done = await connection._execute(run)  # type: ignore[no-untyped-call]
+        outcome.description, outcome.rowcount, outcome.lastrowid, rows = done
+        self._rows = collections.deque(rows)
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._run(operation, parameters, False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> None:
+        await self._run(operation, seq_of_parameters, True)
+
+
+class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = _OneTripCursor
+
+
+class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def connect(self, *args: Any, **kwargs: Any) -> _OneTripConnection:
+        adapted = super().connect(*args, **kwargs)
+        return _OneTripConnection(self, adapted._connection)
+
+
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
@@ -48,6 +125,7 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("module", _OneTripDBAPI(aiosqlite, sqlite3))
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import select
 
+from booking.grants import Grant, Purpose, require_everything
 from storage.models import AgentRow, AppointmentChangeRow, AppointmentRow, UrgentRequestRow, WorkerRow
 from storage.unit_of_work import UnitOfWork
 
@@ -104,8 +105,10 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime) -> dict[str, Any]:
-    """Everything about the agents concerned, decrypted (the export itself is sealed)."""
+async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, grant: Grant) -> dict[str, Any]:
+    """Everything about the agents concerned, decrypted (the export itself is sealed), with an
+    operator's grant over every row."""
+    require_everything(grant, (Purpose.OPERATOR,))
     keyring = uow.agents.keyring
     appointments = list(await uow.session.scalars(select(AppointmentRow).order_by(AppointmentRow.start_at)))
     urgent = list(await uow.session.scalars(select(UrgentRequestRow).order_by(UrgentRequestRow.received_at)))
@@ -194,12 +197,14 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime) ->
 
 
 async def import_dossiers(
-    uow: UnitOfWork, payload: dict[str, Any], *, assign_to: str | None, now: datetime
+    uow: UnitOfWork, payload: dict[str, Any], *, assign_to: str | None, now: datetime, grant: Grant
 ) -> dict[str, int]:
     """Insert what is not there yet (an import can be run twice), re-encrypted under this
     deployment's keys, agents found by this deployment's own lookup of their Entra id (an
     agent already known here keeps her record). Refuses unknown workers. With `assign_to`
-    (a successor) the upcoming appointments are written into her calendar by the outbox."""
+    (a successor) the upcoming appointments are written into her calendar by the outbox.
+    Needs an operator's grant over every row."""
+    require_everything(grant, (Purpose.OPERATOR,))
     keyring = uow.agents.keyring
     workers = set(await uow.session.scalars(select(WorkerRow.id)))
     wanted = {assign_to} if assign_to else {a["worker_id"] for a in payload["appointments"]}

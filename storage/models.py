@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, false, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storage.db import UTCDateTime
@@ -67,6 +67,8 @@ class AppointmentRow(Base):
         ),
         Index("ix_appointments_agent_start", "agent_id", "start_at"),
         Index("ix_appointments_worker_start", "worker_id", "start_at"),
+        Index("ix_appointments_start", "start_at"),  # reports of a period, the retention purge
+        Index("ix_appointments_outlook_event", "outlook_event_id"),  # each Outlook event a sync reads
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -80,6 +82,8 @@ class AppointmentRow(Base):
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20))
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The agent asked, when booking, to be an attendee of the Outlook event (never by default).
+    invite_agent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     topic_enc: Mapped[str] = mapped_column(Text, default="")
     message_enc: Mapped[str] = mapped_column(Text, default="")
     notes_enc: Mapped[str] = mapped_column(Text, default="")
@@ -123,6 +127,7 @@ class UrgentRequestRow(Base):
     step: Mapped[int] = mapped_column(Integer, default=0)
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
     acknowledged_at: Mapped[datetime | None]
+    reached_step: Mapped[int | None] = mapped_column(Integer)  # the last step whose handler was reached
     status: Mapped[str] = mapped_column(String(20), index=True)  # open, acknowledged, closed
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -140,6 +145,7 @@ class AbsenceRow(Base):
     external_id: Mapped[str | None] = mapped_column(String(512))  # Outlook event id, "automatic-replies"
     replacement_id: Mapped[str | None] = mapped_column(ForeignKey("workers.id"))
     created_at: Mapped[datetime]
+    reason_enc: Mapped[str] = mapped_column(Text, default="", server_default="")  # given by an operator
 
 
 class CalendarEntryRow(Base):
@@ -164,7 +170,16 @@ class CalendarEntryRow(Base):
 
 class OutboxRow(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_ready", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_ready", "status", "next_attempt_at"),
+        # The claim's order among pending messages, however many done ones the table keeps.
+        Index(
+            "ix_outbox_pending",
+            "id",
+            sqlite_where=text("status = 'pending'"),
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     kind: Mapped[str] = mapped_column(String(40))

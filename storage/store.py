@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 
 from alembic import command
@@ -15,9 +14,10 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from booking.grants import Grant, Purpose, require_everything
 from storage.crypto import Keyring
 from storage.db import create_engine, is_sqlite, session_factory
-from storage.models import AgentRow, AppointmentRow, BotStateRow, UrgentRequestRow
+from storage.models import AbsenceRow, AgentRow, AppointmentRow, BotStateRow, UrgentRequestRow
 from storage.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,6 +35,7 @@ ENCRYPTED = (
     (UrgentRequestRow, "description_enc", "urgent.description"),
     (UrgentRequestRow, "phone_enc", "urgent.phone"),
     (UrgentRequestRow, "availability_enc", "urgent.availability"),
+    (AbsenceRow, "reason_enc", "absences.reason"),
 )
 
 
@@ -120,12 +121,15 @@ class Store:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
 
-    async def rotate_keys(self, keyring: Keyring, *, now: datetime | None = None, operator: str | None = None) -> int:
+    async def rotate_keys(self, keyring: Keyring, *, grant: Grant) -> int:
         """Re-encrypt every confidential value under `keyring`'s current key, padded (tokens of
         the first, unpadded version are rewritten even under the current key); returns the count.
 
-        `keyring` must still hold the old keys. Runs in one transaction: all or nothing.
+        Every value is decrypted: it takes an operator's grant over every row (the access policy
+        audited it, with the operator). `keyring` must still hold the old keys. Runs in one
+        transaction: all or nothing.
         """
+        require_everything(grant, (Purpose.OPERATOR,))
         changed = 0
         async with self.unit_of_work() as uow:
             for model, column, context in ENCRYPTED:
@@ -142,15 +146,6 @@ class Store:
                     plain = keyring.decrypt(state.value_enc, f"bot_state:{state.key}")
                     state.value_enc = keyring.encrypt(plain, f"bot_state:{state.key}")
                     changed += 1
-            if now is not None:  # every value was decrypted: say so, and who did it
-                await uow.audit.record(
-                    actor="admin",
-                    action="keys.rotate",
-                    subject_type="keyring",
-                    subject_id=keyring.current,
-                    now=now,
-                    operator=operator,
-                )
             await uow.commit()
         self.keyring = keyring
         return changed

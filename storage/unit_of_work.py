@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from booking.grants import Grant
 from booking.records import (
     ConcurrentChange,
     Conflict,
@@ -104,12 +105,14 @@ class DossierRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
-    async def export(self, *, open_only: bool, now: datetime) -> dict[str, Any]:
+    async def export(self, *, open_only: bool, now: datetime, grant: Grant) -> dict[str, Any]:
         from storage.dossiers import export_dossiers
 
-        return await export_dossiers(self._uow, open_only=open_only, now=now)
+        return await export_dossiers(self._uow, open_only=open_only, now=now, grant=grant)
 
-    async def import_(self, payload: dict[str, Any], *, assign_to: str | None, now: datetime) -> dict[str, int]:
+    async def import_(
+        self, payload: dict[str, Any], *, assign_to: str | None, now: datetime, grant: Grant
+    ) -> dict[str, int]:
         from storage.dossiers import import_dossiers
 
-        return await import_dossiers(self._uow, payload, assign_to=assign_to, now=now)
+        return await import_dossiers(self._uow, payload, assign_to=assign_to, now=now, grant=grant)

@@ -3,6 +3,7 @@ pyproject.toml): they hold on the tree as it is, and each one fails when a viola
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -60,3 +61,32 @@ def test_a_planted_violation_breaks_its_contract(tmp_path: Path, contract: str) 
         for c in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     }
     assert f"{names[contract]} BROKEN" in result.stdout, result.stdout
+
+
+GRANT_ISSUERS = {"booking/grants.py", "bot/application/access.py"}
+
+
+def grant_issuers(root: Path) -> set[str]:
+    """Production modules that name `issue_grant` (or the issuer's token): grants are handed out
+    by the access policy alone, after it decided and audited the read."""
+    found = set()
+    for package in ("booking", "storage", "graph", "bot"):
+        for path in (root / package).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+            names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+            if names & {"issue_grant", "_ISSUER"}:
+                found.add(path.relative_to(root).as_posix())
+    return found
+
+
+def test_only_the_access_policy_issues_grants(tmp_path: Path) -> None:
+    assert grant_issuers(ROOT) == GRANT_ISSUERS
+    # A planted grant outside the policy is found.
+    for package in ("booking", "storage", "graph", "bot"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    planted = tmp_path / "bot" / "application" / "bookings.py"
+    plant = "\nfrom booking import grants\nGRANT = grants.issue_grant(grants.Purpose.OPERATOR)\n"
+    planted.write_text(planted.read_text(encoding="utf-8") + plant, encoding="utf-8")
+    assert grant_issuers(tmp_path) == GRANT_ISSUERS | {"bot/application/bookings.py"}

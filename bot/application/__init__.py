@@ -14,6 +14,8 @@ never on botbuilder, aiohttp or the command line (a test enforces it).
     calendar_sync.py   delta sync, webhooks and subscriptions around `outlook.py`
     outbox.py          the outbox dispatcher: calendar writes and proactive messages
     people.py          recognising agents and workers, what agents told us before
+    rights.py          an agent's own data: what is kept and until when, erasure (GDPR 15, 17)
+    shown_cards.py     the cards on screen that act on appointments (updated when they change)
     retention.py, reports.py, handover.py   the administrative use cases
 """
 
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from booking.document import Deployment
+from booking.records import RetentionPeriods
 from bot.application.absences import Absences
 from bot.application.access import AccessPolicy
 from bot.application.bookings import Bookings
@@ -32,6 +35,8 @@ from bot.application.offers import Offers
 from bot.application.outlook import OutlookChanges
 from bot.application.people import People
 from bot.application.ports import UnitsOfWork
+from bot.application.rights import Rights
+from bot.application.shown_cards import ShownCards
 from bot.application.urgent import UrgentRequests
 from bot.application.worker_views import WorkerViews
 
@@ -40,9 +45,21 @@ class Application:
     """The use cases, wired to one store and one deployment."""
 
     def __init__(
-        self, store: UnitsOfWork, deployment: Deployment, *, reminders: Sequence[tuple[str, timedelta]] = ()
+        self,
+        store: UnitsOfWork,
+        deployment: Deployment,
+        *,
+        reminders: Sequence[tuple[str, timedelta]] = (),
+        urgent_ack_after: timedelta = timedelta(minutes=15),
+        retention: RetentionPeriods | None = None,
     ) -> None:
-        self.context = Context(store=store, deployment=deployment, reminders=tuple(reminders))
+        self.context = Context(
+            store=store,
+            deployment=deployment,
+            reminders=tuple(reminders),
+            urgent_ack_after=urgent_ack_after,
+            retention=retention or RetentionPeriods(),
+        )
         self.access = AccessPolicy(self.context)
         self.people = People(self.context)
         self.offers = Offers(self.context)
@@ -52,6 +69,8 @@ class Application:
         self.absences = Absences(self.context)
         self.local_calendar = LocalCalendarEdits(self.context)
         self.outlook = OutlookChanges(self.context)
+        self.rights = Rights(self.context, self.access)
+        self.shown_cards = ShownCards(self.context)
 
     @property
     def deployment(self) -> Deployment:

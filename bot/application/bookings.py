@@ -32,9 +32,13 @@ class Bookings:
         mode: Mode,
         topic_id: str | None,
         message: str = "",
+        invite_agent: bool = False,
         key: str | None = None,
     ) -> StoredAppointment:
-        """Book a slot; `key` (the form id) makes a repeated submit raise `AlreadyDone`."""
+        """Book a slot; `key` (the form id) makes a repeated submit raise `AlreadyDone`.
+
+        `invite_agent`: she ticked « receive an invitation in my Outlook calendar »; kept with
+        the appointment, so that every write of the event (retries, moves) honours it."""
         context = self.context
         topic = context.topic(topic_id)
         site = context.site(site_id)
@@ -68,7 +72,12 @@ class Bookings:
                     topic_id=topic_id,
                 )
                 stored = await uow.appointments.add(
-                    appointment, site_id=site_id, topic_id=topic_id, message=message.strip(), now=now
+                    appointment,
+                    site_id=site_id,
+                    topic_id=topic_id,
+                    message=message.strip(),
+                    now=now,
+                    invite_agent=invite_agent,
                 )
                 await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await context.queue_reminders(uow, stored, now)
@@ -121,6 +130,7 @@ class Bookings:
                 stored.id, AppointmentStatus.CANCELLED, version=stored.appointment.version, now=now, actor="agent"
             )
             await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+            await self.context.refresh_cards(uow, stored.id, "cancelled", now)
             await uow.audit.record(
                 actor="agent", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
             )
@@ -169,6 +179,7 @@ class Bookings:
                     stored.id, slot.interval, version=current.version, now=now, actor="agent"
                 )
                 await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                await context.refresh_cards(uow, stored.id, "moved", now)
                 await context.queue_reminders(uow, moved, now)
                 await uow.audit.record(
                     actor="agent", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now

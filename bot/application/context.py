@@ -17,7 +17,7 @@ from booking.errors import BookingRefused, RefusalReason
 from booking.holidays import FrenchHolidays
 from booking.model import DayKind, Site, Topic, Worker
 from booking.plan import DayHours, ExplicitDay
-from booking.records import StoredAppointment
+from booking.records import RetentionPeriods, StoredAppointment
 from bot.application.ports import UnitOfWork, UnitsOfWork
 
 LOOKBACK = timedelta(days=400)  # absences that may still cover "now"
@@ -54,12 +54,19 @@ class Context:
     store: UnitsOfWork
     deployment: Deployment
     reminders: Sequence[tuple[str, timedelta]] = ()  # (name, how long before the start)
+    urgent_ack_after: timedelta = timedelta(minutes=15)  # Teams reached but not taken: the e-mail too
+    retention: RetentionPeriods = field(default_factory=RetentionPeriods)
     holidays: FrenchHolidays = field(init=False)
     zone: ZoneInfo = field(init=False)
 
     def __post_init__(self) -> None:
         self.holidays = FrenchHolidays(self.deployment.subdivision)
         self.zone = ZoneInfo(next(iter(self.deployment.plans.values())).timezone)
+
+    def replace_deployment(self, deployment: Deployment) -> None:
+        """A new plan for every use case from now on (`permanence plan reload`, SIGHUP)."""
+        self.deployment = deployment
+        self.__post_init__()
 
     @property
     def directory(self) -> Directory:
@@ -97,21 +104,46 @@ class Context:
         except KeyError as err:
             raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED) from err
 
-    async def absences(self, uow: UnitOfWork, now: datetime, until: datetime | None = None) -> list[Absence]:
+    def workers_for_site(self, site_id: str) -> set[str]:
+        """Every worker an offer for the site may read the calendar of: the titulars of its
+        zones, whoever succeeds them, and their replacement chains."""
+        directory = self.directory
+        found = {z.worker_id for z in directory.zones if site_id in z.site_ids}
+        while True:
+            more = {c.successor_id for c in directory.permanent if c.predecessor_id in found}
+            more |= {r for w in found for r in directory.replacements.get(w, ())}
+            if more <= found:
+                return found
+            found |= more
+
+    async def absences(
+        self, uow: UnitOfWork, now: datetime, until: datetime | None = None, *, worker_ids: Sequence[str] | None = None
+    ) -> list[Absence]:
         """Declared and Outlook absences that may matter at `now` (and up to `until`)."""
-        worker_ids = [w.id for w in self.directory.workers]
+        if worker_ids is None:
+            worker_ids = [w.id for w in self.directory.workers]
         end = (until or now) + LOOKBACK
         out_of_office = [
             Absence(worker_id=e.worker_id, start=e.interval.start, end=e.interval.end, source=AbsenceSource.OOF_EVENT)
-            for e in await uow.calendar.between(worker_ids, now - LOOKBACK, end)
-            if e.category == "oof"
+            for e in await uow.calendar.between(worker_ids, now - LOOKBACK, end, category="oof")
         ]
         return [*await uow.absences.overlapping(now - LOOKBACK, end), *out_of_office]
 
-    async def schedules(self, uow: UnitOfWork, now: datetime, start: date, end: date) -> Schedules:
+    async def schedules(
+        self, uow: UnitOfWork, now: datetime, start: date, end: date, *, site_id: str | None = None
+    ) -> Schedules:
+        """What slot computation reads; with `site_id`, only the calendars and appointments of
+        the workers an offer for that site may involve (at scale, a small part of them)."""
         first = self.local_midnight(start)
         last = self.local_midnight(end) + timedelta(days=1)
         worker_ids = [w.id for w in self.directory.workers]
+        if site_id is not None:
+            named = self.workers_for_site(site_id)
+            worker_ids = [w for w in worker_ids if w in named]
+        absences = await self.absences(uow, min(first, now), last)
+        if site_id is not None:  # a replacement named on an absence acts for it: read hers too
+            named = set(worker_ids) | {a.replacement_id for a in absences if a.replacement_id and a.worker_id in named}
+            worker_ids = [w.id for w in self.directory.workers if w.id in named]
         entries = await uow.calendar.between(worker_ids, first, last)
         day_kinds = {k.value for k in DayKind}
         calendars: dict[str, WorkerCalendar] = {}
@@ -136,7 +168,7 @@ class Context:
             directory=self.directory,
             plans=self.deployment.plans,
             calendars=calendars,
-            absences=tuple(await self.absences(uow, min(first, now), last)),
+            absences=tuple(absences),
             appointments=tuple(await uow.appointments.active_between(worker_ids, first, last)),
             holidays=self.holidays,
         )
@@ -154,6 +186,14 @@ class Context:
     async def tell_agent(uow: UnitOfWork, agent_id: str, what: str, now: datetime, **ids: str) -> None:
         await uow.outbox.add(
             "notify.agent", {"agent_id": agent_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
+        )
+
+    @staticmethod
+    async def refresh_cards(uow: UnitOfWork, appointment_id: str, change: str, now: datetime) -> None:
+        """The cards that showed this appointment with actions are to be updated in place
+        (`change`: one of `bot.application.shown_cards.CHANGES`)."""
+        await uow.outbox.add(
+            "notify.cards", {"appointment_id": appointment_id, "change": change}, now, aggregate_id=appointment_id
         )
 
     async def queue_reminders(self, uow: UnitOfWork, stored: StoredAppointment, now: datetime) -> None:

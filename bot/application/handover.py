@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from bot.application.access import operator_grant
 from bot.application.ports import UnitsOfWork
 
 
@@ -13,15 +14,16 @@ async def export_files(
     store: UnitsOfWork, *, open_only: bool, now: datetime, actor: str = "admin", operator: str | None = None
 ) -> dict[str, Any]:
     async with store.unit_of_work() as uow:
-        payload = await uow.dossiers.export(open_only=open_only, now=now)
-        await uow.audit.record(
+        grant = await operator_grant(
+            uow,
             actor=actor,
             action="dossiers.export",
             subject_type="dossiers",
-            subject_id=str(len(payload["appointments"])),
+            subject_id="open" if open_only else "all",
             now=now,
             operator=operator,
         )
+        payload = await uow.dossiers.export(open_only=open_only, now=now, grant=grant)
         await uow.commit()
     return payload
 
@@ -38,14 +40,15 @@ async def import_files(
     """Idempotent; with `assign_to`, every file goes to that successor and her upcoming
     appointments are written into her calendar by the outbox."""
     async with store.unit_of_work() as uow:
-        counts = await uow.dossiers.import_(payload, assign_to=assign_to, now=now)
-        await uow.audit.record(
+        grant = await operator_grant(
+            uow,
             actor=actor,
             action="dossiers.import",
             subject_type="dossiers",
-            subject_id=str(counts["appointments"]),
+            subject_id=str(len(payload.get("appointments", []))),
             now=now,
             operator=operator,
         )
+        counts = await uow.dossiers.import_(payload, assign_to=assign_to, now=now, grant=grant)
         await uow.commit()
     return counts

@@ -45,7 +45,7 @@ class Offers:
         topic = self.context.topic(topic_id, kinds)
         start = start or self.context.local_date(now)
         async with self.context.store.unit_of_work(read_only=True) as uow:
-            schedules = await self.context.schedules(uow, now, start, start + timedelta(days=days))
+            schedules = await self.context.schedules(uow, now, start, start + timedelta(days=days), site_id=site_id)
         return offer_slots(now=now, site_id=site_id, topic=topic, start=start, days=days, schedules=schedules)
 
     async def first_offer(
@@ -74,7 +74,9 @@ class Offers:
         """The slot a card names, if it is offered now: (slot, free slots around it, planned slots of its day)."""
         worker_id, start = parse_slot_key(slot_key)
         day = self.context.local_date(start)
-        schedules = await self.context.schedules(uow, now, day - timedelta(days=14), day + timedelta(days=15))
+        schedules = await self.context.schedules(
+            uow, now, day - timedelta(days=14), day + timedelta(days=15), site_id=site_id
+        )
         free = list(
             offer_slots(
                 now=now, site_id=site_id, topic=topic, start=day - timedelta(days=14), days=29, schedules=schedules

@@ -1,4 +1,9 @@
-"""The outbox dispatcher: calendar writes and proactive messages, retried until they succeed."""
+"""The outbox dispatcher: calendar writes and proactive messages, retried until they succeed.
+
+An urgent notice to a handler is not retried on Teams: when Teams fails (no conversation, the
+connector refuses) the neutral e-mail goes out at once, and when that fails too the next person
+of the chain takes over at once (`UrgentRequests.unreachable`). A notice delivered on Teams but
+not taken within `urgent_ack_after` is followed by the e-mail (`urgent.ack_check`)."""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ from typing import Any, Protocol
 
 from booking.model import Mode
 from booking.records import NotFound, OutboxMessage
+from bot.application.access import AccessPolicy, delivery_grant
 from bot.application.context import Context
+from bot.application.urgent import UrgentRequests
 from bot.logs import exception_summary
 from bot.metrics import Metrics
 from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
@@ -20,6 +27,7 @@ from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+TEAMS_HOME = "https://teams.microsoft.com/"  # the e-mail's link when the app's id is not known
 HEARTBEAT = 5.0  # seconds between lease renewals, a third of the outbox lease (15 s)
 
 
@@ -47,9 +55,10 @@ class OutboxDispatcher:
         name: str,
         metrics: Metrics,
         subject: str,
-        invite_agent: bool = True,
         calendar_work: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
         heartbeat: float = HEARTBEAT,
+        urgent: UrgentRequests | None = None,
+        open_url: str = TEAMS_HOME,
     ) -> None:
         self.context = context
         self.store = context.store
@@ -59,12 +68,14 @@ class OutboxDispatcher:
         self.name = name
         self.metrics = metrics
         self.subject = subject
-        self.invite_agent = invite_agent
         self.calendar_work = calendar_work  # calendar sync and subscription upkeep, when Graph is configured
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.heartbeat = heartbeat
         self._held: set[int] = set()  # claimed and not yet finished: their leases are renewed
+        self.urgent = urgent or UrgentRequests(context, AccessPolicy(context))
+        self.open_url = open_url  # where the neutral e-mail sends the worker (the app in Teams)
+        self.on_pass: Callable[[], None] | None = None  # called after each pass: the task's heartbeat
 
     def wake(self) -> None:
         self._wake.set()
@@ -112,12 +123,17 @@ class OutboxDispatcher:
         while True:
             try:
                 while await self.run_once():
-                    pass
+                    self._beat()
             except Exception as err:  # noqa: BLE001 - the loop must survive a database hiccup
                 log.error("outbox pass failed: %s", exception_summary(err))
+            self._beat()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
+
+    def _beat(self) -> None:
+        if self.on_pass is not None:
+            self.on_pass()
 
     async def _deliver(self, message: OutboxMessage) -> None:
         try:
@@ -162,7 +178,11 @@ class OutboxDispatcher:
             "calendar.create": self._create,
             "calendar.update": self._update,
             "calendar.cancel": self._cancel,
+            "urgent.ack_check": self._urgent_ack_check,
         }
+        if message.kind == "notify.worker" and message.payload.get("what") == "urgent":
+            await self._urgent_notice(message)
+            return
         if message.kind in handlers:
             await handlers[message.kind](message.payload)
             return
@@ -174,6 +194,60 @@ class OutboxDispatcher:
             return
         raise DeliveryError(f"unknown_kind:{message.kind}", retryable=False)
 
+    # -- urgent requests: Teams, then e-mail, then the next person --------------------------------
+
+    async def _urgent_notice(self, message: OutboxMessage) -> None:
+        payload = message.payload
+        if not payload.get("worker_id"):
+            return  # the chain ended at the provider's hotline: the agent is told to call it
+        request_id, step = str(payload["urgent_id"]), _step(payload)
+        handler = await self.urgent.waiting_for(request_id, step)
+        if handler is None:
+            return  # taken, or moved on to someone else meanwhile
+        try:
+            await self.notifier.deliver(message)
+        except DeliveryError as err:
+            log.warning(
+                "urgent notice not delivered on Teams: %s",
+                err.code,
+                extra={"event": "urgent.teams_failed", "code": err.code},
+            )
+            self.metrics.inc("permanence_urgent_notices_total", channel="teams", outcome="failed")
+            if await self._urgent_mail(request_id, step, handler.mailbox):
+                return
+            moved = await self.urgent.unreachable(now=self.clock(), request_id=request_id, step=step)
+            log.warning(
+                "urgent handler unreachable on every channel: %s",
+                "next person" if moved else "nothing to move",
+                extra={"event": "urgent.unreachable", "code": err.code},
+            )
+            self.metrics.inc("permanence_urgent_unreachable_total")
+            return
+        self.metrics.inc("permanence_urgent_notices_total", channel="teams", outcome="sent")
+        await self.urgent.reached(now=self.clock(), request_id=request_id, step=step, channel="teams")
+
+    async def _urgent_ack_check(self, payload: dict[str, Any]) -> None:
+        """Reached on Teams but not taken in time: the e-mail too (the deadline still escalates)."""
+        request_id, step = str(payload["urgent_id"]), _step(payload)
+        handler = await self.urgent.waiting_for(request_id, step)
+        if handler is not None:
+            await self._urgent_mail(request_id, step, handler.mailbox)
+
+    async def _urgent_mail(self, request_id: str, step: int | None, address: str) -> bool:
+        """The neutral e-mail to the handler; True when it was accepted for delivery."""
+        if not address:
+            self.metrics.inc("permanence_urgent_notices_total", channel="mail", outcome="no_mailbox")
+            return False
+        try:
+            await self.provider.send_urgent_mail(address, open_url=self.open_url)
+        except CalendarError as err:
+            log.warning("urgent e-mail not sent: %s", err.code, extra={"event": "urgent.mail_failed", "code": err.code})
+            self.metrics.inc("permanence_urgent_notices_total", channel="mail", outcome="failed")
+            return False
+        self.metrics.inc("permanence_urgent_notices_total", channel="mail", outcome="sent")
+        await self.urgent.reached(now=self.clock(), request_id=request_id, step=step, channel="mail")
+        return True
+
     def _mailbox(self, worker_id: str) -> Mailbox:
         worker = self.context.directory.worker(worker_id)
         return Mailbox(worker_id=worker.id, address=worker.mailbox or worker.object_id or worker.id)
@@ -181,15 +255,20 @@ class OutboxDispatcher:
     async def _draft(self, appointment_id: str) -> tuple[Any, EventDraft]:
         async with self.store.unit_of_work(read_only=True) as uow:
             stored = await uow.appointments.get(appointment_id)
-            email = await uow.agents.email(stored.appointment.agent_id) if self.invite_agent else ""
+            # Only when she asked for it at booking: otherwise her calendar, her delegates and
+            # the mail trace would show that she meets the social worker.
+            agent_id = stored.appointment.agent_id
+            email = await uow.agents.email(agent_id, grant=delivery_grant(agent_id)) if stored.invite_agent else ""
         appointment = stored.appointment
         plan = self.context.deployment.plans.get(appointment.worker_id)
+        # A place only where the worker must go: nothing for a remote mode (Teams, phone) nor
+        # for a home visit, whose address is agreed by phone.
         locations = {
             Mode.IN_PERSON: plan.place if plan else "",
-            Mode.TEAMS: "Microsoft Teams",
-            Mode.PHONE: "Téléphone",
+            Mode.TEAMS: "",
+            Mode.PHONE: "",
             Mode.OTHER_SITE: self.context.directory.site(stored.site_id).name,
-            Mode.HOME_VISIT: "À convenir",
+            Mode.HOME_VISIT: "",
         }
         draft = EventDraft(
             transaction_id=stored.transaction_id,
@@ -240,3 +319,12 @@ class OutboxDispatcher:
             self._mailbox(stored.appointment.worker_id), stored.outlook_event_id, "Rendez-vous annulé."
         )
         self.metrics.inc("permanence_calendar_writes_total", operation="cancel")
+
+
+def _step(payload: dict[str, Any]) -> int | None:
+    """The escalation step a message is about (None: written before steps were recorded)."""
+    value = payload.get("step")
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -71,6 +71,7 @@ class OutlookChanges:
                 stored.id, AppointmentStatus.CANCELLED, version=appointment.version, now=now, actor="outlook"
             )
             await self.context.tell_agent(uow, appointment.agent_id, "worker_cancelled", now, appointment_id=stored.id)
+            await self.context.refresh_cards(uow, stored.id, "outlook_cancelled", now)
             await uow.audit.record(
                 actor="outlook", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
             )
@@ -89,6 +90,7 @@ class OutlookChanges:
             )
             return "entries"
         await self.context.tell_agent(uow, appointment.agent_id, "worker_moved", now, appointment_id=stored.id)
+        await self.context.refresh_cards(uow, stored.id, "outlook_moved", now)
         await self.context.queue_reminders(uow, moved, now)
         await uow.audit.record(
             actor="outlook", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now

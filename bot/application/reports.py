@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from booking.reports import ReportAppointment, ReportUrgent
+from bot.application.access import report_grant
 from bot.application.ports import UnitsOfWork
 
 
@@ -21,10 +22,8 @@ async def report_rows(
 ) -> tuple[list[ReportAppointment], list[ReportUrgent]]:
     """The period's rows (topics decrypted only to be counted), the generation audited."""
     async with store.unit_of_work() as uow:
-        appointments = await uow.appointments.report_rows(start, end)
+        grant = await report_grant(uow, period=period, now=now, actor=actor, operator=operator)
+        appointments = await uow.appointments.report_rows(start, end, grant=grant)
         urgent = await uow.urgent.report_rows(start, end)
-        await uow.audit.record(
-            actor=actor, action="report.generate", subject_type="report", subject_id=period, now=now, operator=operator
-        )
         await uow.commit()
     return appointments, urgent

@@ -1,5 +1,10 @@
 """Urgent requests: filed by an agent, routed to the worker or her acting replacement with a
-call-back deadline in working hours, taken by a handler, escalated when nobody took them."""
+call-back deadline in working hours, taken by a handler, escalated when nobody took them.
+
+Reaching the handler (issue 13): the outbox tries Teams, then the neutral e-mail; `reached`
+records the first channel that worked (the agent is then told who will call her back) and
+`unreachable` moves the request to the next person of the chain at once. The agent is told
+when the chain ends at the provider's hotline."""
 
 from __future__ import annotations
 
@@ -7,10 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from booking.model import Worker
-from booking.records import NotFound, UrgentRequest
+from booking.records import ConcurrentChange, NotFound, UrgentRequest
 from booking.urgency import triage
 from bot.application.access import AccessPolicy, UrgentDetails, actor
 from bot.application.context import AccessDenied, Context, once, settle
+from bot.application.ports import UnitOfWork
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -72,7 +78,7 @@ class UrgentRequests:
                 now=now,
             )
             first = route.first
-            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id)
+            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id, step="0")
             await uow.audit.record(
                 actor="agent", action="urgent.file", subject_type="urgent", subject_id=request.id, now=now
             )
@@ -140,12 +146,90 @@ class UrgentRequests:
                 ):
                     step += 1
                 if step != request.step:
-                    handler = request.route[step][0]
-                    await uow.urgent.escalate(request.id, step, handler, version=request.version)
-                    await self.context.tell_worker(uow, handler, "urgent", now, urgent_id=request.id)
-                    await uow.audit.record(
-                        actor="system", action="urgent.escalate", subject_type="urgent", subject_id=request.id, now=now
-                    )
+                    await self._move(uow, request, step, now)
                     moved += 1
             await uow.commit()
         return moved
+
+    async def _move(self, uow: UnitOfWork, request: UrgentRequest, step: int, now: datetime) -> None:
+        """Hand the request to the person of `step` (the hotline: the agent is told to call it)."""
+        handler = request.route[step][0]
+        await uow.urgent.escalate(request.id, step, handler, version=request.version)
+        await self.context.tell_worker(uow, handler, "urgent", now, urgent_id=request.id, step=str(step))
+        if handler is None:
+            await self.context.tell_agent(uow, request.agent_id, "urgent_hotline", now, urgent_id=request.id)
+        await uow.audit.record(
+            actor="system", action="urgent.escalate", subject_type="urgent", subject_id=request.id, now=now
+        )
+
+    # -- reaching the handler (called by the outbox) ------------------------------------------
+
+    async def waiting_for(self, request_id: str, step: int | None) -> Worker | None:
+        """The handler who must be reached for `step` (None: the current one), if the request is
+        still open at that step with a person (not the hotline) in charge; else None."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            try:
+                request = await uow.urgent.get(request_id)
+            except NotFound:
+                return None
+        if request.status != "open" or (step is not None and request.step != step) or request.handler_id is None:
+            return None
+        return self.context.directory.worker(request.handler_id)
+
+    async def reached(self, *, now: datetime, request_id: str, step: int | None, channel: str) -> bool:
+        """The handler of `step` was reached on `channel` ("teams" or "mail"). The first time, the
+        agent is told who will call her back; after Teams, her acknowledgement is awaited for
+        `urgent_ack_after` before the e-mail is sent too. False when nothing was recorded."""
+        async with self.context.store.unit_of_work() as uow:
+            try:
+                request = await uow.urgent.get(request_id)
+            except NotFound:
+                return False
+            step = request.step if step is None else step
+            if request.status != "open" or request.step != step:
+                return False
+            first = await uow.urgent.mark_reached(request.id, step)
+            if first:
+                await self.context.tell_agent(
+                    uow, request.agent_id, "urgent_reached", now, urgent_id=request.id, step=str(step)
+                )
+            if channel == "teams":
+                await uow.outbox.add(
+                    "urgent.ack_check",
+                    {"urgent_id": request.id, "step": str(step)},
+                    now,
+                    aggregate_id=request.id,
+                    not_before=now + self.context.urgent_ack_after,
+                )
+            await uow.audit.record(
+                actor="system",
+                action=f"urgent.reached.{channel}",
+                subject_type="urgent",
+                subject_id=request.id,
+                now=now,
+            )
+            await uow.commit()
+        return first
+
+    async def unreachable(self, *, now: datetime, request_id: str, step: int | None) -> bool:
+        """Nobody could reach the handler of `step` on any channel: the next person of the chain
+        takes over at once, without waiting for the deadline. False when it had moved on already."""
+        async with self.context.store.unit_of_work() as uow:
+            try:
+                request = await uow.urgent.get(request_id)
+            except NotFound:
+                return False
+            step = request.step if step is None else step
+            if request.status != "open" or request.step != step or step >= len(request.route) - 1:
+                return False
+            try:
+                await self._move(uow, request, step + 1, now)
+            except ConcurrentChange:
+                return False  # another replica (or the deadline job) moved it first
+            await uow.commit()
+        return True
+
+    def handled_by_titular(self, request: UrgentRequest, worker_id: str | None) -> bool:
+        """Whether `worker_id` is the titular of the request's site (else she acts as a replacement)."""
+        titular = self.context.directory.titular_for_site(request.site_id, self.context.local_date(request.received_at))
+        return titular.id == worker_id

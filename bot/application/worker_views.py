@@ -81,6 +81,7 @@ class WorkerViews:
             await self.context.tell_agent(
                 uow, stored.appointment.agent_id, "accepted" if accept else "declined", now, appointment_id=stored.id
             )
+            await self.context.refresh_cards(uow, stored.id, "accepted" if accept else "declined", now)
             await uow.audit.record(
                 actor=actor(worker),
                 action="appointment.accept" if accept else "appointment.decline",

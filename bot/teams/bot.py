@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from botbuilder.core import ConversationState, TurnContext
+from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.schema import ChannelAccount
 
@@ -28,10 +29,12 @@ from bot.teams import cards
 from bot.teams.journeys.base import Services
 from bot.teams.journeys.booking import BookingJourney
 from bot.teams.journeys.mine import MineJourney
+from bot.teams.journeys.rights import RightsJourney
 from bot.teams.journeys.urgent import UrgentJourney
 from bot.teams.journeys.worker_calendar import WorkerCalendarJourney
 from bot.teams.journeys.worker_views import WorkerViewsJourney
 from bot.teams.router import Route, Router, Submit
+from bot.teams.state import Conversation, DatabaseStorage, storage_key
 from bot.teams.turn import Turn
 
 Clock = Callable[[], datetime]
@@ -47,12 +50,15 @@ AGENT_COMMANDS = (
     ("reserver", "book"),
     ("urgence", "urgent"),
     ("urgent", "urgent"),
+    ("mes donnees", "my_data"),
+    ("donnees personnelles", "my_data"),
     ("aide", "help"),
     ("help", "help"),
     ("bonjour", "help"),
     ("menu", "help"),
     # The English titles of the app's command list (en-us localisation of the manifest).
     ("my appointments", "mine"),
+    ("my data", "my_data"),
     ("appointment", "book"),
     ("cancel", "mine"),
 )
@@ -78,6 +84,9 @@ def match_command(text: str, *, worker: bool) -> str | None:
 
 REDELIVERY_WINDOW = timedelta(days=1)
 MAX_SEEN = 50
+MAX_RECENT = 10_000  # activities answered by this process, remembered to tell a redelivery
+VOLATILE = ("seen",)  # state keys whose change alone does not make a turn write the state
+CONVERSATION = "permanence.conversation"  # where the turn's loaded state is kept on the context
 log = logging.getLogger(__name__)
 
 
@@ -102,21 +111,26 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         self,
         *,
         app: Application,
-        conversation_state: ConversationState,
+        storage: DatabaseStorage,
         clock: Clock,
         local_calendar: bool,
         meeting_links: bool,
+        outlook_invitation: bool = False,
         after_commit: Callable[[str], Awaitable[None]] | None = None,
         serial: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         super().__init__()
         self.app = app
         self.serial = serial or _one_at_a_time()
-        self.conversation_state = conversation_state
-        self.state_property = conversation_state.create_property("permanence")
+        self.storage = storage
+        self._recent: OrderedDict[str, None] = OrderedDict()
         self.clock = clock
         services = Services(
-            app=app, local_calendar=local_calendar, meeting_links=meeting_links, after_commit=after_commit
+            app=app,
+            local_calendar=local_calendar,
+            meeting_links=meeting_links,
+            outlook_invitation=outlook_invitation,
+            after_commit=after_commit,
         )
         booking = BookingJourney(services)
         routes: dict[str, Route] = {
@@ -129,6 +143,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
             UrgentJourney(services),
             WorkerViewsJourney(services),
             WorkerCalendarJourney(services),
+            RightsJourney(services),
         ):
             routes.update(journey.routes())
         self.router = Router(routes)
@@ -146,17 +161,29 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
                 await turn_context.send_activity(texts.PERSONAL_CHAT_ONLY)
             return
         conversation = activity.conversation.id if activity.conversation else ""
+        name = hashlib.sha256(f"{activity.channel_id}/{conversation}".encode()).hexdigest()
         # The turns of one conversation never interleave their state read-modify-write (in
         # this process, and across replicas on PostgreSQL): a double click or a burst of
         # messages is answered in order, each against the state the previous one left.
-        async with self.serial(hashlib.sha256(f"{activity.channel_id}/{conversation}".encode()).hexdigest()):
-            state: dict[str, Any] = await self.state_property.get(turn_context, dict)
-            if self._redelivered(state, activity.id, activity.type):
+        async with self.serial(name):
+            loaded = await self.storage.load(storage_key(activity.channel_id, conversation), ignore=VOLATILE)
+            turn_context.turn_state[CONVERSATION] = loaded
+            mark = f"{name}/{activity.id}" if activity.id and activity.type in ("message", "invoke") else None
+            if (mark is not None and mark in self._recent) or self._redelivered(
+                loaded.state, activity.id, activity.type
+            ):
                 log.info("redelivered activity answered once", extra={"event": "turn.redelivered"})
                 return
             await super().on_turn(turn_context)
+            if mark is not None:
+                self._recent[mark] = None
+                while len(self._recent) > MAX_RECENT:
+                    self._recent.popitem(last=False)
             try:
-                await self.conversation_state.save_changes(turn_context)
+                # Written only if the turn changed it: a turn that only reads writes nothing (its
+                # activity id is then remembered by this process only; a redelivered read that
+                # reaches another replica is answered again, which changes nothing either).
+                await self.storage.save(loaded, ignore=VOLATILE)
             except Exception as err:  # noqa: BLE001 - what the turn did is committed and was shown
                 log.warning("conversation state not saved: %s", exception_summary(err), extra={"event": "state.save"})
 
@@ -176,6 +203,11 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         return False
 
     @staticmethod
+    def _state(context: TurnContext) -> dict[str, Any]:
+        loaded: Conversation = context.turn_state[CONVERSATION]
+        return loaded.state
+
+    @staticmethod
     def person_of(context: TurnContext) -> str | None:
         """The one identity rule: a Teams personal chat, and the person is her Entra object id
         (`from.aadObjectId`, set by Teams), never `from.id` (which another client may choose)."""
@@ -191,7 +223,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         object_id = self.person_of(context)
         if not object_id:
             raise NotIdentified
-        state: dict[str, Any] = await self.state_property.get(context, dict)
+        state = self._state(context)
         now = self.clock()
         # A fingerprint of who is speaking where (the state keeps no identifier in clear).
         salt = state.setdefault("salt", secrets.token_hex(16))
@@ -209,7 +241,15 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
                 now=now,
             )
             state.update(agent_id=agent_id, who=who, email_checked=True)
-        return Turn(context, state, agent_id, self.app.people.worker(object_id), now)
+        person_id: str = agent_id
+
+        async def shown(activity_id: str, kind: str, items: list[str] | None) -> None:
+            if items is None:
+                await self.app.shown_cards.forget(person_id, [activity_id], now)
+            else:
+                await self.app.shown_cards.record(person_id, activity_id, kind, items, now)
+
+        return Turn(context, state, agent_id, self.app.people.worker(object_id), now, shown)
 
     async def _email(self, context: TurnContext) -> str:
         """The agent's address, to invite her to the Outlook event (best effort)."""
@@ -228,8 +268,10 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
             await turn.send(cards.welcome(is_worker=turn.worker is not None))
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        # The app installed for her (by herself, or for a worker through Graph): her conversation
+        # reference is kept now, so that proactive messages reach her before she ever writes.
         # Teams sends a conversationUpdate with the same install: welcoming once is enough.
-        return None
+        await self._turn(turn_context)
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         turn = await self._turn(turn_context)
@@ -250,4 +292,5 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         await turn.send(cards.welcome(is_worker=turn.worker is not None))
 
     async def accept_change(self, turn: Turn, submit: Submit) -> None:
-        await turn.say(texts.CHANGE_ACCEPTED)
+        # The choice card no longer offers its choices once one was made.
+        await turn.replace(cards.notice(texts.CHANGE_ACCEPTED, []))

@@ -218,21 +218,44 @@ def _rows(day_slots: Sequence[Slot], width: int = 5) -> list[list[Slot]]:
     return rows
 
 
-def summary(form: str, *, when: datetime, how: str, where: str, topic: str, worker: Worker | None) -> Card:
+def summary(
+    form: str,
+    *,
+    when: datetime,
+    how: str,
+    where: str,
+    topic: str,
+    worker: Worker | None,
+    invitation: bool = False,
+) -> Card:
+    """`invitation`: offer the Outlook invitation, off unless she ticks it."""
+    body: list[dict[str, Any]] = [
+        title(texts.SUMMARY_TITLE),
+        facts(
+            [
+                (texts.SUMMARY_WHEN, texts.day_and_hour(when)),
+                (texts.SUMMARY_HOW, how),
+                (texts.SUMMARY_WHERE, where),
+                (texts.SUMMARY_TOPIC, topic),
+                (texts.SUMMARY_WITH, worker.name if worker else ""),
+            ]
+        ),
+    ]
+    if invitation:
+        body.append(
+            {
+                "type": "Input.Toggle",
+                "id": "invite",
+                "title": texts.INVITE_LABEL,
+                "value": "false",
+                "valueOn": "true",
+                "valueOff": "false",
+            }
+        )
+        body.append(text(texts.INVITE_HINT, isSubtle=True, size="Small", spacing="None"))
+    body.append(text(texts.CONFIDENTIALITY, isSubtle=True, size="Small"))
     return card(
-        [
-            title(texts.SUMMARY_TITLE),
-            facts(
-                [
-                    (texts.SUMMARY_WHEN, texts.day_and_hour(when)),
-                    (texts.SUMMARY_HOW, how),
-                    (texts.SUMMARY_WHERE, where),
-                    (texts.SUMMARY_TOPIC, topic),
-                    (texts.SUMMARY_WITH, worker.name if worker else ""),
-                ]
-            ),
-            text(texts.CONFIDENTIALITY, isSubtle=True, size="Small"),
-        ],
+        body,
         [
             submit(texts.CONFIRM, "confirm", form, style="positive"),
             submit(texts.OTHER_SLOT, "back", form),
@@ -290,23 +313,83 @@ def cancel_confirm(form: str, when: datetime) -> Card:
     )
 
 
-def urgent_form(form: str, *, phone: str = "") -> Card:
+def my_data(
+    form: str,
+    *,
+    profile: Sequence[tuple[str, str]],
+    appointments: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    urgent: Sequence[tuple[str, Sequence[tuple[str, str]]]],
+    notes: Sequence[str],
+) -> Card:
+    """What the service keeps about the agent; sections are (headline, facts)."""
+    body: list[dict[str, Any]] = [
+        title(texts.DATA_TITLE),
+        text(texts.DATA_INTRO),
+        text(texts.DATA_PROFILE, weight="Bolder", spacing="Medium"),
+        facts(profile),
+    ]
+    for heading, rows in ((texts.DATA_APPOINTMENTS, appointments), (texts.DATA_URGENT, urgent)):
+        body.append(text(heading, weight="Bolder", spacing="Medium"))
+        if not rows:
+            body.append(text(texts.DATA_NONE, isSubtle=True))
+        for headline, details in rows:
+            body.append({"type": "Container", "separator": True, "items": [text(headline), facts(details)]})
+    body += [text(n, isSubtle=True, size="Small") for n in notes]
+    return card(body, [submit(texts.ERASE_ACTION, "erase_ask", form, style="destructive")])
+
+
+def erase_confirm(form: str | None, will: Sequence[str], kept: Sequence[str]) -> Card:
+    """The erasure, with what goes and what stays and why; no form: nothing can go now."""
+    body: list[dict[str, Any]] = [title(texts.ERASE_TITLE if form else texts.DATA_TITLE)]
+    if will:
+        body.append(text(texts.ERASE_WILL, weight="Bolder"))
+        body += [text(f"• {line}") for line in will]
+    else:
+        body.append(text(texts.ERASE_NOTHING))
+    if kept:
+        body.append(text(texts.ERASE_KEPT, weight="Bolder", spacing="Medium"))
+        body += [text(f"• {line}") for line in kept]
+    if form is None:
+        return card(body)
+    body.append(text(texts.ERASE_AFTER, isSubtle=True))
+    return card(
+        body,
+        [submit(texts.ERASE_YES, "erase_yes", form, style="destructive"), submit(texts.ERASE_NO, "erase_no", form)],
+    )
+
+
+def emergency_numbers() -> dict[str, Any]:
+    """The red box with the emergency numbers: first on every urgent card, before and after sending."""
     numbers = [
         {"type": "Column", "width": "auto", "items": [text(number, weight="Bolder", size="Large")]}
         for number, _ in texts.EMERGENCY_NUMBERS
     ]
+    return {
+        "type": "Container",
+        "style": "attention",
+        "items": [
+            text(texts.URGENT_DANGER, weight="Bolder"),
+            {"type": "ColumnSet", "columns": numbers},
+            text(" · ".join(f"{n} : {label}" for n, label in texts.EMERGENCY_NUMBERS), size="Small"),
+        ],
+    }
+
+
+def urgent_notice(lines: Sequence[str], *, unasked: bool = False) -> Card:
+    """What the agent is told about her urgent request, under the emergency numbers; `unasked`
+    (a proactive message): the neutral preview first, as on every proactive card."""
+    preview = [text(texts.PREVIEW, isSubtle=True, size="Small")] if unasked else []
+    result = card([*preview, title(texts.URGENT_TITLE), emergency_numbers(), *(text(line) for line in lines)])
+    if unasked:
+        result["fallbackText"] = texts.PREVIEW
+    return result
+
+
+def urgent_form(form: str, *, phone: str = "") -> Card:
     return card(
         [
             title(texts.URGENT_TITLE),
-            {
-                "type": "Container",
-                "style": "attention",
-                "items": [
-                    text(texts.URGENT_DANGER, weight="Bolder"),
-                    {"type": "ColumnSet", "columns": numbers},
-                    text(" · ".join(f"{n} : {label}" for n, label in texts.EMERGENCY_NUMBERS), size="Small"),
-                ],
-            },
+            emergency_numbers(),
             text(texts.URGENT_INTRO),
             {
                 "type": "Input.Text",
@@ -333,6 +416,18 @@ def urgent_form(form: str, *, phone: str = "") -> Card:
 
 def notice(heading: str, lines: Sequence[str], actions: Sequence[dict[str, Any]] = ()) -> Card:
     return card([title(heading), *(text(line) for line in lines)], actions)
+
+
+def proactive(heading: str | None, lines: Sequence[str], actions: Sequence[dict[str, Any]] = ()) -> Card:
+    """A message the bot sends unasked. Hosts preview a card by its fallback text or its first
+    text block (a Teams toast, the chat list, a locked phone): both are the neutral preview."""
+    body = [text(texts.PREVIEW, isSubtle=True, size="Small")]
+    if heading:
+        body.append(title(heading))
+    body += [text(line) for line in lines]
+    result = card(body, actions)
+    result["fallbackText"] = texts.PREVIEW
+    return result
 
 
 def agenda(period: str, rows: Sequence[tuple[datetime, str, Sequence[tuple[str, str]]]]) -> Card:

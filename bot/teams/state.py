@@ -1,8 +1,16 @@
-"""botbuilder `Storage` on the product's database (encrypted, with eTag concurrency)."""
+"""The conversation state on the product's database (encrypted, with eTag concurrency).
+
+A turn loads its conversation's document once and saves it only if what it serialises to
+changed (a digest compared before and after the turn): a turn that only reads writes nothing.
+`DatabaseStorage` is also botbuilder's `Storage` (values are dicts with an "e_tag").
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import json
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +18,29 @@ from botbuilder.core import Storage
 
 from booking.records import ConcurrentChange
 from storage.store import Store
+
+PROPERTY = "permanence"  # the document's one property (the shape botbuilder's ConversationState wrote)
+
+
+def storage_key(channel_id: str, conversation_id: str) -> str:
+    """The key botbuilder's ConversationState uses, so stored conversations stay readable."""
+    return f"{channel_id}/conversations/{conversation_id}"
+
+
+def digest(state: dict[str, Any], ignore: Collection[str] = ()) -> bytes:
+    """A digest of the state as it is serialised, without the keys in `ignore`."""
+    kept = {k: v for k, v in state.items() if k not in ignore} if ignore else state
+    return hashlib.blake2b(json.dumps(kept, sort_keys=True, default=str).encode(), digest_size=16).digest()
+
+
+@dataclass(kw_only=True, slots=True)
+class Conversation:
+    """A conversation's state as one turn loaded it."""
+
+    key: str
+    state: dict[str, Any]
+    etag: str | None
+    loaded: bytes  # the digest at load
 
 
 class DatabaseStorage(Storage):  # type: ignore[misc]
@@ -19,6 +50,30 @@ class DatabaseStorage(Storage):  # type: ignore[misc]
         super().__init__()
         self._store = store
         self._clock = clock
+
+    async def load(self, key: str, *, ignore: Collection[str] = ()) -> Conversation:
+        """The conversation's state (empty the first time), with its eTag and digest."""
+        async with self._store.unit_of_work(read_only=True) as uow:
+            found = await uow.state.read([key])
+        document, etag = found.get(key, ({}, None))
+        state = document.get(PROPERTY)
+        if not isinstance(state, dict):
+            state = {}
+        return Conversation(key=key, state=state, etag=etag, loaded=digest(state, ignore))
+
+    async def save(self, conversation: Conversation, *, ignore: Collection[str] = ()) -> bool:
+        """Write the state if it changed since it was loaded (the keys in `ignore` alone do
+        not count as a change, and are written with the rest); returns whether it wrote.
+        Raises `ConcurrentChange` if somebody else wrote it meanwhile."""
+        if digest(conversation.state, ignore) == conversation.loaded:
+            return False
+        async with self._store.unit_of_work() as uow:
+            conversation.etag = await uow.state.write(
+                conversation.key, {PROPERTY: conversation.state}, conversation.etag, self._clock()
+            )
+            await uow.commit()
+        conversation.loaded = digest(conversation.state, ignore)
+        return True
 
     async def read(self, keys: list[str]) -> dict[str, Any]:
         if not keys:

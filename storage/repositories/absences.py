@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 
 from booking.absence import Absence, AbsenceSource
+from booking.records import NotFound, StoredAbsence
 from storage.models import (
     AbsenceRow,
 )
@@ -15,9 +16,10 @@ from storage.repositories.base import Repository, new_id
 
 
 class AbsenceRepository(Repository):
-    async def add(self, absence: Absence, now: datetime, external_id: str | None = None) -> str:
+    async def add(self, absence: Absence, now: datetime, external_id: str | None = None, *, reason: str = "") -> str:
+        absence_id = new_id()
         row = AbsenceRow(
-            id=new_id(),
+            id=absence_id,
             worker_id=absence.worker_id,
             start_at=absence.start,
             end_at=absence.end,
@@ -25,6 +27,7 @@ class AbsenceRepository(Repository):
             external_id=external_id,
             replacement_id=absence.replacement_id,
             created_at=now,
+            reason_enc=self._seal(reason, f"absences.reason:{absence_id}"),
         )
         self.session.add(row)
         await self.session.flush()
@@ -34,16 +37,36 @@ class AbsenceRepository(Repository):
         rows = await self.session.scalars(
             select(AbsenceRow).where(AbsenceRow.start_at < end, AbsenceRow.end_at > start).order_by(AbsenceRow.start_at)
         )
-        return [
-            Absence(
-                worker_id=r.worker_id,
-                start=r.start_at,
-                end=r.end_at,
-                source=AbsenceSource(r.source),
-                replacement_id=r.replacement_id,
-            )
-            for r in rows
-        ]
+        return [self._absence(r) for r in rows]
+
+    @staticmethod
+    def _absence(row: AbsenceRow) -> Absence:
+        return Absence(
+            worker_id=row.worker_id,
+            start=row.start_at,
+            end=row.end_at,
+            source=AbsenceSource(row.source),
+            replacement_id=row.replacement_id,
+        )
+
+    async def ending_after(self, moment: datetime) -> list[StoredAbsence]:
+        """Current and future absences, every source, in order of start."""
+        rows = await self.session.scalars(
+            select(AbsenceRow).where(AbsenceRow.end_at > moment).order_by(AbsenceRow.start_at, AbsenceRow.id)
+        )
+        return [StoredAbsence(id=r.id, absence=self._absence(r), created_at=r.created_at) for r in rows]
+
+    async def get(self, absence_id: str) -> StoredAbsence:
+        row = await self.session.get(AbsenceRow, absence_id)
+        if row is None:
+            raise NotFound
+        return StoredAbsence(id=row.id, absence=self._absence(row), created_at=row.created_at)
+
+    async def reason(self, absence_id: str) -> str:
+        row = await self.session.get(AbsenceRow, absence_id)
+        if row is None:
+            raise NotFound
+        return self._open(row.reason_enc, f"absences.reason:{absence_id}")
 
     async def replace_from_source(
         self, worker_id: str, source: AbsenceSource, absences: Sequence[Absence], now: datetime

@@ -1,4 +1,5 @@
-"""Agents: found by a keyed hash of their Entra id; name, phone, e-mail and conversation encrypted."""
+"""Agents: found by a keyed hash of their Entra id; name, phone, e-mail and conversation encrypted,
+read only with a grant (`booking.grants`) that covers the agent."""
 
 from __future__ import annotations
 
@@ -6,15 +7,20 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
+from booking.grants import Grant, Purpose, require
 from booking.records import (
+    AgentRecord,
     NotFound,
 )
 from storage.models import (
     AgentRow,
 )
-from storage.repositories.base import Repository, new_id
+from storage.repositories.base import Repository, new_id, new_lookup
+
+PERSONAL = (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR)  # name, phone
+CONTACT = (Purpose.DELIVERY, Purpose.OWN, Purpose.OPERATOR)  # e-mail, conversation reference
 
 
 class AgentRepository(Repository):
@@ -60,7 +66,8 @@ class AgentRepository(Repository):
         row = await self._get(agent_id)
         row.email_enc, row.updated_at = self._seal(email, f"agents.email:{agent_id}"), now
 
-    async def email(self, agent_id: str) -> str:
+    async def email(self, agent_id: str, *, grant: Grant) -> str:
+        require(grant, "agent", [agent_id], CONTACT)
         row = await self._get(agent_id)
         return self._open(row.email_enc, f"agents.email:{agent_id}")
 
@@ -69,17 +76,55 @@ class AgentRepository(Repository):
         row.conversation_enc = self._seal(json.dumps(reference, sort_keys=True), f"agents.conversation:{agent_id}")
         row.updated_at = now
 
-    async def conversation(self, agent_id: str) -> dict[str, Any] | None:
+    async def conversation(self, agent_id: str, *, grant: Grant) -> dict[str, Any] | None:
+        require(grant, "agent", [agent_id], CONTACT)
         row = await self._get(agent_id)
         if not row.conversation_enc:
             return None
         value: dict[str, Any] = json.loads(self._open(row.conversation_enc, f"agents.conversation:{agent_id}"))
         return value
 
-    async def name(self, agent_id: str) -> str:
+    async def has_conversation(self, agent_id: str) -> bool:
+        """Whether a conversation reference is stored (read without decrypting it)."""
+        row = await self._get(agent_id)
+        return bool(row.conversation_enc)
+
+    async def name(self, agent_id: str, *, grant: Grant) -> str:
+        require(grant, "agent", [agent_id], PERSONAL)
         row = await self._get(agent_id)
         return self._open(row.name_enc, f"agents.name:{agent_id}")
 
-    async def phone(self, agent_id: str) -> str:
+    async def phone(self, agent_id: str, *, grant: Grant) -> str:
+        require(grant, "agent", [agent_id], PERSONAL)
         row = await self._get(agent_id)
         return self._open(row.phone_enc, f"agents.phone:{agent_id}")
+
+    async def record(self, agent_id: str, *, grant: Grant) -> AgentRecord:
+        """Everything kept about her, decrypted: only for her own request (access and erasure),
+        which the caller audits."""
+        require(grant, "agent", [agent_id], (Purpose.OWN, Purpose.OPERATOR))
+        row = await self._get(agent_id)
+        return AgentRecord(
+            id=row.id,
+            name=self._open(row.name_enc, f"agents.name:{agent_id}"),
+            email=self._open(row.email_enc, f"agents.email:{agent_id}"),
+            phone=self._open(row.phone_enc, f"agents.phone:{agent_id}"),
+            site_id=row.site_id,
+            has_conversation=bool(row.conversation_enc),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def anonymous(self, now: datetime) -> str:
+        """A new agent that is nobody (no name, no Entra id, a lookup no id hashes to): what an
+        erased appointment or request is left attached to, one each, so that they stay counted
+        in the reports without linking to anyone nor to each other."""
+        row = AgentRow(id=new_id(), lookup=new_lookup(), created_at=now, updated_at=now)
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def erase(self, agent_id: str) -> None:
+        """Delete the agent: name, Entra id, e-mail, phone, site and conversation (the caller
+        detached or erased her appointments and requests first)."""
+        await self.session.execute(delete(AgentRow).where(AgentRow.id == agent_id))

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
+from booking.grants import Grant, Purpose, require, require_everything
 from booking.model import Appointment, AppointmentStatus, DayKind, Interval, Mode
 from booking.records import (
     AppointmentDetails,
@@ -23,7 +24,27 @@ from storage.models import (
     AppointmentRow,
 )
 from storage.repositories.agents import AgentRepository
-from storage.repositories.base import Repository, new_id, new_reference, to_domain
+from storage.repositories.base import Repository, new_id, new_reference, to_appointment, to_domain
+
+# No appointment lasts longer (a slot lies within one day; `add` and `move` refuse longer):
+# a query for the appointments overlapping a period also bounds their start from below, so
+# that an index on (…, start_at) is range-scanned instead of read from the worker's first
+# appointment ever.
+LONGEST = timedelta(hours=24)
+
+
+def overlapping(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Appointments overlapping [start, end)."""
+    return (
+        AppointmentRow.start_at < end,
+        AppointmentRow.start_at > start - LONGEST,
+        AppointmentRow.end_at > start,
+    )
+
+
+def _check_length(interval: Interval) -> None:
+    if interval.end - interval.start > LONGEST:
+        raise ValueError("an appointment lasts at most a day")
 
 
 class AppointmentRepository(Repository):
@@ -31,8 +52,7 @@ class AppointmentRepository(Repository):
         query = select(func.count()).where(
             AppointmentRow.worker_id == worker_id,
             AppointmentRow.status.in_(ACTIVE_STATUSES),
-            AppointmentRow.start_at < interval.end,
-            AppointmentRow.end_at > interval.start,
+            *overlapping(interval.start, interval.end),
         )
         if exclude is not None:
             query = query.where(AppointmentRow.id != exclude)
@@ -53,12 +73,14 @@ class AppointmentRepository(Repository):
         message: str,
         now: datetime,
         actor: str = "agent",
+        invite_agent: bool = False,
     ) -> StoredAppointment:
         """Insert an appointment; the database refuses a second active one on the slot.
 
         The overlap query covers intervals of other lengths on SQLite (whose writers are
         serialised); PostgreSQL's exclusion constraint enforces the same under concurrency.
         """
+        _check_length(appointment.interval)
         if await self._overlapping(appointment.worker_id, appointment.interval):
             raise Conflict
         row = AppointmentRow(
@@ -73,6 +95,7 @@ class AppointmentRepository(Repository):
             kind=appointment.kind.value,
             status=appointment.status.value,
             urgent=appointment.urgent,
+            invite_agent=invite_agent,
             topic_enc=self._seal(topic_id or "", f"appointments.topic:{appointment.id}"),
             message_enc=self._seal(message, f"appointments.message:{appointment.id}"),
             transaction_id=new_id(),
@@ -131,26 +154,54 @@ class AppointmentRepository(Repository):
         )
         return [to_domain(r) for r in rows]
 
-    async def active_between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[Appointment]:
+    async def of_agent(self, agent_id: str) -> list[StoredAppointment]:
+        """Every appointment of the agent still kept, past, cancelled and upcoming, by start."""
         rows = await self.session.scalars(
-            select(AppointmentRow)
+            select(AppointmentRow).where(AppointmentRow.agent_id == agent_id).order_by(AppointmentRow.start_at)
+        )
+        return [to_domain(r) for r in rows]
+
+    async def detach(self, appointment_id: str, anonymous_agent_id: str, now: datetime) -> None:
+        """Erase the agent's part of an appointment at her request: it is left to an anonymous
+        agent (it stays counted in the reports), her message and the notes about her are emptied."""
+        row = await self._row(appointment_id)
+        row.agent_id = anonymous_agent_id
+        row.message_enc = self._seal("", f"appointments.message:{row.id}")
+        row.notes_enc = self._seal("", f"appointments.notes:{row.id}")
+        row.invite_agent = False
+        row.updated_at = now
+        await self.session.flush()
+
+    async def active_between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[Appointment]:
+        # Only the columns slots need: never the ciphertexts (most of a row's bytes).
+        rows = await self.session.execute(
+            select(
+                AppointmentRow.id,
+                AppointmentRow.worker_id,
+                AppointmentRow.agent_id,
+                AppointmentRow.start_at,
+                AppointmentRow.end_at,
+                AppointmentRow.mode,
+                AppointmentRow.kind,
+                AppointmentRow.status,
+                AppointmentRow.urgent,
+                AppointmentRow.version,
+            )
             .where(
                 AppointmentRow.worker_id.in_(worker_ids),
                 AppointmentRow.status.in_(ACTIVE_STATUSES),
-                AppointmentRow.start_at < end,
-                AppointmentRow.end_at > start,
+                *overlapping(start, end),
             )
             .order_by(AppointmentRow.start_at, AppointmentRow.worker_id)
         )
-        return [to_domain(r).appointment for r in rows]
+        return [to_appointment(r) for r in rows]
 
     async def for_worker(self, worker_id: str, start: datetime, end: datetime) -> list[StoredAppointment]:
         rows = await self.session.scalars(
             select(AppointmentRow)
             .where(
                 AppointmentRow.worker_id == worker_id,
-                AppointmentRow.start_at < end,
-                AppointmentRow.end_at > start,
+                *overlapping(start, end),
             )
             .order_by(AppointmentRow.start_at)
         )
@@ -171,6 +222,7 @@ class AppointmentRepository(Repository):
         self, appointment_id: str, interval: Interval, *, version: int, now: datetime, actor: str
     ) -> StoredAppointment:
         """Move an appointment atomically: the old slot is released only if the new one is secured."""
+        _check_length(interval)
         row = await self._row(appointment_id)
         if row.version != version:
             raise ConcurrentChange
@@ -191,24 +243,37 @@ class AppointmentRepository(Repository):
         row.notes_enc, row.updated_at = self._seal(notes, f"appointments.notes:{appointment_id}"), now
         await self.session.flush()
 
-    async def details(self, appointment_id: str) -> AppointmentDetails:
-        """Decrypt who and why. The caller must be the worker or her acting replacement,
-        and records the read in the audit trail."""
+    async def details(self, appointment_id: str, *, grant: Grant) -> AppointmentDetails:
+        """Decrypt who and why, with a grant (from the access policy, which audited the read)
+        covering the appointment and its agent."""
+        require(grant, "appointment", [appointment_id], (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR))
         row = await self._row(appointment_id)
         agents = AgentRepository(self.session, self.keyring)
         topic = self._open(row.topic_enc, f"appointments.topic:{row.id}")
         return AppointmentDetails(
-            agent_name=await agents.name(row.agent_id),
+            agent_name=await agents.name(row.agent_id, grant=grant),
             topic_id=topic or None,
             message=self._open(row.message_enc, f"appointments.message:{row.id}"),
-            phone=await agents.phone(row.agent_id),
+            phone=await agents.phone(row.agent_id, grant=grant),
             notes=self._open(row.notes_enc, f"appointments.notes:{row.id}"),
         )
 
-    async def report_rows(self, start: datetime, end: datetime) -> list[ReportAppointment]:
-        """Rows for aggregate reports: the topic is decrypted here and only counted by the caller."""
-        rows = await self.session.scalars(
-            select(AppointmentRow).where(AppointmentRow.start_at >= start, AppointmentRow.start_at < end)
+    async def report_rows(self, start: datetime, end: datetime, *, grant: Grant) -> list[ReportAppointment]:
+        """Rows for aggregate reports: the topic is decrypted here and only counted by the caller
+        (only the columns counted are read: a year is tens of thousands of rows)."""
+        require_everything(grant, (Purpose.REPORT,))
+        rows = await self.session.execute(
+            select(
+                AppointmentRow.id,
+                AppointmentRow.start_at,
+                AppointmentRow.created_at,
+                AppointmentRow.site_id,
+                AppointmentRow.mode,
+                AppointmentRow.kind,
+                AppointmentRow.status,
+                AppointmentRow.urgent,
+                AppointmentRow.topic_enc,
+            ).where(AppointmentRow.start_at >= start, AppointmentRow.start_at < end)
         )
         return [
             ReportAppointment(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,29 +24,40 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_lookup() -> str:
+    """A random value shaped like an agent lookup (a hex keyed hash) that no Entra id hashes to."""
+    return secrets.token_hex(32)
+
+
 def new_reference(prefix: str) -> str:
     return prefix + "-" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
 
 
+def to_appointment(row: Any) -> Appointment:
+    """The appointment of a row, or of a result holding only its columns (a select of its columns)."""
+    return Appointment(
+        id=row.id,
+        worker_id=row.worker_id,
+        agent_id=row.agent_id,
+        start=row.start_at,
+        end=row.end_at,
+        mode=Mode(row.mode),
+        kind=DayKind(row.kind),
+        status=AppointmentStatus(row.status),
+        urgent=row.urgent,
+        version=row.version,
+    )
+
+
 def to_domain(row: AppointmentRow) -> StoredAppointment:
     return StoredAppointment(
-        appointment=Appointment(
-            id=row.id,
-            worker_id=row.worker_id,
-            agent_id=row.agent_id,
-            start=row.start_at,
-            end=row.end_at,
-            mode=Mode(row.mode),
-            kind=DayKind(row.kind),
-            status=AppointmentStatus(row.status),
-            urgent=row.urgent,
-            version=row.version,
-        ),
+        appointment=to_appointment(row),
         reference=row.reference,
         site_id=row.site_id,
         transaction_id=row.transaction_id,
         outlook_event_id=row.outlook_event_id,
         join_url=row.join_url,
+        invite_agent=bool(row.invite_agent),
     )
 
 

@@ -66,8 +66,10 @@ class CalendarRepository(Repository):
             await self.session.execute(delete(CalendarEntryRow).where(CalendarEntryRow.id.in_(gone)))
         return len(gone)
 
-    async def between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[CalendarEntry]:
-        rows = await self.session.scalars(
+    async def between(
+        self, worker_ids: Sequence[str], start: datetime, end: datetime, *, category: str | None = None
+    ) -> list[CalendarEntry]:
+        query = (
             select(CalendarEntryRow)
             .where(
                 CalendarEntryRow.worker_id.in_(worker_ids),
@@ -76,6 +78,9 @@ class CalendarRepository(Repository):
             )
             .order_by(CalendarEntryRow.start_at, CalendarEntryRow.id)
         )
+        if category is not None:
+            query = query.where(CalendarEntryRow.category == category)
+        rows = await self.session.scalars(query)
         return [
             CalendarEntry(
                 id=r.id,

@@ -120,6 +120,17 @@ class OutboxRepository(Repository):
             )
         )
 
+    async def drop_notifications(self, aggregate_ids: list[str]) -> int:
+        """Delete the messages to agents about these appointments or requests (their payload
+        names the agent), whatever their state: used when she has her data erased. Calendar
+        writes stay: they name nobody, and a cancellation must still reach Outlook."""
+        if not aggregate_ids:
+            return 0
+        result = await self.session.execute(
+            delete(OutboxRow).where(OutboxRow.kind == "notify.agent", OutboxRow.aggregate_id.in_(aggregate_ids))
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def has_pending(self, kind: str, aggregate_id: str) -> bool:
         found = await self.session.scalar(
             select(func.count()).where(

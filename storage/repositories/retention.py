@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from collections.abc import Sequence
+
+from sqlalchemy import delete, exists, func, select, update
 
 from booking.records import (
     Retention,
@@ -17,21 +19,34 @@ from storage.models import (
     OutboxRow,
     UrgentRequestRow,
 )
+from storage.repositories.appointments import LONGEST
 from storage.repositories.audit import AuditRepository
 from storage.repositories.base import Repository
+
+BATCH = 5000  # ids per statement (asyncpg takes at most 32767 parameters)
+
+
+def _batches(ids: Sequence[str]) -> list[Sequence[str]]:
+    return [ids[i : i + BATCH] for i in range(0, len(ids), BATCH)]
 
 
 class RetentionRepository(Repository):
     async def purge(self, retention: Retention, *, dry_run: bool = False) -> dict[str, int]:
-        old_appointments = select(AppointmentRow.id).where(AppointmentRow.end_at < retention.records_before)
-        old_urgent = select(UrgentRequestRow.id).where(UrgentRequestRow.received_at < retention.records_before)
-        kept_agents = (
-            select(AppointmentRow.agent_id)
-            .where(AppointmentRow.end_at >= retention.records_before)
-            .union(select(UrgentRequestRow.agent_id).where(UrgentRequestRow.received_at >= retention.records_before))
+        before = retention.records_before
+        # An appointment ends before `before` only if it starts before it (the start index).
+        old_appointments = select(AppointmentRow.id).where(
+            AppointmentRow.start_at < before, AppointmentRow.end_at < before
         )
+        old_urgent = select(UrgentRequestRow.id).where(UrgentRequestRow.received_at < before)
+        # Agents with nothing kept: an anti-join, never NOT IN over every kept appointment.
         idle_agents = select(AgentRow.id).where(
-            AgentRow.updated_at < retention.records_before, AgentRow.id.not_in(kept_agents)
+            AgentRow.updated_at < before,
+            ~exists().where(
+                AppointmentRow.agent_id == AgentRow.id,
+                AppointmentRow.start_at >= before - LONGEST,
+                AppointmentRow.end_at >= before,
+            ),
+            ~exists().where(UrgentRequestRow.agent_id == AgentRow.id, UrgentRequestRow.received_at >= before),
         )
         plan = {
             "appointments": select(func.count()).select_from(old_appointments.subquery()),
@@ -51,24 +66,21 @@ class RetentionRepository(Repository):
         appointment_ids = list(await self.session.scalars(old_appointments))
         urgent_ids = list(await self.session.scalars(old_urgent))
         agent_ids = list(await self.session.scalars(idle_agents))
-        if appointment_ids or urgent_ids:
+        # In batches: a purge may concern hundreds of thousands of rows.
+        for batch in _batches([*appointment_ids, *urgent_ids]):
+            await self.session.execute(delete(OutboxRow).where(OutboxRow.aggregate_id.in_(batch)))
+        for batch in _batches(appointment_ids):
             await self.session.execute(
-                delete(OutboxRow).where(OutboxRow.aggregate_id.in_([*appointment_ids, *urgent_ids]))
-            )
-        if appointment_ids:
-            await self.session.execute(
-                update(CalendarEntryRow)
-                .where(CalendarEntryRow.appointment_id.in_(appointment_ids))
-                .values(appointment_id=None)
+                update(CalendarEntryRow).where(CalendarEntryRow.appointment_id.in_(batch)).values(appointment_id=None)
             )
             await self.session.execute(
-                delete(AppointmentChangeRow).where(AppointmentChangeRow.appointment_id.in_(appointment_ids))
+                delete(AppointmentChangeRow).where(AppointmentChangeRow.appointment_id.in_(batch))
             )
-            await self.session.execute(delete(AppointmentRow).where(AppointmentRow.id.in_(appointment_ids)))
-        if urgent_ids:
-            await self.session.execute(delete(UrgentRequestRow).where(UrgentRequestRow.id.in_(urgent_ids)))
-        if agent_ids:
-            await self.session.execute(delete(AgentRow).where(AgentRow.id.in_(agent_ids)))
+            await self.session.execute(delete(AppointmentRow).where(AppointmentRow.id.in_(batch)))
+        for batch in _batches(urgent_ids):
+            await self.session.execute(delete(UrgentRequestRow).where(UrgentRequestRow.id.in_(batch)))
+        for batch in _batches(agent_ids):
+            await self.session.execute(delete(AgentRow).where(AgentRow.id.in_(batch)))
         await self.session.execute(delete(BotStateRow).where(BotStateRow.updated_at < retention.state_before))
         await self.session.execute(
             delete(OutboxRow).where(OutboxRow.status == "done", OutboxRow.done_at < retention.outbox_before)

@@ -40,6 +40,15 @@ class KeyValueRepository(Repository):
         """Write a document; with an eTag other than '*', only if nobody wrote since."""
         hashed = self._key(key)
         sealed = self.keyring.encrypt(json.dumps(value, sort_keys=True, default=str), f"bot_state:{hashed}")
+        if etag is not None and etag.isdigit():  # the usual case: one statement, no read first
+            result = await self.session.execute(
+                update(BotStateRow)
+                .where(and_(BotStateRow.key == hashed, BotStateRow.etag == int(etag)))
+                .values(value_enc=sealed, etag=int(etag) + 1, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return str(int(etag) + 1)
         row = await self.session.get(BotStateRow, hashed, with_for_update=True)
         if row is None:
             if etag not in (None, "*", ""):

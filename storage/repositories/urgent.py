@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
+from booking.grants import Grant, Purpose, require
 from booking.records import (
     ConcurrentChange,
     NotFound,
@@ -37,6 +38,7 @@ class UrgentRepository(Repository):
             acknowledged_by=row.acknowledged_by,
             acknowledged_at=row.acknowledged_at,
             version=row.version,
+            reached_step=row.reached_step,
         )
 
     async def add(
@@ -81,6 +83,24 @@ class UrgentRepository(Repository):
         )
         return [self._domain(r) for r in rows]
 
+    async def of_agent(self, agent_id: str) -> list[UrgentRequest]:
+        rows = await self.session.scalars(
+            select(UrgentRequestRow).where(UrgentRequestRow.agent_id == agent_id).order_by(UrgentRequestRow.received_at)
+        )
+        return [self._domain(r) for r in rows]
+
+    async def detach(self, request_id: str, anonymous_agent_id: str) -> None:
+        """Erase the agent's part of a request at her request: left to an anonymous agent (still
+        counted), her situation, phone and availability emptied."""
+        row = await self.session.get(UrgentRequestRow, request_id)
+        if row is None:
+            raise NotFound
+        row.agent_id = anonymous_agent_id
+        row.description_enc = self._seal("", f"urgent.description:{request_id}")
+        row.phone_enc = self._seal("", f"urgent.phone:{request_id}")
+        row.availability_enc = self._seal("", f"urgent.availability:{request_id}")
+        await self.session.flush()
+
     async def acknowledge(self, request_id: str, worker_id: str, now: datetime) -> UrgentRequest:
         """Only the first acknowledgement wins; a second one raises ConcurrentChange."""
         result = await self.session.execute(
@@ -114,6 +134,22 @@ class UrgentRepository(Repository):
             raise ConcurrentChange
         return await self.get(request_id)
 
+    async def mark_reached(self, request_id: str, step: int) -> bool:
+        """Record that the handler of `step` was reached; True only the first time, and only
+        while the request is open at that step (a second channel or replica changes nothing)."""
+        result = await self.session.execute(
+            update(UrgentRequestRow)
+            .where(
+                UrgentRequestRow.id == request_id,
+                UrgentRequestRow.status == "open",
+                UrgentRequestRow.step == step,
+                or_(UrgentRequestRow.reached_step.is_(None), UrgentRequestRow.reached_step != step),
+            )
+            .values(reached_step=step)
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
     async def report_rows(self, start: datetime, end: datetime) -> list[ReportUrgent]:
         rows = await self.session.scalars(
             select(UrgentRequestRow).where(UrgentRequestRow.received_at >= start, UrgentRequestRow.received_at < end)
@@ -122,8 +158,9 @@ class UrgentRepository(Repository):
             ReportUrgent(received_at=r.received_at, acknowledged_at=r.acknowledged_at, site_id=r.site_id) for r in rows
         ]
 
-    async def details(self, request_id: str) -> tuple[str, str, str]:
-        """(description, phone, availability), decrypted; the caller audits the read."""
+    async def details(self, request_id: str, *, grant: Grant) -> tuple[str, str, str]:
+        """(description, phone, availability), decrypted with a grant covering the request."""
+        require(grant, "urgent", [request_id], (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR))
         row = await self.session.get(UrgentRequestRow, request_id)
         if row is None:
             raise NotFound

@@ -22,6 +22,10 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: Any
+    id: str = ""  # the id the channel gave a sent (POST) or updated (PUT) activity
+
+
+RECORDED = web.RequestKey("recorded", Recorded)
 
 
 @dataclass
@@ -54,7 +58,9 @@ class RecordingChannel:
         if "/oauth2/" not in request.path:
             raw = await request.read()
             body = json.loads(raw) if raw else None
-            self.requests.append(Recorded(request.method, request.raw_path, dict(request.headers), body))
+            recorded = Recorded(request.method, request.raw_path, dict(request.headers), body)
+            self.requests.append(recorded)
+            request[RECORDED] = recorded
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -76,7 +82,11 @@ class RecordingChannel:
 
     async def reply(self, request: web.Request) -> web.Response:
         self.replied.set()
-        return web.json_response({"id": f"reply-{len(self.requests)}"})
+        # An update keeps its message's id; a new message gets one of its own.
+        activity_id = request.match_info["id"] if request.method == "PUT" else f"reply-{len(self.requests)}"
+        if RECORDED in request:
+            request[RECORDED].id = activity_id
+        return web.json_response({"id": activity_id})
 
     async def member(self, request: web.Request) -> web.Response:
         return web.json_response(
@@ -85,6 +95,10 @@ class RecordingChannel:
 
     def activities(self) -> list[Recorded]:
         return [r for r in self.requests if "/activities" in r.path]
+
+    def updates(self) -> list[Recorded]:
+        """The card updates (Bot Connector updateActivity: PUT .../activities/{id})."""
+        return [r for r in self.activities() if r.method == "PUT"]
 
 
 class DeadEndpoint:

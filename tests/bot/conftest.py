@@ -7,7 +7,7 @@ import dataclasses
 import itertools
 import secrets
 import tomllib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -20,11 +20,33 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 from booking.document import Deployment, parse_deployment
 from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.settings import Settings
+from tests.bot.logwatch import LogWatch, watching
 
 MEETING_URL = "https://teams.microsoft.com/l/meetup-join/permanence-test"
 TENANT = "11111111-2222-3333-4444-555555555555"
 WORKER_OID = "aaaaaaaa-0000-0000-0000-000000000001"
 REPLACEMENT_OID = "aaaaaaaa-0000-0000-0000-000000000002"
+
+
+_WATCH: list[LogWatch] = []  # the running test's log watch (see `log_watch`)
+
+
+@pytest.fixture(autouse=True)
+def log_watch() -> Iterator[LogWatch]:
+    """Every bot test at DEBUG, through production's log handler: at teardown, no name, Entra
+    object id, Teams user id, conversation id, message, situation or phone of its personas
+    may be in the output (`tests/bot/logwatch.py`)."""
+    with watching() as watch:
+        _WATCH.append(watch)
+        try:
+            yield watch
+        finally:
+            _WATCH.remove(watch)
+        watch.check()
+
+
+def watched() -> LogWatch | None:
+    return _WATCH[-1] if _WATCH else None
 
 
 class Clock:
@@ -60,9 +82,23 @@ def walk(node: Any) -> list[dict[str, Any]]:
     return found
 
 
+def said(activity: Activity) -> str:
+    """What a proactive message says below its neutral preview line (its first text block)."""
+    (attachment,) = activity.attachments or []
+    blocks = [n["text"] for n in walk(attachment.content) if n.get("type") == "TextBlock"]
+    return "\n".join(blocks[1:])
+
+
 @dataclasses.dataclass
 class Reply:
     activities: list[Activity]
+    ids: list[str] = dataclasses.field(default_factory=list)  # what the channel called the sent ones
+
+    @property
+    def card_id(self) -> str:
+        """The id of the last message sent (the card a next click is on)."""
+        assert self.ids, "nothing sent"
+        return self.ids[-1]
 
     @property
     def cards(self) -> list[dict[str, Any]]:
@@ -107,6 +143,20 @@ class Reply:
         raise AssertionError(f"no input {input_id}")
 
 
+def recorded_ids(adapter: TestAdapter) -> list[str]:
+    """Records the ids the adapter gives the activities the bot sends (its ResourceResponses)."""
+    ids: list[str] = []
+    send = adapter.send_activities
+
+    async def sending(context: Any, activities: list[Activity]) -> Any:
+        responses = await send(context, activities)
+        ids.extend(r.id for r in responses)
+        return responses
+
+    adapter.send_activities = sending
+    return ids
+
+
 class Person:
     """One Teams user in a personal chat with the bot."""
 
@@ -115,6 +165,10 @@ class Person:
         self.name = name
         self.object_id = object_id
         self.conversation_id = conversation_id or f"a:{secrets.token_hex(6)}"
+        if (watch := watched()) is not None:
+            watch.person(
+                name=name, object_id=object_id, teams_id=f"29:{object_id}", conversation_id=self.conversation_id
+            )
         self.adapter = TestAdapter(
             template_or_conversation=Activity(
                 channel_id="msteams",
@@ -131,6 +185,7 @@ class Person:
         # id is a redelivery), so each adapter starts somewhere else.
         self.adapter._next_id = secrets.randbelow(10**12)
         self._ids = itertools.count(1)
+        self._sent_ids = recorded_ids(self.adapter)
 
     def twin(self) -> Person:
         """The same person in the same conversation, on another device (or a double click):
@@ -140,15 +195,23 @@ class Person:
     async def _run(self, activity: Activity) -> Reply:
         self.adapter.activity_buffer.clear()
         self.adapter.updated_activities.clear()
+        self._sent_ids.clear()
         await self.adapter.process_activity(activity, self.world.bot.on_turn)
-        return Reply(list(self.adapter.activity_buffer) + list(self.adapter.updated_activities))
+        return Reply(list(self.adapter.activity_buffer) + list(self.adapter.updated_activities), list(self._sent_ids))
 
     async def say(self, text: str) -> Reply:
         return await self._run(Activity(type=ActivityTypes.message, text=text))
 
     async def submit(self, data: Any, **inputs: Any) -> Reply:
         value = {**data, **inputs} if isinstance(data, dict) else data
+        if (watch := watched()) is not None and isinstance(value, dict):
+            watch.inputs(value)
         return await self._run(Activity(type=ActivityTypes.message, value=value, reply_to_id=f"card-{next(self._ids)}"))
+
+    async def click(self, on: Reply, data: Any, **inputs: Any) -> Reply:
+        """A submit from the card message `on` sent (Teams names it in `replyToId`)."""
+        value = {**data, **inputs} if isinstance(data, dict) else data
+        return await self._run(Activity(type=ActivityTypes.message, value=value, reply_to_id=on.card_id))
 
     async def install(self) -> Reply:
         return await self._run(
@@ -169,6 +232,7 @@ class World:
         self.dispatcher = runtime.dispatcher
         self.clock = clock
         self.proactive = proactive
+        self.proactive_ids = recorded_ids(proactive)
 
     def person(self, name: str, object_id: str | None = None) -> Person:
         return Person(self, name, object_id or f"bbbbbbbb-{secrets.token_hex(2)}-0000-0000-{secrets.token_hex(6)}")
@@ -181,6 +245,18 @@ class World:
         sent = list(self.proactive.activity_buffer)
         self.proactive.activity_buffer.clear()
         return sent
+
+    def sent_ids(self) -> list[str]:
+        """The ids of the proactive messages sent since the last call."""
+        ids = list(self.proactive_ids)
+        self.proactive_ids.clear()
+        return ids
+
+    def updates(self) -> dict[str, dict[str, Any]]:
+        """The cards the outbox rewrote in place since the last call: message id -> its new card."""
+        found = {a.id: a.attachments[0].content for a in self.proactive.updated_activities if a.attachments}
+        self.proactive.updated_activities.clear()
+        return found
 
 
 def test_settings(data_dir: Path, **values: Any) -> Settings:

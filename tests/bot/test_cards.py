@@ -70,6 +70,9 @@ def all_cards() -> dict[str, dict[str, Any]]:
         ),
         "slots_empty": cards.slots("f", [], more=False),
         "summary": cards.summary("f", when=start, how="En visio Teams", where="", topic="Logement", worker=worker),
+        "summary_invitation": cards.summary(
+            "f", when=start, how="En visio Teams", where="", topic="", worker=worker, invitation=True
+        ),
         "confirmation": cards.confirmation(
             heading=texts.CONFIRMED_TITLE,
             when=start,
@@ -83,7 +86,24 @@ def all_cards() -> dict[str, dict[str, Any]]:
         "mine_empty": cards.my_appointments("f", []),
         "cancel": cards.cancel_confirm("f", start),
         "urgent": cards.urgent_form("f", phone="0612345678"),
+        "urgent_notice": cards.urgent_notice(
+            [texts.URGENT_REACHED.format(reference="URG-ABCDEF", deadline="lundi 1 mars 2027 à 13 h")]
+        ),
+        "urgent_notice_unasked": cards.urgent_notice(
+            [texts.URGENT_REACHED.format(reference="URG-ABCDEF", deadline="lundi 1 mars 2027 à 13 h")], unasked=True
+        ),
         "notice": cards.notice("Titre", ["ligne"], [cards.submit("Ok", "help")]),
+        "proactive": cards.proactive("Titre", ["ligne"], [cards.submit("Ok", "help")]),
+        "proactive_plain": cards.proactive(None, ["ligne"]),
+        "my_data": cards.my_data(
+            "f",
+            profile=[(texts.DATA_NAME, "Camille"), (texts.DATA_PHONE, "")],
+            appointments=[("jeudi 4 mars 2027 à 9 h · En visio Teams", [(texts.DATA_STATUS, "confirmé")])],
+            urgent=[],
+            notes=[texts.DATA_COUNTS],
+        ),
+        "erase_confirm": cards.erase_confirm("f", [texts.ERASE_PROFILE], [texts.ERASE_KEPT_AUDIT]),
+        "erase_nothing": cards.erase_confirm(None, [], [texts.ERASE_KEPT_OPEN.format(count=1)]),
         "agenda": cards.agenda("jeudi", [(start, "Camille", [("Sujet", "Budget")])]),
         "decisions": cards.decisions(
             "Demandes",

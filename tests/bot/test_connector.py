@@ -105,6 +105,7 @@ async def test_with_credentials_every_call_carries_the_app_token_acquired_once(t
         MicrosoftAppTenantId=TENANT,
         MicrosoftAppType="SingleTenant",
         botframework_openid_metadata_url=bot_framework.metadata_url,
+        test_mode=True,
         authority_host=base,
     )
     try:

@@ -98,10 +98,14 @@ class Harness:
     async def effects(self) -> dict[str, int]:
         engine = self.app[RUNTIME].store.engine
         async with engine.connect() as connection:
-            return {
-                table: int((await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())
-                for table in EFFECT_TABLES
-            }
+            counts = {}
+            for table in EFFECT_TABLES:
+                # The background jobs (the retention purge starts a minute after start-up, which a
+                # slow run reaches) audit their own runs: not an effect of any activity.
+                where = " WHERE action NOT IN ('retention.purge')" if table == "audit" else ""
+                query = text(f"SELECT count(*) FROM {table}{where}")
+                counts[table] = int((await connection.execute(query)).scalar_one())
+            return counts
 
 
 @pytest.fixture
@@ -119,6 +123,7 @@ async def harness(tmp_path, bot_framework, monkeypatch) -> AsyncIterator[Harness
             MicrosoftAppTenantId=TENANT,
             MicrosoftAppType="SingleTenant",
             botframework_openid_metadata_url=bot_framework.metadata_url,
+            test_mode=True,
             authority_host=base,
             log_level="CRITICAL",
         )

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import check_listen_address, create_app
+from bot.app import RUNTIME, check_listen_address, create_app
 from bot.runtime import StartupError
 from bot.settings import Settings
 
@@ -98,6 +98,7 @@ async def secured(tmp_path, issuer) -> AsyncIterator[TestClient]:  # type: ignor
         MicrosoftAppTenantId=TENANT,
         MicrosoftAppType="SingleTenant",
         botframework_openid_metadata_url=issuer.metadata_url,
+        test_mode=True,
     )
     async with TestClient(TestServer(create_app(config))) as client:
         yield client
@@ -172,7 +173,15 @@ async def test_malformed_requests_get_a_clear_400_without_a_stack_trace(open_cli
 async def test_health_readiness_and_metrics(open_client):
     assert (await open_client.get("/healthz")).status == 200
     ready = await open_client.get("/readyz")
-    assert ready.status == 200 and (await ready.json())["checks"] == {"database": "ok"}
+    body = await ready.json()
+    assert ready.status == 200 and body["checks"]["database"] == "ok" and body["checks"]["calendar"] == "ok"
+    # The workers of the plan have no Entra id here: reachable by nobody, said without a name.
+    assert body["status"] == "degraded"
+    assert body["workers"] == {
+        "ass": {"teams": "no_object_id", "mailbox": "local_calendar"},
+        "remplacante": {"teams": "no_object_id", "mailbox": "local_calendar"},
+    }
+    assert body["counts"] == {"workers": 2, "without_teams": 2, "unreadable_mailboxes": 0}
     await post(open_client, activity())
     response = await open_client.get("/metrics")
     assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -186,7 +195,20 @@ async def test_health_readiness_and_metrics(open_client):
     assert parsed[("permanence_outbox_depth", ())] == 0
     assert parsed[("permanence_outbox_overdue", ())] == 0
     assert parsed[("permanence_outbox_dead", ())] == 0
+    assert parsed[("permanence_workers_without_teams", ())] == 2
+    assert parsed[("permanence_mailboxes_unreadable", ())] == 0
     assert "X-Request-Id" in (await open_client.get("/healthz")).headers
+
+
+async def test_readyz_is_503_when_the_database_is_not_the_migrated_one(open_client, tmp_path):
+    store = open_client.app[RUNTIME].store
+    await store.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"permanence.db{suffix}").unlink(missing_ok=True)
+    response = await open_client.get("/readyz")
+    body = await response.json()
+    assert response.status == 503 and body["status"] == "not ready"
+    assert body["checks"]["database"] == "not_at_head"
 
 
 def test_no_credentials_means_loopback_only(tmp_path):

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from booking.model import AppointmentStatus
 from bot import texts
 from storage.models import AppointmentRow
-from tests.bot.conftest import MEETING_URL, REPLACEMENT_OID, WORKER_OID, Person, Reply, World, walk
+from tests.bot.conftest import MEETING_URL, REPLACEMENT_OID, WORKER_OID, Person, Reply, World, said, walk
 
 PHONE = "06 12 34 56 78"
 
@@ -54,8 +54,8 @@ async def test_welcome_on_install_states_the_confidentiality_promise_once(world)
 
 async def test_commands_are_case_and_accent_insensitive(world):
     agent = world.person("Agent")
-    for said in ("Rendez-vous", "RENDEZ VOUS", "rendez-vous svp", "rdv"):
-        assert texts.SITE_TITLE in (await agent.say(said)).text
+    for typed in ("Rendez-vous", "RENDEZ VOUS", "rendez-vous svp", "rdv"):
+        assert texts.SITE_TITLE in (await agent.say(typed)).text
     assert texts.MINE_TITLE in (await agent.say("Mes rendez-vous")).text
     assert texts.URGENT_DANGER in (await agent.say("URGENCE")).text
     assert texts.WELCOME_TITLE in (await agent.say("aide")).text
@@ -197,10 +197,10 @@ async def test_reminders_come_the_day_before_and_an_hour_before(world):
     await book(agent, "vanves")  # Thursday 4 March, 9:00 Paris
     world.clock.now = datetime(2027, 3, 3, 8, 0, tzinfo=UTC)
     sent = await world.deliver()
-    assert [a.text for a in sent] == [texts.REMINDER_DAY.format(date="jeudi 4 mars 2027 à 9 h")]
+    assert [said(a) for a in sent] == [texts.REMINDER_DAY.format(date="jeudi 4 mars 2027 à 9 h")]
     assert sent[0].conversation.id == agent.conversation_id
     world.clock.now = datetime(2027, 3, 4, 7, 0, tzinfo=UTC)
-    assert [a.text for a in await world.deliver()] == [texts.REMINDER_HOUR.format(time="9 h")]
+    assert [said(a) for a in await world.deliver()] == [texts.REMINDER_HOUR.format(time="9 h")]
     assert await world.deliver() == []
 
 
@@ -214,7 +214,7 @@ async def test_a_moved_appointment_is_reminded_at_its_new_time_only(world):
     world.clock.now = datetime(2027, 3, 3, 8, 0, tzinfo=UTC)
     assert await world.deliver() == []
     world.clock.now = datetime(2027, 3, 10, 8, 0, tzinfo=UTC)
-    assert [a.text for a in await world.deliver()] == [texts.REMINDER_DAY.format(date="jeudi 11 mars 2027 à 9 h")]
+    assert [said(a) for a in await world.deliver()] == [texts.REMINDER_DAY.format(date="jeudi 11 mars 2027 à 9 h")]
 
 
 async def worker(world: World) -> Person:
@@ -262,31 +262,36 @@ async def test_absence_message_post_return_slots_and_urgent_routing_to_the_repla
         urgent.action(texts.URGENT_SEND), description="Expulsion demain", phone="", availability=""
     )
     assert texts.URGENT_PHONE_REQUIRED in missing.text
+    replacement = world.person("Remplaçante", REPLACEMENT_OID)
+    await replacement.say("aide")  # she talked to the bot once: Teams can reach her
     ack = await agent.submit(
         urgent.action(texts.URGENT_SEND), description="Expulsion demain", phone=PHONE, availability="le matin"
     )
-    assert "Assistante sociale remplaçante" in ack.text and "lundi 1 mars 2027 à 13 h" in ack.text
-    assert await world.deliver() == []  # she has never talked to the bot: kept for later
-    replacement = world.person("Remplaçante", REPLACEMENT_OID)
-    await replacement.say("aide")
+    assert "nous prévenons sa remplaçante" in ack.text and "lundi 1 mars 2027 à 13 h" in ack.text
+    assert all(n in ack.text for n in ("15", "17", "112", "3114"))  # still on screen after sending
+    reference = ack.text.split("Référence : ")[1].rstrip(".")
+    sent = await world.deliver()
+    assert [a.conversation.id for a in sent] == [replacement.conversation_id, agent.conversation_id]
+    assert reference in Reply(sent[:1]).text
+    told = Reply(sent[1:]).text
+    assert "transmise à sa remplaçante" in told and all(n in told for n in ("15", "17", "112", "3114"))
     listing = await replacement.say("urgences")
     assert "Expulsion demain" in listing.text and "Agent Toulouse" in listing.text
     taken = await replacement.submit(listing.action(texts.TAKE_IT))
     assert texts.TAKEN in taken.text
     assert texts.ALREADY_DONE in (await replacement.submit(listing.action(texts.TAKE_IT))).text
     notified = await world.deliver()
-    assert [a.text for a in notified] == [
-        texts.URGENT_TAKEN.format(who="Assistante sociale remplaçante", reference=ack.text.split("(")[1].split(")")[0])
-    ]
-    assert notified[0].conversation.id == agent.conversation_id
+    assert [a.conversation.id for a in notified] == [agent.conversation_id]
+    assert texts.URGENT_TAKEN.format(who=texts.URGENT_TAKER_REPLACEMENT, reference=reference) in Reply(notified).text
 
 
 async def test_unacknowledged_urgent_requests_escalate(world):
     agent = world.person("Agent")
     await agent.say("aide")
+    social = await worker(world)
+    await social.say("aide")  # reachable on Teams: the request waits for her until the deadline
     urgent = await agent.say("urgence")
     await agent.submit(urgent.action(texts.URGENT_SEND), description="", phone=PHONE, availability="")
-    social = await worker(world)
     assert "URG-" in (await social.say("urgences")).text
     world.clock.advance(timedelta(hours=5))
     assert await world.app.urgent.escalate_due(world.clock()) == 1
@@ -305,7 +310,7 @@ async def test_requests_for_a_home_visit_await_the_worker(world):
     assert "Agent Lille" in requests.text
     assert texts.DECIDED_ACCEPTED in (await social.submit(requests.action(texts.ACCEPT))).text
     sent = await world.deliver()
-    assert texts.REQUEST_ACCEPTED.format(date="jeudi 4 mars 2027 à 9 h") in [a.text for a in sent]
+    assert texts.REQUEST_ACCEPTED.format(date="jeudi 4 mars 2027 à 9 h") in [said(a) for a in sent]
     assert await appointments(world) == [(AppointmentStatus.CONFIRMED.value, "2027-03-04 08:00:00")]
 
 

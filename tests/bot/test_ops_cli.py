@@ -18,6 +18,7 @@ from bot.cli import main
 from bot.runtime import key_file, open_store
 from bot.settings import Settings
 from bot.texts import PARIS
+from tests.storage.conftest import OPERATOR
 
 SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
 
@@ -200,7 +201,7 @@ def test_restore_drill_finds_every_appointment(settings, tmp_path, monkeypatch, 
                 found = await uow.appointments.for_worker(
                     "ass", starts[0] - timedelta(days=1), starts[-1] + timedelta(days=1)
                 )
-                messages = [(await uow.appointments.details(s.id)).message for s in found]
+                messages = [(await uow.appointments.details(s.id, grant=OPERATOR)).message for s in found]
             return [s.reference for s in found], messages
         finally:
             await store.dispose()

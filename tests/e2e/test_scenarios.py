@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
 from storage.models import AppointmentRow
@@ -137,18 +139,64 @@ async def test_4_absence_urgent_request_reaches_the_replacement(stage: Stage):
     await agent.see("En cas de danger immédiat")
     for number in ("15", "17", "112", "3114"):
         await agent.card().get_by_text(number, exact=True).first.wait_for()
+    replacement = await stage.open_chat(REPLACEMENT["name"], REPLACEMENT["oid"])  # Teams can reach her
+    await replacement.see("Espace assistante sociale")
     await agent.fill("Votre situation", "Menace d'expulsion")
     await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
     await agent.click("Être rappelé(e)")
-    await agent.see("transmise à Assistante sociale remplaçante")
-
-    replacement = await stage.open_chat(REPLACEMENT["name"], REPLACEMENT["oid"])
+    await agent.see("nous prévenons sa remplaçante")
+    await agent.see("transmise à sa remplaçante", within_ms=20_000)  # once she was reached
+    await replacement.see("Nouvelle demande urgente", within_ms=20_000)
     await replacement.say("urgences")
     await replacement.see("Menace d'expulsion")
     await replacement.see("Sacha Toulouse")
     await replacement.click("Je m'en occupe")
     await replacement.see("C'est noté")
     await agent.see("a pris en charge votre demande urgente", within_ms=20_000)  # proactive message
+
+
+async def test_4b_an_urgent_request_reaches_the_worker_who_takes_it(stage: Stage):
+    import time
+
+    worker = await stage.open_chat(WORKER["name"], WORKER["oid"])
+    await worker.see("Espace assistante sociale")  # her chat is open: Teams can reach her
+    agent = await stage.open_chat("Lou Rennes", "00000000-0000-0000-0000-0000000000c9")
+    await agent.say("urgence")
+    await agent.see("En cas de danger immédiat")
+    await agent.fill("Votre situation", "Violences au domicile")
+    await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
+    sent_at = time.monotonic()
+    await agent.click("Être rappelé(e)")
+    await worker.see("Nouvelle demande urgente", within_ms=30_000)
+    delay = time.monotonic() - sent_at
+    print(f"\nurgent request: « Envoyer » to the worker's notification in {delay:.2f} s")
+    await agent.see("nous prévenons l'assistante sociale du travail")
+    await agent.see("transmise à l'assistante sociale du travail", within_ms=20_000)
+    for number in ("15", "17", "112", "3114"):  # still on screen once sent
+        await agent.card().get_by_text(number, exact=True).first.wait_for()
+    await worker.screenshot("urgent-notice")
+    await worker.click("Urgences en cours")
+    await worker.see("Violences au domicile")
+    await worker.see("Lou Rennes")
+    await worker.click("Je m'en occupe")
+    await worker.see("C'est noté")
+    await agent.see("L'assistante sociale du travail a pris en charge votre demande urgente", within_ms=20_000)
+    await agent.screenshot("urgent-taken")
+
+
+async def test_4c_nobody_reachable_the_agent_gets_the_hotline_at_once(stage: Stage):
+    import time
+
+    agent = await stage.open_chat("Yaël Lyon", "00000000-0000-0000-0000-0000000000ca")  # no worker ever opened the bot
+    await agent.say("urgence")
+    await agent.see("En cas de danger immédiat")
+    await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
+    sent_at = time.monotonic()
+    await agent.click("Être rappelé(e)")
+    await agent.see("Nous n'avons pu joindre aucune assistante sociale", within_ms=30_000)
+    print(f"\nnobody reachable: « Envoyer » to the hotline message in {time.monotonic() - sent_at:.2f} s")
+    await agent.see("01 99 00 99 99")
+    await agent.screenshot("urgent-hotline")
 
 
 async def test_5_the_worker_sees_who_and_why_and_nobody_else_does(stage: Stage):
@@ -236,3 +284,62 @@ async def test_6_two_agents_race_for_the_last_slot_of_a_day(stage: Stage):
     await second.see("Ce créneau vient d'être pris")
     assert await second.wait_slots()  # alternatives offered
     assert [row[0] for row in await active_appointments(stage)] == ["confirmed"]
+
+
+async def bot_turns(stage: Stage) -> float:
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{stage.bot_port}/metrics") as response,
+    ):
+        page = await response.text()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+        if sample.name == "permanence_turns_total" and sample.labels.get("type") == "message"
+    )
+
+
+async def test_7_a_double_click_on_confirm_books_once_and_the_old_list_stops_offering_actions(stage: Stage):
+    from bot import texts
+
+    agent = await stage.open_chat("Lou Vanves", "00000000-0000-0000-0000-0000000000c9")
+    await open_form(agent, "Vanves (92)")
+    await agent.choose("En visio Teams")
+    await agent.click("Voir les créneaux")
+    await agent.see("Choisissez un créneau")
+    await agent.click((await agent.wait_slots())[0], nth=0)
+    await agent.see("Vérifiez votre rendez-vous")
+    before = await bot_turns(stage)
+    # As a person who double-clicks: two clicks on the same button, the second without waiting.
+    await agent.card().get_by_role("button", name="Confirmer", exact=True).last.dblclick()
+    await agent.see("C'est réservé")
+    for _ in range(100):  # both clicks reach the bot (bounded wait)
+        if await bot_turns(stage) >= before + 2:
+            break
+        await asyncio.sleep(0.1)
+    assert await bot_turns(stage) == before + 2
+    await agent.see("C'est déjà fait")  # the second click is told what the first did
+    await agent.screenshot("double-confirm")
+    assert [row[0] for row in await active_appointments(stage)] == ["confirmed"]
+    for error in (texts.ERROR, texts.STALE_CARD, "problème technique"):
+        assert await agent.page.get_by_text(error, exact=False).count() == 0
+
+    await agent.say("mes rendez-vous")
+    await agent.see("Vos prochains rendez-vous")
+    listing = agent.card()
+    assert await listing.get_by_role("button", name="Annuler", exact=True).count() == 1
+    await agent.click("Annuler")
+    await agent.see("Annuler ce rendez-vous ?")
+    await agent.click("Oui, annuler")
+    await agent.see("est annulé")
+    # The earlier list was updated in place (updateActivity): it says so and offers no action on it.
+    await agent.see(texts.CARD_LIST_OUTDATED)
+    await agent.screenshot("list-updated")
+    cards = agent.page.locator(".ac-adaptiveCard")
+    for name in ("Annuler", "Déplacer", "Oui, annuler"):
+        assert await cards.get_by_role("button", name=name, exact=True).count() == 0, name
+    assert [row[0] for row in await active_appointments(stage)] == ["cancelled"]

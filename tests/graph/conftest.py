@@ -17,6 +17,7 @@ from bot.application import Application
 from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.metrics import Metrics
+from bot.settings import Settings
 from graph.credentials import CredentialKind, graph_credential
 from graph.microsoft import GraphOptions, MicrosoftCalendar
 from storage.crypto import Keyring
@@ -108,7 +109,7 @@ class GraphWorld:
             clock=clock,
             name="test",
             metrics=self.metrics,
-            subject="Rendez-vous – permanence sociale",
+            subject=Settings(_env_file=None).event_subject,  # the product's default
             calendar_work=self.sync.handle_outbox,
         )
 
@@ -122,22 +123,25 @@ class GraphWorld:
             self.clock.advance(timedelta(minutes=61))
         raise AssertionError("the outbox did not drain")
 
-    async def book(self, agent: str, index: int = 0, mode: str = "teams") -> str:
+    async def book(
+        self, agent: str, index: int = 0, mode: str = "teams", *, site: str = "vanves", invite: bool = False
+    ) -> str:
         from booking.model import Mode
 
         async with self.store.unit_of_work() as uow:
             agent_id = await uow.agents.ensure(agent, "Agent", self.clock())
             await uow.agents.set_email(agent_id, f"{agent}@cned.example", self.clock())
             await uow.commit()
-        offer = await self.app.offers.offer(now=self.clock(), site_id="vanves", topic_id=None, days=60)
+        offer = await self.app.offers.offer(now=self.clock(), site_id=site, topic_id=None, days=60)
         stored = await self.app.bookings.book(
             now=self.clock(),
             agent_id=agent_id,
-            site_id="vanves",
+            site_id=site,
             slot_key=offer.slots[index].key,
             mode=Mode(mode),
             topic_id="logement",
             message="SENTINEL-confidential-message",
+            invite_agent=invite,
         )
         return stored.id
 

@@ -20,12 +20,14 @@ import json
 import random
 import ssl
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jwt
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -74,7 +76,7 @@ class Recorded:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: Mapping[str, str]  # case-insensitive for batch items, as HTTP headers are
     body: Any
 
 
@@ -105,6 +107,12 @@ class FakeGraph:
     reauthorized: list[str] = field(default_factory=list)
     catalog: set[str] = field(default_factory=set)  # catalog ids of apps published in the tenant
     page_size_seen: list[str] = field(default_factory=list)
+    batched: list[Recorded] = field(default_factory=list)  # the items of `$batch` requests
+    calls: list[Recorded] = field(default_factory=list)  # Graph operations: requests and batch items, in order
+    # Mailboxes an application access policy leaves out: every /users/{mailbox}/… call is a 403.
+    forbidden: set[str] = field(default_factory=set)
+    _planned_fault: str | None = None
+    _app: web.Application | None = None
     _version: itertools.count = field(default_factory=lambda: itertools.count(1))  # type: ignore[type-arg]
     _random: random.Random = field(default_factory=lambda: random.Random(7))
 
@@ -156,6 +164,10 @@ class FakeGraph:
             r for r in self.requests if "/v1.0/" in r.path and (method is None or r.method == method) and part in r.path
         ]
 
+    def graph_calls(self, method: str | None = None, part: str = "") -> list[Recorded]:
+        """Graph operations whether sent alone or inside a `$batch` (`graph_requests` counts HTTP requests)."""
+        return [r for r in self.calls if (method is None or r.method == method) and part in r.path]
+
     # -- the server -------------------------------------------------------------------------
 
     def app(self) -> web.Application:
@@ -168,6 +180,7 @@ class FakeGraph:
         app.router.add_get("/v1.0/users/{user}/calendarView/delta", self.delta)
         app.router.add_get("/v1.0/users/{user}/calendarView/delta()", self.delta)  # the SDK's OData form
         app.router.add_get("/v1.0/users/{user}/mailboxSettings", self.get_mailbox_settings)
+        app.router.add_get("/v1.0/users/{user}/calendarView", self.calendar_view)
         app.router.add_post("/v1.0/subscriptions", self.create_subscription)
         app.router.add_patch("/v1.0/subscriptions/{id}", self.update_subscription)
         app.router.add_post("/v1.0/subscriptions/{id}/reauthorize", self.reauthorize_subscription)
@@ -176,6 +189,8 @@ class FakeGraph:
         app.router.add_get("/v1.0/users/{user}/teamwork/installedApps/{id}/chat", self.installed_app_chat)
         app.router.add_post("/v1.0/users/{user}/sendMail", self.send_mail)
         app.router.add_get("/msi/token", self.managed_identity_token)
+        app.router.add_post("/v1.0/$batch", self.batch)
+        self._app = app
         return app
 
     def ssl_context(self, cert: Path, key: Path) -> ssl.SSLContext:
@@ -193,37 +208,95 @@ class FakeGraph:
             except ValueError:
                 body = raw.decode(errors="replace")
         self.requests.append(Recorded(request.method, request.path, dict(request.query), dict(request.headers), body))
+        request["body"] = body
+        if "/v1.0/" in request.path and not request.path.endswith("/$batch"):
+            self.calls.append(self.requests[-1])
         if "/v1.0/" in request.path:
             if not request.headers.get("Authorization", "").startswith("Bearer fake-token-"):
                 return web.json_response(
                     {"error": {"code": "InvalidAuthenticationToken", "message": "no token"}}, status=401
                 )
-            # What the product promises on every Graph request; refused loudly here otherwise.
-            try:
-                uuid.UUID(request.headers.get("client-request-id", ""))
-            except ValueError:
-                return web.json_response(
-                    {"error": {"code": "BadRequest", "message": "no client-request-id"}}, status=400
-                )
-            if 'IdType="ImmutableId"' not in request.headers.get("Prefer", ""):
-                return web.json_response({"error": {"code": "BadRequest", "message": "mutable ids asked"}}, status=400)
-            fault = self._fault(request)
-            if fault == "429":
-                return web.json_response(
-                    example("error.throttling-429.response.1.json"), status=429, headers={"Retry-After": "0.05"}
-                )
-            if fault == "400":
-                return web.json_response(example("error.sendMail-400.response.1.json"), status=400)
-            if fault == "503":
-                return web.json_response({"error": {"code": "serviceNotAvailable", "message": "try later"}}, status=503)
-            if fault == "slow":
+            refused = self._refusal(request)
+            if refused is not None:
+                return refused
+            if self._planned_fault == "slow":
                 await asyncio.sleep(2)  # longer than the client's timeout in the test
-            if fault == "drop":
+            if self._planned_fault == "drop":
                 assert request.transport is not None
                 request.transport.close()
                 raise ConnectionResetError("dropped on purpose")
         response: web.StreamResponse = await handler(request)
         return response
+
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """What Graph (or the faults asked for) answers before the handler, for a request or a batch item."""
+        self._planned_fault = None
+        # What the product promises on every Graph request; refused loudly here otherwise.
+        try:
+            uuid.UUID(request.headers.get("client-request-id", ""))
+        except ValueError:
+            return web.json_response({"error": {"code": "BadRequest", "message": "no client-request-id"}}, status=400)
+        if 'IdType="ImmutableId"' not in request.headers.get("Prefer", ""):
+            return web.json_response({"error": {"code": "BadRequest", "message": "mutable ids asked"}}, status=400)
+        user = request.path.split("/v1.0/users/", 1)[1].split("/", 1)[0] if "/v1.0/users/" in request.path else ""
+        if user.lower() in self.forbidden:
+            return web.json_response(
+                {"error": {"code": "ErrorAccessDenied", "message": "Access is denied. Check credentials."}},
+                status=403,
+            )
+        fault = self._fault(request)
+        if fault == "429":
+            return web.json_response(
+                example("error.throttling-429.response.1.json"), status=429, headers={"Retry-After": "0.05"}
+            )
+        if fault == "400":
+            return web.json_response(example("error.sendMail-400.response.1.json"), status=400)
+        if fault == "503":
+            return web.json_response({"error": {"code": "serviceNotAvailable", "message": "try later"}}, status=503)
+        self._planned_fault = fault
+        return None
+
+    async def batch(self, request: web.Request) -> web.Response:
+        """JSON batching (POST /v1.0/$batch): each item goes through the same checks and handlers
+        as a request of its own, and the answer lists each item's status, headers and body, as in
+        batch.response.1.json. Items carry no Authorization: the batch request's token covers them."""
+        assert self._app is not None
+        items = (request["body"] or {}).get("requests")
+        if not isinstance(items, list) or not 1 <= len(items) <= 20:
+            return web.json_response({"error": {"code": "BadRequest", "message": "1 to 20 requests"}}, status=400)
+        responses = []
+        for item in items:
+            url = str(item.get("url", ""))
+            if not url.startswith("/") or url.startswith("/v1.0/"):
+                return web.json_response({"error": {"code": "BadRequest", "message": "relative url"}}, status=400)
+            headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
+            inner = make_mocked_request(str(item["method"]), f"/v1.0{url}", headers=headers, app=self._app)
+            inner["body"] = item.get("body")
+            self.batched.append(Recorded(inner.method, inner.path, dict(inner.query), inner.headers, item.get("body")))
+            self.calls.append(self.batched[-1])
+            answer = self._refusal(inner)
+            if answer is None and self._planned_fault in ("slow", "drop"):
+                answer = web.json_response({"error": {"code": "serviceNotAvailable", "message": "later"}}, status=503)
+            if answer is None:
+                match = await self._app.router.resolve(inner)
+                if match.http_exception is not None:
+                    answer = web.json_response({"error": {"code": "BadRequest", "message": "no route"}}, status=400)
+                else:
+                    inner._match_info = match  # type: ignore[attr-defined]
+                    answer = await match.handler(inner)
+            body = answer.body if isinstance(answer.body, bytes) else b""
+            item_headers = {
+                k: v for k, v in answer.headers.items() if k.lower() in ("content-type", "retry-after", "location")
+            }
+            responses.append(
+                {
+                    "id": item["id"],
+                    "status": answer.status,
+                    "headers": item_headers,
+                    "body": json.loads(body) if body else None,
+                }
+            )
+        return web.json_response({"responses": responses})
 
     def _fault(self, request: web.Request) -> str | None:
         for planned in list(self.planned):
@@ -297,7 +370,7 @@ class FakeGraph:
         )
 
     async def create_event(self, request: web.Request) -> web.Response:
-        body = self.requests[-1].body
+        body = request["body"]
         mailbox = request.match_info["user"].lower()
         calendar = self.events.setdefault(mailbox, {})
         for stored in calendar.values():  # transactionId makes a retried POST idempotent
@@ -320,7 +393,7 @@ class FakeGraph:
         stored = self.events.get(request.match_info["user"].lower(), {}).get(request.match_info["id"])
         if stored is None or stored.removed:
             return web.json_response({"error": {"code": "ErrorItemNotFound", "message": "not found"}}, status=404)
-        stored.data.update(self.requests[-1].body)
+        stored.data.update(request["body"])
         stored.version = next(self._version)
         return web.json_response(stored.data)
 
@@ -380,8 +453,27 @@ class FakeGraph:
             settings["automaticRepliesSetting"]["status"] = "disabled"
         return web.json_response(settings)
 
+    async def calendar_view(self, request: web.Request) -> web.Response:
+        """The events between startDateTime and endDateTime (both required, as in Graph)."""
+        try:
+            start = dt.datetime.fromisoformat(request.query["startDateTime"])
+            end = dt.datetime.fromisoformat(request.query["endDateTime"])
+        except (KeyError, ValueError):
+            return web.json_response({"error": {"code": "ErrorInvalidParameter", "message": "range"}}, status=400)
+
+        def when(value: dict[str, str]) -> dt.datetime:
+            return dt.datetime.fromisoformat(value["dateTime"][:26]).replace(tzinfo=dt.UTC)
+
+        found = [
+            e
+            for e in self.live_events(request.match_info["user"])
+            if when(e["start"]) < end.astimezone(dt.UTC) and when(e["end"]) > start.astimezone(dt.UTC)
+        ]
+        top = int(request.query.get("$top", "10"))
+        return web.json_response({"value": found[:top]})
+
     async def create_subscription(self, request: web.Request) -> web.Response:
-        body = self.requests[-1].body
+        body = request["body"]
         created = copy.deepcopy(example("subscriptions.create.response.1.json"))
         created.update(body)
         created["id"] = str(uuid.uuid4())
@@ -392,7 +484,7 @@ class FakeGraph:
         found = self.subscriptions.get(request.match_info["id"])
         if found is None:
             return web.json_response({"error": {"code": "ResourceNotFound", "message": "gone"}}, status=404)
-        found.update(self.requests[-1].body)
+        found.update(request["body"])
         return web.json_response(found)
 
     async def reauthorize_subscription(self, request: web.Request) -> web.Response:
@@ -404,7 +496,7 @@ class FakeGraph:
     # -- Teams app installation and e-mail ------------------------------------------------
 
     async def install_app(self, request: web.Request) -> web.Response:
-        bind = str((self.requests[-1].body or {}).get("teamsApp@odata.bind", ""))
+        bind = str((request["body"] or {}).get("teamsApp@odata.bind", ""))
         prefix = f"{self.base}/v1.0/appCatalogs/teamsApps/"
         catalog_id = bind.removeprefix(prefix)
         if not bind.startswith(prefix) or catalog_id not in self.catalog:
@@ -447,7 +539,7 @@ class FakeGraph:
         )
 
     async def send_mail(self, request: web.Request) -> web.Response:
-        body = self.requests[-1].body or {}
+        body = request["body"] or {}
         # Action parameters are case-insensitive: msgraph-sdk sends "Message", the docs "message".
         message = next((v for k, v in body.items() if k.lower() == "message"), None) or {}
         if not message.get("toRecipients"):

@@ -17,9 +17,12 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 
+from booking.grants import Purpose, issue_grant
 from storage.crypto import Keyring
 from storage.store import Store
 
+# Tests at the storage level act as an operator (the access policy issues grants in the service).
+OPERATOR = issue_grant(Purpose.OPERATOR, everything=True)
 PG_ADMIN = os.environ.get("PERMANENCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

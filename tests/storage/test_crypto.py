@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from storage.crypto import Keyring, KeyringError, padded_size
-from tests.storage.conftest import make_keyring
+from tests.storage.conftest import OPERATOR, make_keyring
 from tests.storage.test_store import SLOT, appointment, book, seed
 
 
@@ -93,13 +93,13 @@ async def test_rotation_pads_values_left_in_the_first_form_under_the_current_key
         )
         await uow.commit()
     assert (await store.key_usage())[keyring.current]["unpadded"] == 2
-    assert await store.rotate_keys(keyring) == 2  # same key: only the two old tokens
+    assert await store.rotate_keys(keyring, grant=OPERATOR) == 2  # same key: only the two old tokens
     usage = await store.key_usage()
     assert set(usage) == {keyring.current} and usage[keyring.current]["unpadded"] == 0
     async with store.unit_of_work() as uow:
         topic, message = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert keyring.is_current(topic) and keyring.is_current(message)
-        details = await uow.appointments.details(appointment_id)
+        details = await uow.appointments.details(appointment_id, grant=OPERATOR)
         assert (details.topic_id, details.message) == ("budget", "a few words")
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from storage.crypto import Keyring
 from storage.dossiers import SealError, export_dossiers, import_dossiers, seal, unseal
 from storage.store import Store
+from tests.storage.conftest import OPERATOR
 from tests.storage.test_store import NOW, SLOT, WORKERS, appointment, book, seed
 
 PASSPHRASE = "correct horse battery staple"
@@ -42,7 +43,8 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
         await uow.session.execute(text("UPDATE agents SET object_id_enc = '' WHERE id = :id"), {"id": old})
         await uow.commit()
     async with store.unit_of_work() as uow:
-        data = seal(await export_dossiers(uow, open_only=True, now=NOW), PASSPHRASE, scope="open", now=NOW)
+        exported = await export_dossiers(uow, open_only=True, now=NOW, grant=OPERATOR)
+        data = seal(exported, PASSPHRASE, scope="open", now=NOW)
     _, payload = unseal(data, PASSPHRASE)
     assert len(payload["appointments"]) == 3 and len(payload["agents"]) == 3
     assert payload["agents_without_object_id"] == 1
@@ -60,7 +62,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             already = await uow.agents.ensure("oid-2", "Agent oid-2", NOW)  # she wrote to the successor first
             await uow.commit()
         async with target.unit_of_work() as uow:
-            counts = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW)
+            counts = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW, grant=OPERATOR)
             await uow.commit()
         assert counts == {
             "agents": 2,
@@ -70,7 +72,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             "calendar_writes": 3,
         }
         async with target.unit_of_work() as uow:
-            details = await uow.appointments.details(mine)
+            details = await uow.appointments.details(mine, grant=OPERATOR)
             assert (details.agent_name, details.topic_id, details.message) == (
                 "Agent oid-1",
                 "logement",
@@ -79,10 +81,10 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             assert (await uow.appointments.get(mine)).appointment.worker_id == "remplacante"
             assert await uow.agents.find("oid-1") == agent  # she is recognised at her next message
             assert (await uow.appointments.get(theirs)).appointment.agent_id == already  # one record for her
-            assert (await uow.appointments.details(older)).message == "Ancien"
+            assert (await uow.appointments.details(older, grant=OPERATOR)).message == "Ancien"
             assert await uow.agents.find("oid-3") is None  # could not be carried as recognisable
             assert [h[1] for h in await uow.appointments.history(mine)] == ["confirmed"]
-            again = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW)
+            again = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW, grant=OPERATOR)
         assert again == {
             "agents": 0,
             "agents_unlinked": 0,
@@ -92,6 +94,6 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
         }
         async with target.unit_of_work() as uow:
             with pytest.raises(SealError, match="unknown worker"):
-                await import_dossiers(uow, payload, assign_to="nobody", now=NOW)
+                await import_dossiers(uow, payload, assign_to="nobody", now=NOW, grant=OPERATOR)
     finally:
         await target.dispose()

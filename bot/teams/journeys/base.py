@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from booking.directory import Directory
 from booking.document import Deployment
 from booking.model import Worker
 from bot import texts
@@ -21,6 +22,8 @@ class Services:
     local_calendar: bool  # the embedded calendar: the worker edits it from the chat
     meeting_links: bool  # whether the calendar provider creates Teams meeting links
     after_commit: Callable[[str], Awaitable[None]] | None = None  # e.g. run the outbox at once
+    # Offer the agent, at booking, an invitation to the worker's Outlook event (opt-in).
+    outlook_invitation: bool = False
 
     @property
     def deployment(self) -> Deployment:
@@ -38,8 +41,15 @@ class Journey:
     def __init__(self, services: Services) -> None:
         self.services = services
         self.app = services.app
-        self.deployment = services.deployment
-        self.directory = services.deployment.directory
+
+    # Read at each use: a reloaded plan applies to the next turn, without a restart.
+    @property
+    def deployment(self) -> Deployment:
+        return self.services.deployment
+
+    @property
+    def directory(self) -> Directory:
+        return self.services.deployment.directory
 
     def routes(self) -> dict[str, Route]:
         raise NotImplementedError

@@ -140,17 +140,30 @@ class BookingJourney(Journey):
         if key not in form["slots"]:  # never offered on this card: forged
             raise Rejected(texts.REFUSALS[RefusalReason.SLOT_NOT_OFFERED])
         request = request_of(form)
-        summary = turn.issue("summary", **request, slot=key, start=form.get("start"))
+        # A move keeps what she chose when booking: the offer is made for a new booking only.
+        invitation = self.services.outlook_invitation and not request["reschedule"]
+        summary = turn.issue("summary", **request, slot=key, start=form.get("start"), invitation=invitation)
         worker_id, start = parse_slot_key(key)
         how, where = views.how_where(self.deployment, request["mode"], request["site"])
         topic = self.directory.topic(request["topic"]).label if request["topic"] else ""
         worker = self.directory.worker(worker_id)
-        await turn.replace(cards.summary(summary, when=start, how=how, where=where, topic=topic, worker=worker))
+        await turn.replace(
+            cards.summary(summary, when=start, how=how, where=where, topic=topic, worker=worker, invitation=invitation)
+        )
+
+    @staticmethod
+    def _invite(submit: Submit) -> bool:
+        """Whether she ticked the Outlook invitation (only if the card offered it)."""
+        value = submit.value.get("invite", "false")
+        if value not in ("true", "false", True, False):
+            raise Rejected(texts.BAD_INPUT.format(what=texts.INVITE_LABEL))
+        return bool(submit.checked_form.get("invitation")) and value in ("true", True)
 
     async def confirm(self, turn: Turn, submit: Submit) -> None:
         form = submit.checked_form
         request = request_of(form)
         moved = bool(request["reschedule"])
+        invite = self._invite(submit)
         try:
             if moved:
                 stored = await self.app.bookings.reschedule(
@@ -170,6 +183,7 @@ class BookingJourney(Journey):
                     mode=Mode(request["mode"]),
                     topic_id=request["topic"],
                     message=request["message"] or "",
+                    invite_agent=invite,
                     key=form["id"],
                 )
         except AlreadyDone as done:

@@ -30,7 +30,8 @@ class MineJourney(Journey):
 
     async def show(self, turn: Turn, submit: Submit) -> None:
         appointments = await self.app.bookings.mine(now=turn.now, agent_id=turn.agent_id)
-        form = turn.issue("mine", appointments=[a.id for a in appointments])
+        # Nothing listed, nothing to act on: no form (and no state to write).
+        form = turn.reissue("mine", appointments=[a.id for a in appointments]) if appointments else ""
         rows = []
         for stored in appointments:
             how, where = views.how_where(self.deployment, stored.appointment.mode.value, stored.site_id)

@@ -49,18 +49,19 @@ class UrgentJourney(Journey):
             await turn.say(await self._done_text(turn, done.ref))
             return
         turn.done = texts.DONE_URGENT.format(reference=filed.request.reference)
+        request = filed.request
         if filed.handler is None or filed.deadline is None:
             urgent = self.deployment.urgent
             message = texts.URGENT_ACK_HOTLINE.format(
-                name=urgent.hotline_name, phone=urgent.hotline_phone, reference=filed.request.reference
+                name=urgent.hotline_name, phone=urgent.hotline_phone, reference=request.reference
             )
         else:
-            message = texts.URGENT_ACK.format(
-                reference=filed.request.reference, who=filed.handler.name, deadline=texts.day_and_hour(filed.deadline)
+            # Who will call her back is said only once someone was reached (a proactive message).
+            titular = self.app.urgent.handled_by_titular(request, filed.handler.id)
+            message = (texts.URGENT_RECEIVED if titular else texts.URGENT_RECEIVED_REPLACEMENT).format(
+                reference=request.reference, deadline=texts.day_and_hour(filed.deadline)
             )
-        await self.after_effect(
-            turn, filed.request.id, lambda: turn.replace(cards.notice(texts.URGENT_TITLE, [message]))
-        )
+        await self.after_effect(turn, request.id, lambda: turn.replace(cards.urgent_notice([message])))
 
     async def _done_text(self, turn: Turn, ref: str) -> str:
         try:

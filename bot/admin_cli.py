@@ -1,0 +1,284 @@
+"""Day-one operator commands: `permanence doctor`, `permanence absences list|declare|cancel` and
+`permanence plan reload`.
+
+`register` adds them to the parser of `bot.cli`; each handler takes (args, settings) and returns
+the exit code: 0 done (or all fine), 1 a problem found or a request refused, 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, TypeVar
+
+from booking.absence import AbsenceSource
+from bot import texts
+from bot.application import Application
+from bot.application.diagnostics import Check, Status
+from bot.settings import Settings
+
+T = TypeVar("T")
+MAX_REASON = 200
+
+SOURCES = {
+    AbsenceSource.DECLARED: "declared here",
+    AbsenceSource.AUTOMATIC_REPLIES: "Outlook automatic replies",
+    AbsenceSource.OOF_EVENT: "Outlook event",
+}
+
+
+def _with_application(settings: Settings, work: Callable[[Application, datetime], Awaitable[T]]) -> T:
+    """Run `work` on the use cases wired to the configured store and plan."""
+    from bot.bootstrap import open_application
+
+    async def run() -> T:
+        store, app = await open_application(settings)
+        try:
+            await app.sync_workers()  # the plan's workers, as the service mirrors them at start
+            return await work(app, datetime.now(UTC))
+        finally:
+            await store.dispose()
+
+    return asyncio.run(run())
+
+
+def _datetime_arg(value: str) -> datetime:
+    from bot.cli import _datetime_arg as parse
+
+    return parse(value)
+
+
+def _table(checks: list[Check]) -> list[str]:
+    rows = [(c.area, c.subject or "-", c.status.value, c.detail or c.code) for c in checks]
+    widths = [max(len(r[i]) for r in [("area", "subject", "status", ""), *rows]) for i in range(3)]
+    lines = [f"{'area':<{widths[0]}}  {'subject':<{widths[1]}}  {'status':<{widths[2]}}  detail"]
+    lines += [f"{a:<{widths[0]}}  {s:<{widths[1]}}  {st:<{widths[2]}}  {d}" for a, s, st, d in rows]
+    return lines
+
+
+def doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.doctor import examine
+
+    checks = asyncio.run(examine(settings, now=args.as_of or datetime.now(UTC)))
+    problems = sum(1 for c in checks if c.status is Status.PROBLEM)
+    warnings = sum(1 for c in checks if c.status is Status.WARNING)
+    if args.json:
+        document = {
+            "ok": problems == 0,
+            "problems": problems,
+            "warnings": warnings,
+            "checks": [
+                {"area": c.area, "subject": c.subject, "status": c.status.value, "code": c.code, "detail": c.detail}
+                for c in checks
+            ],
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+    else:
+        for line in _table(checks):
+            print(line)
+        print(f"{problems} problem(s), {warnings} warning(s)")
+    return 1 if problems else 0
+
+
+def _date_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+
+
+def _last_day(moment: datetime) -> str:
+    """The last day an absence covers (its end is the midnight after it), Paris time."""
+    if moment.year >= 9000:
+        return "until further notice"
+    return (moment.astimezone(texts.PARIS) - timedelta(microseconds=1)).date().isoformat()
+
+
+def absences_list(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.application.absences import ListedAbsence
+    from bot.audit_cli import operator
+
+    async def run(app: Application, now: datetime) -> list[ListedAbsence]:
+        return await app.absences.listing(now, reasons=args.reasons, operator=operator())
+
+    listed = _with_application(settings, run)
+    rows = [
+        {
+            "id": item.stored.id,
+            "worker": item.stored.absence.worker_id,
+            "from": item.stored.absence.start.astimezone(texts.PARIS).date().isoformat(),
+            "to": _last_day(item.stored.absence.end),
+            "source": item.stored.absence.source.value,
+            "declared_here": item.declared_here,
+            "replacement": item.stored.absence.replacement_id,
+            **({"reason": item.reason} if args.reasons and item.declared_here else {}),
+        }
+        for item in listed
+    ]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no current or future absence")
+        return 0
+    print(f"{'id':<36}  {'worker':<14} {'from':<10}  {'to':<20}  {'source':<26} replacement")
+    for row, item in zip(rows, listed, strict=True):
+        source = SOURCES[item.stored.absence.source]
+        reason = f"  ({row['reason']})" if row.get("reason") else ""
+        print(
+            f"{row['id']:<36}  {row['worker']:<14} {row['from']:<10}  {row['to']:<20}  {source:<26} "
+            f"{row['replacement'] or '-'}{reason}"
+        )
+    return 0
+
+
+def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
+    from booking.records import StoredAbsence
+    from bot.application.absences import InvalidAbsence
+    from bot.application.context import AccessDenied
+    from bot.audit_cli import operator
+
+    command = "permanence absences declare"
+    if len(args.reason) > MAX_REASON:
+        print(f"{command}: --reason is limited to {MAX_REASON} characters", file=sys.stderr)
+        return 2
+
+    async def run(app: Application, now: datetime) -> StoredAbsence | str:
+        directory = app.context.directory
+        try:
+            worker = directory.worker(args.worker)
+        except KeyError:
+            return f"unknown worker {args.worker!r} (known: {', '.join(w.id for w in directory.workers)})"
+        try:
+            return await app.absences.declare(
+                now=now,
+                worker=worker,
+                start=args.start,
+                end=args.end,
+                replacement_id=args.replacement,
+                reason=args.reason,
+                by="admin",
+                operator=operator(),
+            )
+        except InvalidAbsence as err:
+            return f"{err} (--from {args.start.isoformat()} --to {args.end.isoformat()}, both days included)"
+        except AccessDenied:
+            return f"{args.replacement!r} does not replace {args.worker!r} in the plan"
+
+    result = _with_application(settings, run)
+    if isinstance(result, str):
+        print(f"{command}: {result}", file=sys.stderr)
+        return 2
+    print(
+        f"absence {result.id} declared: {args.worker} away from {args.start.isoformat()} to {args.end.isoformat()} "
+        "included (audited; cancel it with 'permanence absences cancel ID')"
+    )
+    return 0
+
+
+def absences_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from booking.records import NotFound
+    from bot.application.absences import NotDeclaredHere
+    from bot.audit_cli import operator
+
+    async def run(app: Application, now: datetime) -> object:
+        return await app.absences.cancel(args.id, now, operator=operator())
+
+    try:
+        _with_application(settings, run)
+    except NotFound:
+        print(f"permanence absences cancel: no absence {args.id} (see 'permanence absences list')", file=sys.stderr)
+        return 1
+    except NotDeclaredHere as err:
+        print(
+            f"permanence absences cancel: absence {args.id} was read from Outlook ({SOURCES[err.source]}), "
+            "not declared here: change it in her Outlook; the next synchronisation follows",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"absence {args.id} cancelled (audited)")
+    return 0
+
+
+def _service_url(settings: Settings) -> str:
+    host = settings.host if settings.host_is_loopback() else "127.0.0.1"  # listening everywhere includes it
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}"
+
+
+def plan_reload(args: argparse.Namespace, settings: Settings) -> int:
+    """Ask the running service to re-read its plan file; print what it found."""
+    import urllib.error
+    import urllib.request
+
+    url = (args.url or _service_url(settings)).rstrip("/") + "/admin/plan/reload"
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - our own service, http on loopback
+    command = "permanence plan reload"
+    try:
+        with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310
+            document = json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        if err.code != 422:
+            print(f"{command}: the service refused ({err.code}): run this on the service's machine", file=sys.stderr)
+            return 1
+        document = json.loads(err.read())
+    except (urllib.error.URLError, OSError) as err:
+        print(
+            f"{command}: no service at {url} ({getattr(err, 'reason', err)}); is it running? "
+            "With systemd: 'systemctl reload permanence' (SIGHUP) does the same",
+            file=sys.stderr,
+        )
+        return 2
+    if not document["applied"]:
+        for line in document["problems"]:
+            print(line, file=sys.stderr)
+        print(f"{command}: {document['source']} refused; the service keeps its current plan", file=sys.stderr)
+        return 1
+    for warning in document["warnings"]:
+        print(f"attention / warning: {warning}")
+    print(f"plan reloaded from {document['source']}")
+    if document["orphans"]:
+        print(f"{len(document['orphans'])} rendez-vous sans créneau dans ce plan / appointments now outside the plan:")
+        for reference in document["orphans"]:
+            print(f"  {reference}")
+        print("move or cancel them with the agents")
+    return 0
+
+
+def register(commands: Any, *, plan: Any = None) -> None:
+    """Add `doctor`, `absences` and (to the `plan` subcommands) `reload` to `permanence`."""
+    p = commands.add_parser(
+        "doctor",
+        help="check settings, database, keys, plan, Graph, each worker's reachability, outbox (exit 1 on a problem)",
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--as-of", type=_datetime_arg, help="check as if it were this moment (ISO 8601)")
+    p.set_defaults(handler=doctor)
+
+    absences = commands.add_parser("absences", help="workers' absences").add_subparsers(dest="sub", required=True)
+    p = absences.add_parser("list", help="current and future absences, declared here or read from Outlook")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--reasons", action="store_true", help="also show the reasons given (each read is audited)")
+    p.set_defaults(handler=absences_list)
+    p = absences.add_parser("declare", help="declare a worker's absence (first and last day included)")
+    p.add_argument("--worker", required=True, help="worker id from the plan (e.g. ass)")
+    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day away (YYYY-MM-DD)")
+    p.add_argument("--to", dest="end", type=_date_arg, required=True, help="last day away (YYYY-MM-DD)")
+    p.add_argument("--replacement", help="worker id of who acts for her (from her replacement chain)")
+    p.add_argument("--reason", default="", help=f"a short note, kept encrypted (at most {MAX_REASON} characters)")
+    p.set_defaults(handler=absences_declare)
+    p = absences.add_parser("cancel", help="cancel an absence declared here (not one read from Outlook)")
+    p.add_argument("id")
+    p.set_defaults(handler=absences_cancel)
+
+    if plan is not None:
+        p = plan.add_parser(
+            "reload", help="make the running service re-read its plan file (kept if invalid; exit 1 then)"
+        )
+        p.add_argument("--url", help="the service's address (default: http://127.0.0.1:PERMANENCE_PORT)")
+        p.add_argument("--timeout", type=float, default=30.0)
+        p.set_defaults(handler=plan_reload)

@@ -1,0 +1,378 @@
+"""`permanence doctor` and `/readyz`: every fact an administrator needs to know the service can
+work — settings, database and migrations, keys, the plan of this year and the next, the
+calendar provider, each worker's Teams reachability and mailbox, the Graph subscriptions and
+the outbox. Each fact is a `Check` (bot.application.diagnostics); nothing here changes anything:
+the doctor never migrates, never creates a key file, never writes to Graph."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import stat
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from importlib import resources
+
+from booking.budget import day_budget
+from booking.document import Deployment
+from booking.holidays import FrenchHolidays
+from booking.plan import expand_plan
+from bot import texts
+from bot.application.context import Context
+from bot.application.diagnostics import Check, Diagnostics, Status, ok, problem
+from bot.settings import CalendarProvider, Settings
+from graph.credentials import CredentialKind
+from graph.provider import CalendarError
+from graph.provider import CalendarProvider as Provider
+from storage.crypto import Keyring, KeyringError
+from storage.db import is_sqlite
+from storage.store import Store, alembic_config
+
+ProviderFactory = Callable[[Settings], Provider]
+
+
+def warning(area: str, subject: str, code: str, detail: str) -> Check:
+    return Check(area=area, subject=subject, status=Status.WARNING, code=code, detail=detail)
+
+
+# -- settings -------------------------------------------------------------------------------
+
+
+def settings_checks(settings: Settings) -> list[Check]:
+    checks: list[Check] = []
+    if not settings.has_credentials and not settings.host_is_loopback():
+        checks.append(
+            problem("settings", "listen", "open_without_credentials", "no MicrosoftAppId: listen on 127.0.0.1 only")
+        )
+    elif settings.has_credentials and not settings.app_password.get_secret_value():
+        checks.append(warning("settings", "bot", "no_password", "MicrosoftAppId without MicrosoftAppPassword"))
+    try:
+        settings.reminder_offsets()
+    except ValueError as err:
+        checks.append(problem("settings", "reminders", "invalid", str(err)))
+    if settings.calendar_provider is CalendarProvider.MICROSOFT:
+        missing = [
+            name
+            for name, value in (
+                ("MicrosoftAppTenantId", settings.app_tenant_id),
+                ("PERMANENCE_GRAPH_CLIENT_ID or MicrosoftAppId", settings.graph_client_id or settings.app_id),
+            )
+            if not value
+        ]
+        kind = settings.graph_credential
+        if kind is CredentialKind.SECRET and not settings.graph_secret():
+            missing.append("PERMANENCE_GRAPH_CLIENT_SECRET or MicrosoftAppPassword")
+        if kind is CredentialKind.CERTIFICATE and not (
+            settings.graph_certificate_path and settings.graph_certificate_path.is_file()
+        ):
+            missing.append("PERMANENCE_GRAPH_CERTIFICATE_PATH (a readable PEM file)")
+        if missing:
+            checks.append(problem("settings", "graph", "incomplete", "missing: " + ", ".join(missing)))
+        if not (settings.public_url.startswith("https://") and settings.graph_client_state.get_secret_value()):
+            checks.append(
+                warning(
+                    "settings",
+                    "webhooks",
+                    "off",
+                    "PERMANENCE_PUBLIC_URL (https) or PERMANENCE_GRAPH_CLIENT_STATE unset: no change "
+                    f"notifications, Outlook is polled every {settings.sync_interval_seconds} s",
+                )
+            )
+    if not checks:
+        checks.append(ok("settings", "", f"calendar provider {settings.calendar_provider.value}"))
+    return checks
+
+
+def webhooks_enabled(settings: Settings) -> bool:
+    return bool(settings.public_url and settings.graph_client_state.get_secret_value())
+
+
+# -- plan -----------------------------------------------------------------------------------
+
+
+def plan_text(settings: Settings) -> tuple[str, str]:
+    """(where, text) of the plan file the service reads: the configured one or the shipped sample."""
+    if settings.plan_file is None:
+        return "sample plan", resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
+    return str(settings.plan_file), settings.plan_file.read_text(encoding="utf-8")
+
+
+def budget_checks(deployment: Deployment, years: Sequence[int]) -> list[Check]:
+    """Each titular's days of `years` against her budget (contracted plus ordered days). Over
+    budget is a problem for the first year, a warning for the next (its order is often not
+    settled yet); under budget is a warning."""
+    holidays = FrenchHolidays(deployment.subdivision)
+    checks = []
+    for worker_id, plan in sorted(deployment.plans.items()):
+        for year in years:
+            calendar = expand_plan(plan, date(year, 1, 1), date(year + 1, 1, 1), holidays)
+            budget = day_budget(plan, calendar, year, date(year, 1, 1))
+            subject = f"{worker_id} {year}"
+            figures = f"{budget.planned} days planned, budget {budget.total}"
+            if budget.planned > budget.total and year == years[0]:
+                checks.append(problem("plan", subject, "over_budget", f"{figures}: close days or order more"))
+            elif budget.planned > budget.total:
+                checks.append(warning("plan", subject, "over_budget", f"{figures}: close days or order more"))
+            elif budget.planned < budget.total:
+                checks.append(warning("plan", subject, "under_budget", figures))
+            else:
+                checks.append(ok("plan", subject, figures))
+    return checks
+
+
+def load_plan(settings: Settings, years: Sequence[int]) -> tuple[Deployment | None, list[Check]]:
+    from bot.plan_check import check_plan_text
+
+    try:
+        where, text = plan_text(settings)
+    except (OSError, UnicodeDecodeError) as err:
+        return None, [problem("plan", "", "unreadable", f"{settings.plan_file}: {type(err).__name__}")]
+    _, problems = check_plan_text(text)
+    if problems:
+        return None, [
+            problem("plan", "", "invalid", f"{where}: {len(problems)} problem(s); see 'permanence plan check {where}'")
+        ]
+    deployment = settings.load_deployment()  # the same text, with the workers' identities applied
+    return deployment, [ok("plan", "", f"{where} loads"), *budget_checks(deployment, years)]
+
+
+# -- keys and database ----------------------------------------------------------------------
+
+
+def read_keyring(settings: Settings) -> tuple[Keyring | None, list[Check]]:
+    """The keyring as the service would load it, without ever creating a key file."""
+    try:
+        if settings.encryption_key.get_secret_value():
+            keyring = Keyring.from_setting(
+                settings.encryption_key.get_secret_value(), settings.lookup_key.get_secret_value()
+            )
+            return keyring, [ok("keys", "", f"from PERMANENCE_ENCRYPTION_KEY, current key {keyring.current}")]
+        if not is_sqlite(settings.effective_database_url):
+            return None, [
+                problem("keys", "", "missing", "PostgreSQL needs PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY")
+            ]
+        path, checks = settings.effective_key_file, []
+        legacy = settings.data_dir / "keys.json"
+        if not path.exists() and legacy.exists():
+            path = legacy
+            checks.append(warning("keys", "file", "legacy_location", f"{legacy}: move it to PERMANENCE_KEY_FILE"))
+        if not path.exists():
+            return None, [problem("keys", "file", "missing", f"no key file at {path}: nothing stored can be read")]
+        if not os.access(path, os.R_OK):
+            return None, [problem("keys", "file", "unreadable", f"{path} is not readable by this user")]
+        if stat.S_IMODE(path.stat().st_mode) & 0o077:
+            checks.append(warning("keys", "file", "too_open", f"{path} is readable by others: chmod 600"))
+        keyring = Keyring.load_or_create(path)
+        return keyring, [*checks, ok("keys", "file", f"{path}, current key {keyring.current}")]
+    except (KeyringError, OSError, ValueError) as err:
+        return None, [problem("keys", "", "invalid", f"{type(err).__name__}: {err}")]
+
+
+async def key_usage_checks(store: Store) -> list[Check]:
+    """Values under a key id that is not configured cannot be read; old unpadded ones want a rotation."""
+    usage = await store.key_usage()
+    checks = []
+    for key_id, counts in sorted(usage.items()):
+        total = counts["padded"] + counts["unpadded"]
+        if key_id not in store.keyring.keys:
+            checks.append(
+                problem("keys", key_id, "not_configured", f"{total} values under key {key_id}, which is not configured")
+            )
+        elif counts["unpadded"]:
+            checks.append(
+                warning("keys", key_id, "unpadded", f"{counts['unpadded']} old values: run 'permanence keys rotate'")
+            )
+        else:
+            checks.append(
+                ok("keys", key_id, f"{total} values" + (" (current)" if key_id == store.keyring.current else ""))
+            )
+    return checks
+
+
+def schema_head(url: str) -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+async def database_checks(store: Store) -> list[Check]:
+    """Reachable, and migrated to the head revision (raises nothing)."""
+    try:
+        await store.ping()
+        current = await store.current_revision()
+    except Exception as err:  # noqa: BLE001 - the doctor reports, never raises
+        return [problem("database", "", "unreachable", f"{store.dialect}: {type(err).__name__}")]
+    head = await asyncio.to_thread(schema_head, store.url)
+    if current != head:
+        return [
+            problem(
+                "database",
+                "schema",
+                "not_at_head",
+                f"at {current or 'nothing'}, expected {head}: run 'permanence db upgrade'",
+            )
+        ]
+    return [ok("database", "", f"{store.dialect}, schema at {head}")]
+
+
+# -- the doctor -----------------------------------------------------------------------------
+
+
+async def provider_checks(provider: Provider) -> list[Check]:
+    check = getattr(provider, "check", None)
+    if check is None:
+        return [ok("calendar", "", f"{provider.name} calendar")]
+    try:
+        await check()
+    except CalendarError as err:
+        return [problem("calendar", "", err.code[:40], f"no Graph token ({err.code}): check the credentials")]
+    return [ok("calendar", "", "Microsoft Graph token obtained")]
+
+
+async def examine(settings: Settings, *, now: datetime, provider_factory: ProviderFactory | None = None) -> list[Check]:
+    """Every check of `permanence doctor`, in the order shown."""
+    from bot.bootstrap import default_provider
+
+    year = now.astimezone(texts.PARIS).year
+    checks = settings_checks(settings)
+    deployment, found = await asyncio.to_thread(load_plan, settings, (year, year + 1))
+    checks += found
+    keyring, found = await asyncio.to_thread(read_keyring, settings)
+    checks += found
+    url = settings.effective_database_url
+    database = settings.data_dir / "permanence.db"
+    if is_sqlite(url) and not settings.database_url and not await asyncio.to_thread(database.exists):
+        checks.append(problem("database", "", "missing", f"no database at {database}: run 'permanence db upgrade'"))
+        return checks
+    # The database is reached even without keys (a throwaway keyring reads nothing secret).
+    spare = Keyring(keys={"doctor": secrets.token_bytes(32)}, current="doctor", lookup_key=secrets.token_bytes(32))
+    store = Store(url, keyring or spare)
+    provider = None
+    try:
+        found = await database_checks(store)
+        checks += found
+        if any(c.failed for c in found):
+            return checks
+        if keyring is not None:
+            checks += await key_usage_checks(store)
+        provider = (provider_factory or default_provider)(settings)
+        checks += await provider_checks(provider)
+        if deployment is None or keyring is None:
+            return checks
+        diagnostics = Diagnostics(
+            Context(store=store, deployment=deployment), provider, webhooks=webhooks_enabled(settings)
+        )
+        checks += await diagnostics.teams()
+        checks += await diagnostics.mailboxes(now)
+        checks += await diagnostics.subscriptions(now)
+        checks += await diagnostics.outbox(now)
+        return checks
+    finally:
+        if provider is not None:
+            await provider.close()
+        await store.dispose()
+
+
+# -- readiness of the running service ---------------------------------------------------------
+
+# What takes the service out of rotation: without them nothing works. Any other problem (one
+# mailbox, one worker unreachable, a late outbox) leaves it ready but "degraded".
+CRITICAL = frozenset({"database", "calendar"})
+
+
+class Readiness:
+    """The doctor's facts about the running service, for `/readyz` and the gauges: the database
+    is pinged at each call, the rest (Graph calls for each mailbox) is kept `ttl` seconds so that
+    probes and scrapes cost one round of Graph calls a minute at most."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        context: Context,
+        provider: Provider,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        import time
+
+        self.store, self.context, self.provider, self.settings, self.clock = store, context, provider, settings, clock
+        self.ttl = ttl
+        self.monotonic = monotonic or time.monotonic
+        self._head: str | None = None
+        self._cached: tuple[float, list[Check]] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _database(self) -> list[Check]:
+        try:
+            await self.store.ping()
+            current = await self.store.current_revision()
+        except Exception as err:  # noqa: BLE001 - readiness reports, never raises
+            return [problem("database", "", type(err).__name__[:40], "")]
+        if self._head is None:
+            self._head = await asyncio.to_thread(schema_head, self.store.url)
+        if current != self._head:
+            return [problem("database", "schema", "not_at_head", "")]
+        return [ok("database")]
+
+    async def _slow(self) -> list[Check]:
+        async with self._lock:  # concurrent probes share one round
+            now_mono = self.monotonic()
+            if self._cached is not None and now_mono - self._cached[0] < self.ttl:
+                return self._cached[1]
+            now = self.clock()
+            year = now.astimezone(texts.PARIS).year
+            diagnostics = Diagnostics(self.context, self.provider, webhooks=webhooks_enabled(self.settings))
+            checks = await provider_checks(self.provider)
+            checks += budget_checks(self.context.deployment, (year, year + 1))
+            try:
+                checks += await diagnostics.teams()
+                checks += await diagnostics.subscriptions(now)
+                checks += await diagnostics.outbox(now)
+            except Exception as err:  # noqa: BLE001 - the database check says more
+                checks.append(problem("database", "", type(err).__name__[:40], ""))
+            checks += await diagnostics.mailboxes(now)
+            self._cached = (now_mono, checks)
+            return checks
+
+    def forget(self) -> None:
+        """Drop the cached facts (after a plan reload)."""
+        self._cached = None
+
+    async def checks(self) -> list[Check]:
+        return [*await self._database(), *await self._slow()]
+
+    async def unreachable_in_teams(self) -> float:
+        return float(sum(1 for c in await self._slow() if c.area == "teams" and c.failed))
+
+    async def unreadable_mailboxes(self) -> float:
+        return float(sum(1 for c in await self._slow() if c.area == "mailbox" and c.failed))
+
+    async def report(self) -> tuple[int, dict[str, object]]:
+        """(HTTP status, body) of `/readyz`: codes only, workers by their plan key."""
+        checks = await self.checks()
+        areas: dict[str, str] = {}
+        workers: dict[str, dict[str, str]] = {}
+        worker_ids = {w.id for w in self.context.directory.workers}
+        for check in checks:
+            if check.area in ("teams", "mailbox", "subscription") and check.subject in worker_ids:
+                workers.setdefault(check.subject, {})[check.area] = check.code
+            elif check.status is not Status.NOT_APPLICABLE and areas.get(check.area, "ok") == "ok":
+                areas[check.area] = check.code if check.failed else "ok"  # an area's first problem, else ok
+        critical = any(c.failed and c.area in CRITICAL for c in checks)
+        degraded = any(c.failed for c in checks)
+        status = "not ready" if critical else "degraded" if degraded else "ready"
+        body: dict[str, object] = {
+            "status": status,
+            "checks": areas,
+            "workers": workers,
+            "counts": {
+                "workers": len(worker_ids),
+                "without_teams": sum(1 for c in checks if c.area == "teams" and c.failed),
+                "unreadable_mailboxes": sum(1 for c in checks if c.area == "mailbox" and c.failed),
+            },
+        }
+        return (503 if critical else 200), body
