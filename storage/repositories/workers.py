@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from booking.model import Worker
 from storage.models import (
@@ -15,15 +16,20 @@ from storage.repositories.base import Repository
 
 class WorkerRepository(Repository):
     async def sync(self, workers: Iterable[Worker]) -> None:
-        """Mirror the plan's workers (the plan is the source; rows are never deleted)."""
+        """Mirror the plan's workers (the plan is the source; rows are never deleted).
+
+        One upsert per worker, so replicas starting together (or reloading the same plan at once)
+        both succeed instead of one of them failing on the primary key."""
+        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         for worker in workers:
-            row = await self.session.get(WorkerRow, worker.id)
-            if row is None:
-                row = WorkerRow(id=worker.id)
-                self.session.add(row)
-            row.name, row.role = worker.name, worker.role.value
-            row.object_id, row.mailbox = worker.object_id, worker.mailbox
-        await self.session.flush()
+            values = {
+                "name": worker.name,
+                "role": worker.role.value,
+                "object_id": worker.object_id,
+                "mailbox": worker.mailbox,
+            }
+            statement = dialect.insert(WorkerRow).values(id=worker.id, **values)
+            await self.session.execute(statement.on_conflict_do_update(index_elements=[WorkerRow.id], set_=values))
 
     async def ids(self) -> list[str]:
         """Every worker ever mirrored (a plan change may drop one who still has appointments)."""

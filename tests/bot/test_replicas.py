@@ -11,7 +11,7 @@ import secrets
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,17 @@ import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
+from bot import texts
 from storage.crypto import Keyring
 from storage.models import AppointmentRow, OutboxRow
 from storage.store import Store
+from tests.bot.channel import Recorded, RecordingChannel, serve_channel
+from tests.bot.test_http import APP_ID, TENANT, Issuer
 from tests.e2e.conftest import free_port, wait_http
+from tests.graph.fake_graph import make_certificate
 from tests.storage.conftest import PG_ADMIN, pg_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,6 +77,31 @@ async def database() -> AsyncIterator[str]:
         await admin.close()
 
 
+def start_replicas(env: dict[str, str], cwd: Path) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
+    """The deployment guide's steps: `permanence db upgrade`, then two `permanence serve` on free ports."""
+    upgrade = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    ports = [free_port(), free_port()]
+    replicas = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "serve"],
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=(cwd / f"replica-{port}.log").open("wb"),
+            env={**env, "PERMANENCE_PORT": str(port)},
+        )
+        for port in ports
+    ]
+    return ports, replicas
+
+
 def card_action(activity: dict[str, Any], action: str, index: int = 0) -> dict[str, Any]:
     found: list[dict[str, Any]] = []
 
@@ -107,26 +137,7 @@ async def test_two_replicas_share_state_and_write_each_calendar_event_once(tmp_p
         "PERMANENCE_LOCAL_MEETING_URL": "https://teams.microsoft.com/l/x",
         "PERMANENCE_LOG_LEVEL": "WARNING",
     }
-    upgrade = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr
-    ports = [free_port(), free_port()]
-    replicas = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve"],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**env, "PERMANENCE_PORT": str(port)},
-        )
-        for port in ports
-    ]
+    ports, replicas = start_replicas(env, tmp_path)
     try:
         for port in ports:
             await wait_http(f"http://127.0.0.1:{port}/readyz")
@@ -200,3 +211,136 @@ async def test_two_replicas_share_state_and_write_each_calendar_event_once(tmp_p
         await store.dispose()
     assert len({start for start, _ in appointments}) == 6 and all(event for _, event in appointments)
     assert sorted(outbox) == [("calendar.create", "done", 1)] * 6  # each written once, by one replica
+
+
+@pytest.fixture(scope="module")
+def bot_framework() -> Iterator[Issuer]:
+    instance = Issuer()
+    yield instance
+    instance.server.shutdown()
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def test_the_same_confirm_sent_to_two_replicas_at_once_books_once(tmp_path, database, bot_framework):
+    """A double click whose two submits reach two replicas: Bot Framework JWTs from a local issuer,
+    replies through the recording Bot Connector (with its token endpoint) over TLS."""
+    (tmp_path / "tls").mkdir()
+    cert, tls_key = make_certificate(tmp_path / "tls")
+    channel = RecordingChannel(tenant=TENANT, client_id=APP_ID, secret="bot-secret")
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    lookup = base64.b64encode(secrets.token_bytes(32)).decode()
+    async with serve_channel(channel, (cert, tls_key)) as base:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "SSL_CERT_FILE": str(cert),
+            "PERMANENCE_DATABASE_URL": pg_url(database),
+            "PERMANENCE_ENCRYPTION_KEY": f"k1:{key}",
+            "PERMANENCE_LOOKUP_KEY": lookup,
+            "PERMANENCE_DATA_DIR": str(tmp_path),
+            "PERMANENCE_LOCAL_MEETING_URL": "https://teams.microsoft.com/l/x",
+            "PERMANENCE_LOG_LEVEL": "WARNING",
+            "MicrosoftAppId": APP_ID,
+            "MicrosoftAppPassword": "bot-secret",
+            "MicrosoftAppTenantId": TENANT,
+            "MicrosoftAppType": "SingleTenant",
+            "PERMANENCE_BOTFRAMEWORK_OPENID_METADATA_URL": bot_framework.metadata_url,
+            "PERMANENCE_TEST_MODE": "true",  # the issuer above is a test one (loopback only)
+            "PERMANENCE_AUTHORITY_HOST": base,
+        }
+        ports, replicas = start_replicas(env, tmp_path)
+        service_url = f"{base}/"
+        conversation = "a:1double-click"
+        try:
+            for port in ports:
+                await wait_http(f"http://127.0.0.1:{port}/readyz")
+            async with aiohttp.ClientSession() as session:
+
+                def activity(**fields: Any) -> dict[str, Any]:
+                    return {
+                        "type": "message",
+                        "id": f"1:{secrets.token_hex(8)}",
+                        "channelId": "msteams",
+                        "serviceUrl": service_url,
+                        "from": {"id": "29:1user", "aadObjectId": "aaaaaaaa-0000-0000-0000-00000000c0de", "name": "A"},
+                        "recipient": {"id": f"28:{APP_ID}"},
+                        "conversation": {"id": conversation, "conversationType": "personal", "tenantId": TENANT},
+                        "channelData": {"tenant": {"id": TENANT}},
+                        "locale": "fr-FR",
+                        **fields,
+                    }
+
+                async def post(port: int, body: dict[str, Any]) -> list[Recorded]:
+                    """Returns what the bot sent or updated in answer (its replyToId names the activity)."""
+                    token = bot_framework.token(serviceurl=service_url)
+                    async with session.post(
+                        f"http://127.0.0.1:{port}/api/messages", json=body, headers={"Authorization": f"Bearer {token}"}
+                    ) as response:
+                        assert response.status == 200, await response.text()
+                    return [r for r in channel.activities() if r.body and r.body.get("replyToId") == body["id"]]
+
+                def card(answers: list[Recorded]) -> Recorded:
+                    return [r for r in answers if r.body.get("attachments")][-1]
+
+                picker = card(await post(ports[0], activity(text="rendez-vous")))
+                site = {**card_action(picker.body, "site"), "site": "vanves"}
+                form = card(await post(ports[1], activity(value=site, replyToId=picker.id)))
+                inputs = {"mode": "teams", "topic": "", "message": "", "phone": ""}
+                slots = card(
+                    await post(
+                        ports[0], activity(value={**card_action(form.body, "slots"), **inputs}, replyToId=form.id)
+                    )
+                )
+                summary = card(
+                    await post(ports[1], activity(value=card_action(slots.body, "pick"), replyToId=slots.id))
+                )
+                confirm = card_action(summary.body, "confirm")
+                # The person clicks « Confirmer » twice; each click reaches another replica.
+                first, second = await asyncio.gather(
+                    post(ports[0], activity(value=confirm, replyToId=summary.id)),
+                    post(ports[1], activity(value=confirm, replyToId=summary.id)),
+                )
+            said = [json.dumps(r.body, ensure_ascii=False) for r in (*first, *second)]
+            assert first and second, "each click is answered"
+            assert not [s for s in said if texts.ERROR in s or texts.STALE_CARD in s]
+            assert any(texts.CONFIRMED_TITLE in s for s in said)  # the confirmation card
+            assert any("C'est déjà fait : votre rendez-vous du" in s for s in said)  # and what was done
+            writes = 0.0
+            async with aiohttp.ClientSession() as session:
+                for _ in range(600):  # both dispatchers run; wait (bounded) for the calendar write
+                    writes = 0.0
+                    for port in ports:
+                        async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                            page = await response.text()
+                        writes += metric_total(page, "permanence_calendar_writes_total", operation="create")
+                    if writes:
+                        break
+                    await asyncio.sleep(0.1)
+        finally:
+            for replica in replicas:
+                replica.terminate()
+                replica.wait(timeout=10)
+
+    assert writes == 1
+    keyring = Keyring.from_setting(f"k1:{key}", lookup)
+    store = Store(pg_url(database), keyring)
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            appointments = (await uow.session.execute(select(AppointmentRow.status))).scalars().all()
+            creates = (
+                await uow.session.execute(
+                    select(OutboxRow.status, OutboxRow.attempts).where(OutboxRow.kind == "calendar.create")
+                )
+            ).all()
+    finally:
+        await store.dispose()
+    assert appointments == ["confirmed"]
+    assert creates == [("done", 1)]

@@ -17,6 +17,7 @@ from booking.model import Appointment, AppointmentStatus, DayKind, Interval, Mod
 from booking.records import ConcurrentChange, Conflict, NotFound
 from storage.crypto import Keyring, KeyringError
 from storage.store import Store
+from tests.storage.conftest import OPERATOR
 
 NOW = datetime(2027, 3, 1, 8, tzinfo=UTC)
 SLOT = datetime(2027, 3, 4, 8, tzinfo=UTC)
@@ -56,6 +57,27 @@ async def book(store: Store, appt: Appointment, message: str = "", topic: str | 
     return stored.id
 
 
+async def test_replicas_mirroring_the_plan_at_once_both_succeed_and_a_rename_is_kept(store, database_url, keyring):
+    """Two replicas start together: both mirror the same workers at the same moment."""
+    other = Store(database_url, keyring)
+
+    async def mirror(instance: Store, workers: list[Worker]) -> None:
+        async with instance.unit_of_work() as uow:
+            await uow.workers.sync(workers)
+            await uow.commit()
+
+    try:
+        await asyncio.gather(*(mirror(s, WORKERS) for s in (store, other, store, other)))
+        renamed = [dataclasses.replace(WORKERS[0], name="Assistante sociale (Paris)"), WORKERS[1]]
+        await mirror(other, renamed)
+    finally:
+        await other.dispose()
+    async with store.unit_of_work() as uow:
+        assert await uow.workers.ids() == ["ass", "remplacante"]
+        names = (await uow.session.execute(text("SELECT id, name FROM workers ORDER BY id"))).all()
+    assert [tuple(row) for row in names] == [("ass", "Assistante sociale (Paris)"), ("remplacante", "Remplaçante")]
+
+
 async def test_appointment_round_trip_with_aware_utc_datetimes(store):
     (agent,) = await seed(store, "oid-1")
     appointment_id = await book(store, appointment(agent), message="hello", topic="logement")
@@ -67,7 +89,7 @@ async def test_appointment_round_trip_with_aware_utc_datetimes(store):
         upcoming = await uow.appointments.upcoming_for_agent(agent, NOW)
         assert [u.id for u in upcoming] == [appointment_id]
         assert await uow.appointments.upcoming_for_agent(agent, SLOT + timedelta(hours=1)) == []
-        details = await uow.appointments.details(appointment_id)
+        details = await uow.appointments.details(appointment_id, grant=OPERATOR)
         assert (details.agent_name, details.topic_id, details.message) == ("Agent oid-1", "logement", "hello")
         assert await uow.outbox.statuses(appointment_id) == [("create_event", "pending", 0)]
         assert [e[2] for e in await uow.audit.entries(appointment_id)] == ["book"]
@@ -274,7 +296,7 @@ async def test_urgent_request_is_acknowledged_once(store):
         with pytest.raises(ConcurrentChange):
             await uow.urgent.escalate(request.id, 2, None, version=escalated.version)
         assert await uow.urgent.open_requests() == []
-        assert await uow.urgent.details(request.id) == ("help", "0600000000", "matin")
+        assert await uow.urgent.details(request.id, grant=OPERATOR) == ("help", "0600000000", "matin")
 
 
 async def test_absences_and_calendar_entries(store):
@@ -337,12 +359,12 @@ async def test_key_rotation_re_encrypts_everything(store):
         await uow.state.write("conv/1", {"message": "draft"}, None, NOW)
         await uow.commit()
     rotated, _ = store.keyring.with_new_key()
-    changed = await store.rotate_keys(rotated)
+    changed = await store.rotate_keys(rotated, grant=OPERATOR)
     assert changed == 5  # agent name and Entra id, topic, message, conversation state
     async with store.unit_of_work() as uow:
         tokens = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert all(t.startswith(f"{rotated.current}:") for t in tokens)
-        details = await uow.appointments.details(appointment_id)
+        details = await uow.appointments.details(appointment_id, grant=OPERATOR)
         assert (details.topic_id, details.message) == ("budget", "secret words")
         assert await uow.state.read(["conv/1"]) == {"conv/1": ({"message": "draft"}, "1")}
     without_old = Keyring(
