@@ -33,6 +33,7 @@ from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.plan_reload import PlanReloader
 from bot.runtime import StartupError
 from bot.settings import Settings
+from bot.wire import from_json
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         return web.json_response({"error": "not an activity"}, status=400)
     try:
-        activity = Activity().deserialize(body)
+        activity = from_json(Activity, body)
     except Exception:  # noqa: BLE001 - msrest raises several types on bad shapes
         return web.json_response({"error": "not an activity"}, status=400)
     started = asyncio.get_running_loop().time()

@@ -40,6 +40,7 @@ from botframework.connector.auth import AuthenticationConstants, ConnectorFactor
 from yarl import URL
 
 from bot.settings import Settings
+from bot.wire import from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -209,23 +210,23 @@ class Conversations:
 
     async def send_to_conversation(self, conversation_id: str, activity: Activity, **_: Any) -> ResourceResponse:
         data = await self._call(
-            "send", "POST", f"/v3/conversations/{_segment(conversation_id)}/activities", activity.serialize()
+            "send", "POST", f"/v3/conversations/{_segment(conversation_id)}/activities", to_json(activity)
         )
-        return ResourceResponse().deserialize(data or {})
+        return from_json(ResourceResponse, data or {})
 
     async def reply_to_activity(
         self, conversation_id: str, activity_id: str, activity: Activity, **_: Any
     ) -> ResourceResponse:
         path = f"/v3/conversations/{_segment(conversation_id)}/activities/{_segment(activity_id)}"
-        data = await self._call("reply", "POST", path, activity.serialize())
-        return ResourceResponse().deserialize(data or {})
+        data = await self._call("reply", "POST", path, to_json(activity))
+        return from_json(ResourceResponse, data or {})
 
     async def update_activity(
         self, conversation_id: str, activity_id: str, activity: Activity, **_: Any
     ) -> ResourceResponse:
         path = f"/v3/conversations/{_segment(conversation_id)}/activities/{_segment(activity_id)}"
-        data = await self._call("update", "PUT", path, activity.serialize())
-        return ResourceResponse().deserialize(data or {})
+        data = await self._call("update", "PUT", path, to_json(activity))
+        return from_json(ResourceResponse, data or {})
 
     async def delete_activity(self, conversation_id: str, activity_id: str, **_: Any) -> None:
         path = f"/v3/conversations/{_segment(conversation_id)}/activities/{_segment(activity_id)}"
@@ -233,15 +234,15 @@ class Conversations:
 
     async def get_conversation_member(self, conversation_id: str, member_id: str, **_: Any) -> ChannelAccount:
         path = f"/v3/conversations/{_segment(conversation_id)}/members/{_segment(member_id)}"
-        return ChannelAccount().deserialize(await self._call("member", "GET", path) or {})
+        return from_json(ChannelAccount, await self._call("member", "GET", path) or {})
 
     async def get_conversation_members(self, conversation_id: str, **_: Any) -> list[ChannelAccount]:
         data = await self._call("members", "GET", f"/v3/conversations/{_segment(conversation_id)}/members")
-        return [ChannelAccount().deserialize(item) for item in data or [] if isinstance(item, dict)]
+        return [from_json(ChannelAccount, item) for item in data or [] if isinstance(item, dict)]
 
     async def create_conversation(self, parameters: ConversationParameters, **_: Any) -> ConversationResourceResponse:
-        data = await self._call("create", "POST", "/v3/conversations", parameters.serialize())
-        return ConversationResourceResponse().deserialize(data or {})
+        data = await self._call("create", "POST", "/v3/conversations", to_json(parameters))
+        return from_json(ConversationResourceResponse, data or {})
 
 
 class ChannelClient:

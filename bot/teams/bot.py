@@ -36,6 +36,7 @@ from bot.teams.journeys.worker_views import WorkerViewsJourney
 from bot.teams.router import Route, Router, Submit
 from bot.teams.state import Conversation, DatabaseStorage, storage_key
 from bot.teams.turn import Turn
+from bot.wire import to_json
 
 Clock = Callable[[], datetime]
 
@@ -236,7 +237,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
             agent_id = await self.app.people.identify(
                 object_id=object_id,
                 name=person.name or "",
-                conversation=TurnContext.get_conversation_reference(context.activity).serialize(),
+                conversation=to_json(TurnContext.get_conversation_reference(context.activity)),
                 email=email,
                 now=now,
             )

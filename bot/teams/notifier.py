@@ -20,6 +20,7 @@ from bot.application.shown_cards import OUTLOOK_CHOICE, ShownCard, ShownCards
 from bot.application.urgent import UrgentRequests
 from bot.logs import exception_summary
 from bot.teams import cards
+from bot.wire import from_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class TeamsNotifier:
                 id=chat_id, conversation_type="personal", tenant_id=self.tenant_id or None
             ),
         )
-        result: dict[str, Any] = reference.serialize()
+        result: dict[str, Any] = to_json(reference)
         return result
 
     async def _continue(self, agent_id: str, callback: Callable[[TurnContext], Awaitable[None]]) -> None:
@@ -84,9 +85,7 @@ class TeamsNotifier:
         if reference is None:
             raise DeliveryError("no_conversation")  # she may install the app later
         try:
-            await self.adapter.continue_conversation(
-                ConversationReference().deserialize(reference), callback, self.app_id
-            )
+            await self.adapter.continue_conversation(from_json(ConversationReference, reference), callback, self.app_id)
         except DeliveryError:
             raise
         except Exception as err:
