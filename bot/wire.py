@@ -79,7 +79,7 @@ def _from_json(cls: type[M], data: Any) -> M:
         if raw is None:
             values[attr] = None
             continue
-        if type_ == "str" and type(raw) is str or type_ == "bool" and type(raw) is bool:
+        if (type_ == "str" and type(raw) is str) or (type_ == "bool" and type(raw) is bool):
             values[attr] = raw  # what msrest's deserialize_basic returns for them
             continue
         model = _model_type(type_)

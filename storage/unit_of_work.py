@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from datetime import datetime
 from types import TracebackType
@@ -55,21 +56,61 @@ class UnitOfWork:
             if self._lock is not None:
                 self._lock.release()
             raise
-        keyring = self._keyring
-        self.workers = WorkerRepository(self.session, keyring)
-        self.agents = AgentRepository(self.session, keyring)
-        self.appointments = AppointmentRepository(self.session, keyring)
-        self.urgent = UrgentRepository(self.session, keyring)
-        self.absences = AbsenceRepository(self.session, keyring)
-        self.calendar = CalendarRepository(self.session, keyring)
-        self.outbox = OutboxRepository(self.session, keyring)
-        self.sync_state = SyncStateRepository(self.session, keyring)
-        self.audit = AuditRepository(self.session, keyring)
-        self.state = KeyValueRepository(self.session, keyring)
-        self.retention = RetentionRepository(self.session, keyring)
-        self.dossiers = DossierRepository(self)
-        self.idempotency = IdempotencyRepository(self.session, keyring)
         return self
+
+    # The repositories, made when first used (a turn uses one or two of them).
+
+    @functools.cached_property
+    def workers(self) -> WorkerRepository:
+        return WorkerRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def agents(self) -> AgentRepository:
+        return AgentRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def appointments(self) -> AppointmentRepository:
+        return AppointmentRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def urgent(self) -> UrgentRepository:
+        return UrgentRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def absences(self) -> AbsenceRepository:
+        return AbsenceRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def calendar(self) -> CalendarRepository:
+        return CalendarRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def outbox(self) -> OutboxRepository:
+        return OutboxRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def sync_state(self) -> SyncStateRepository:
+        return SyncStateRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def audit(self) -> AuditRepository:
+        return AuditRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def state(self) -> KeyValueRepository:
+        return KeyValueRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def retention(self) -> RetentionRepository:
+        return RetentionRepository(self.session, self._keyring)
+
+    @functools.cached_property
+    def dossiers(self) -> DossierRepository:
+        return DossierRepository(self)
+
+    @functools.cached_property
+    def idempotency(self) -> IdempotencyRepository:
+        return IdempotencyRepository(self.session, self._keyring)
 
     @contextlib.asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

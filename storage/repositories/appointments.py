@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from booking.grants import Grant, Purpose, require, require_everything
@@ -45,6 +45,18 @@ def overlapping(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ..
 def _check_length(interval: Interval) -> None:
     if interval.end - interval.start > LONGEST:
         raise ValueError("an appointment lasts at most a day")
+
+
+# « Mes rendez-vous », on every turn that lists them: built once (its cache key too).
+_UPCOMING_FOR_AGENT = (
+    select(AppointmentRow)
+    .where(
+        AppointmentRow.agent_id == bindparam("agent"),
+        AppointmentRow.status.in_(ACTIVE_STATUSES),
+        AppointmentRow.end_at > bindparam("now", type_=AppointmentRow.end_at.type),
+    )
+    .order_by(AppointmentRow.start_at)
+)
 
 
 class AppointmentRepository(Repository):
@@ -143,15 +155,7 @@ class AppointmentRepository(Repository):
         return None if row is None else to_domain(row)
 
     async def upcoming_for_agent(self, agent_id: str, now: datetime) -> list[StoredAppointment]:
-        rows = await self.session.scalars(
-            select(AppointmentRow)
-            .where(
-                AppointmentRow.agent_id == agent_id,
-                AppointmentRow.status.in_(ACTIVE_STATUSES),
-                AppointmentRow.end_at > now,
-            )
-            .order_by(AppointmentRow.start_at)
-        )
+        rows = await self.session.scalars(_UPCOMING_FOR_AGENT, {"agent": agent_id, "now": now})
         return [to_domain(r) for r in rows]
 
     async def of_agent(self, agent_id: str) -> list[StoredAppointment]:

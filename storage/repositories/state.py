@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from booking.records import (
@@ -17,6 +17,10 @@ from storage.models import (
     BotStateRow,
 )
 from storage.repositories.base import Repository
+
+_TABLE = BotStateRow.__table__
+_MANY = select(_TABLE.c.key, _TABLE.c.value_enc, _TABLE.c.etag)
+_ONE = _MANY.where(_TABLE.c.key == bindparam("key"))
 
 
 class KeyValueRepository(Repository):
@@ -29,11 +33,14 @@ class KeyValueRepository(Repository):
         hashed = {self._key(k): k for k in keys}
         if not hashed:
             return {}
-        rows = await self.session.scalars(select(BotStateRow).where(BotStateRow.key.in_(hashed)))
+        if len(hashed) == 1:  # every turn: one prepared statement, plain rows, no ORM identity map
+            rows = await self.session.execute(_ONE, {"key": next(iter(hashed))})
+        else:
+            rows = await self.session.execute(_MANY.where(_TABLE.c.key.in_(hashed)))
         result = {}
-        for row in rows:
-            value = json.loads(self.keyring.decrypt(row.value_enc, f"bot_state:{row.key}"))
-            result[hashed[row.key]] = (value, str(row.etag))
+        for key, value_enc, etag in rows:
+            value = json.loads(self.keyring.decrypt(value_enc, f"bot_state:{key}"))
+            result[hashed[key]] = (value, str(etag))
         return result
 
     async def write(self, key: str, value: dict[str, Any], etag: str | None, now: datetime) -> str:
