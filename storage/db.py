@@ -210,9 +210,16 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
             cursor.execute("PRAGMA secure_delete=ON")  # deleted confidential pages are zeroed
             cursor.close()
 
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+            # Straight to the driver: SQLAlchemy's statement machinery adds nothing to a BEGIN.
+            cursor = connection.connection.cursor()
+            try:
+                cursor.execute(begin)
+            finally:
+                cursor.close()
 
     return engine
 
