@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util.concurrency import await_
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's write lock
 
@@ -43,7 +44,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class _Outcome:
-    """What a statement left once run on aiosqlite's thread (its cursor is closed by then)."""
+    """What a statement left once run (its cursor is closed by then)."""
 
     __slots__ = ("arraysize", "description", "lastrowid", "rowcount")
 
@@ -57,10 +58,31 @@ class _Outcome:
         pass
 
 
-class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
-    """One trip to aiosqlite's thread per statement (execute, fetch and close together)
-    instead of four (cursor, execute, fetchall, close): each trip is a hand-off between two
-    threads, which costs far more than a small query itself."""
+Ran = tuple[Any, int, int | None, list[Any]]
+
+
+def _patiently(connection: sqlite3.Connection, work: Callable[[], Ran | None]) -> Ran | None:
+    """On aiosqlite's thread: `work` with the busy timeout, so that waiting holds up nobody."""
+    connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    try:
+        return work()
+    finally:
+        connection.execute("PRAGMA busy_timeout=0")
+
+
+def _busy(err: sqlite3.OperationalError) -> bool:
+    return "locked" in str(err) or "busy" in str(err)
+
+
+class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
+    """A statement runs on the event loop's thread, executed, fetched and closed at once.
+
+    A statement of a turn takes tens of microseconds; handing it to aiosqlite's thread and back
+    costs more than that, twice (the worker must get the GIL, then the loop must be woken).
+    Nothing here waits: the connection's busy timeout is zero, so a statement SQLite answers
+    « busy » (another process holds the write lock at BEGIN IMMEDIATE, a checkpoint or a recovery
+    is in progress) is run again on aiosqlite's thread with the real timeout, where waiting holds
+    up nobody else. COMMIT, which waits for the disk, is always run there (see the connection)."""
 
     __slots__ = ()
     _awaitable_cursor_close = False
@@ -75,46 +97,7 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         connection = cast(aiosqlite.Connection, self._connection)
         outcome = cast(_Outcome, self._cursor)
 
-        def run() -> tuple[Any, int, int | None, list[Any]]:
-            cursor = connection._conn.cursor()  # on aiosqlite's own thread
-            try:
-                if many:
-                    cursor.executemany(statement, parameters)
-                else:
-                    cursor.execute(statement, () if parameters is None else parameters)
-                rows = cursor.fetchall() if cursor.description else []
-                return cursor.description, cursor.rowcount, cursor.lastrowid, rows
-            finally:
-                cursor.close()
-
-        async with self._adapt_connection._execute_mutex:
-            done = await connection._execute(run)  # type: ignore[no-untyped-call]
-        outcome.description, outcome.rowcount, outcome.lastrowid, rows = done
-        self._rows = collections.deque(rows)
-
-    async def _execute_async(self, operation: Any, parameters: Any) -> None:
-        await self._run(operation, parameters, False)
-
-    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> None:
-        await self._run(operation, seq_of_parameters, True)
-
-
-class _InlineCursor(_OneTripCursor):
-    """A reader's statement runs on the event loop's thread, without a hand-off at all.
-
-    A short indexed read in WAL mode takes tens of microseconds; handing it to aiosqlite's thread
-    and back costs more than that, twice (the worker must get the GIL, then the loop must be
-    woken). Readers never wait for the writer in WAL mode; if SQLite still answers « busy »
-    (a checkpoint or a recovery in progress), the statement is run again on aiosqlite's thread,
-    where waiting for the busy timeout holds up nobody else."""
-
-    __slots__ = ()
-
-    async def _run(self, statement: Any, parameters: Any, many: bool) -> None:
-        connection = cast(aiosqlite.Connection, self._connection)
-        outcome = cast(_Outcome, self._cursor)
-
-        def run() -> tuple[Any, int, int | None, list[Any]]:
+        def run() -> Ran:
             cursor = connection._conn.cursor()
             try:
                 if many:
@@ -126,53 +109,53 @@ class _InlineCursor(_OneTripCursor):
             finally:
                 cursor.close()
 
-        def patiently() -> tuple[Any, int, int | None, list[Any]]:
-            connection._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            try:
-                return run()
-            finally:
-                connection._conn.execute("PRAGMA busy_timeout=0")
-
         async with self._adapt_connection._execute_mutex:
             try:
                 done = run()
             except sqlite3.OperationalError as err:
-                if "locked" not in str(err) and "busy" not in str(err):
+                if not _busy(err):
                     raise
-                done = await connection._execute(patiently)  # type: ignore[no-untyped-call]
+                done = await connection._execute(_patiently, connection._conn, run)  # type: ignore[no-untyped-call]
         outcome.description, outcome.rowcount, outcome.lastrowid, rows = done
         self._rows = collections.deque(rows)
 
+    async def _execute_async(self, operation: Any, parameters: Any) -> None:
+        await self._run(operation, parameters, False)
 
-class _OneTripConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
-    _cursor_cls = _OneTripCursor
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> None:
+        await self._run(operation, seq_of_parameters, True)
 
 
 class _InlineConnection(AsyncAdapt_aiosqlite_connection):
-    """A reader's connection: statements, and the end of its read transactions, inline."""
+    """Statements and rollbacks inline; a commit on aiosqlite's thread (it waits for the disk
+    sync, with the GIL released), with the busy timeout."""
 
     __slots__ = ()
     _cursor_cls = _InlineCursor
 
     def rollback(self) -> None:
         if self._connection._connection:
-            self._connection._conn.rollback()
+            try:
+                self._connection._conn.rollback()
+            except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
+                self._handle_exception(error)
 
     def commit(self) -> None:
         if self._connection._connection:
-            self._connection._conn.commit()
+            raw = self._connection._conn
+            try:
+                await_(self._connection._execute(_patiently, raw, raw.commit))
+            except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
+                self._handle_exception(error)
 
 
-class _OneTripDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    def __init__(self, *, inline: bool) -> None:
+class _InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    def __init__(self) -> None:
         super().__init__(aiosqlite, sqlite3)
-        self._inline = inline
 
-    def connect(self, *args: Any, **kwargs: Any) -> AsyncAdapt_aiosqlite_connection:
+    def connect(self, *args: Any, **kwargs: Any) -> _InlineConnection:
         adapted = super().connect(*args, **kwargs)
-        kind = _InlineConnection if self._inline else _OneTripConnection
-        return kind(self, adapted._connection)
+        return _InlineConnection(self, adapted._connection)
 
 
 def is_sqlite(url: str) -> bool:
@@ -181,8 +164,8 @@ def is_sqlite(url: str) -> bool:
 
 def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEngine:
     """An async engine; on SQLite, every transaction takes the write lock at BEGIN (unless
-    `immediate` is False: the engine for read-only units of work, whose statements run on the
-    event loop's thread).
+    `immediate` is False: the engine for read-only units of work), and statements run on the
+    event loop's thread (commits on aiosqlite's).
 
     SQLite's default deferred transactions let two writers read the same state and only
     then fail or, worse, let an application-level check pass twice. `BEGIN IMMEDIATE`
@@ -192,9 +175,10 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
     # they are ciphertexts, lookups and dates that would tie rows to people.
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
-        # A reader's sqlite3 connection is made on aiosqlite's thread and used on the loop's.
-        kwargs.setdefault("connect_args", {"timeout": 30} if immediate else {"timeout": 0, "check_same_thread": False})
-        kwargs.setdefault("module", _OneTripDBAPI(inline=not immediate))
+        # The sqlite3 connection is made on aiosqlite's thread and mostly used on the loop's; it
+        # never waits there for a lock (see _InlineCursor).
+        kwargs.setdefault("connect_args", {"timeout": 0, "check_same_thread": False})
+        kwargs.setdefault("module", _InlineDBAPI())
     else:
         kwargs.setdefault("pool_pre_ping", True)
     engine = create_async_engine(url, **kwargs)
@@ -206,7 +190,7 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS if immediate else 0}")
+            cursor.execute("PRAGMA busy_timeout=0")
             cursor.execute("PRAGMA secure_delete=ON")  # deleted confidential pages are zeroed
             cursor.close()
 

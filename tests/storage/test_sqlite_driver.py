@@ -1,0 +1,97 @@
+"""The embedded database's driver: statements run on the event loop's thread and never wait
+there; when another process holds the write lock, a writer waits on aiosqlite's thread while
+the loop goes on serving reads, and nothing is lost when several writers meet."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from storage.crypto import Keyring
+from storage.store import Store
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+
+HOLD_THE_LOCK = """
+import sqlite3, sys
+connection = sqlite3.connect(sys.argv[1], isolation_level=None)
+connection.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.readline()  # holds the write lock until told to let go
+connection.execute("COMMIT")
+"""
+
+
+async def migrated(path: Path, keyring: Keyring) -> Store:
+    store = Store(f"sqlite+aiosqlite:///{path}", keyring)
+    await store.migrate()
+    return store
+
+
+async def write_state(store: Store, key: str, value: int) -> str:
+    async with store.unit_of_work() as uow:
+        etag = await uow.state.write(key, {"n": value}, None, NOW)
+        await uow.commit()
+    return etag
+
+
+async def read_state(store: Store, *keys: str) -> dict[str, int]:
+    async with store.unit_of_work(read_only=True) as uow:
+        found = await uow.state.read(list(keys))
+    return {key: value["n"] for key, (value, _) in found.items()}
+
+
+async def test_a_writer_waits_for_another_process_while_reads_go_on(tmp_path, keyring):
+    path = tmp_path / "permanence.db"
+    store = await migrated(path, keyring)
+    try:
+        await write_state(store, "before", 1)
+        other = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            HOLD_THE_LOCK,
+            str(path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert other.stdout is not None and other.stdin is not None
+        assert (await other.stdout.readline()).strip() == b"locked"
+        finished: list[str] = []
+
+        async def writer() -> None:
+            await write_state(store, "during", 2)  # BEGIN IMMEDIATE is busy: it waits, off the loop
+            finished.append("write")
+
+        waiting = asyncio.create_task(writer())
+        await asyncio.sleep(0.2)
+        # The loop is free meanwhile: reads are served while the write waits for the lock.
+        for _ in range(20):
+            assert await read_state(store, "before") == {"before": 1}
+        finished.append("reads")
+        assert not waiting.done()
+        other.stdin.write(b"go\n")
+        await other.stdin.drain()
+        assert await other.wait() == 0
+        await asyncio.wait_for(waiting, 30)
+        assert finished == ["reads", "write"]
+        assert await read_state(store, "before", "during") == {"before": 1, "during": 2}
+    finally:
+        await store.dispose()
+
+
+async def test_writers_of_two_stores_at_once_all_commit(tmp_path, keyring):
+    """Two stores on one file stand for two processes: each has its own connections and its own
+    in-process write queue, so they really meet on SQLite's lock."""
+    path = tmp_path / "permanence.db"
+    first = await migrated(path, keyring)
+    second = Store(f"sqlite+aiosqlite:///{path}", keyring)
+    try:
+        writes = [write_state(store, f"k{i}", i) for i in range(40) for store in ((first, second)[i % 2],)]
+        reads = [read_state(second, "k0", "k1") for _ in range(20)]
+        await asyncio.gather(*writes, *reads)
+        assert await read_state(first, *(f"k{i}" for i in range(40))) == {f"k{i}": i for i in range(40)}
+    finally:
+        await first.dispose()
+        await second.dispose()
