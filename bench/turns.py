@@ -4,7 +4,8 @@ Each bot runs in its own process on loopback; a local connector stands in for th
 channel, so both bots do their real outgoing HTTP (replies, card updates). The two bots are
 interleaved, two rounds each, at concurrency 1 and 8, for « mes rendez-vous » (distinct agents,
 each already known) and for a full booking (rendez-vous → site → form → slots → pick → confirm,
-one agent per flow; the echo bot gets the same number of turns). Then a burst: turns of ONE
+one agent per flow, after three unmeasured flows that warm the freshly started process; the echo
+bot gets the same number of turns). Then a burst: turns of ONE
 conversation at concurrency 8 (turns/s and errors). Prints figures.
 
     .venv/bin/python bench/turns.py [--turns 400] [--flows 30] [--agents 400]
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from bot import texts  # noqa: E402
 
 ECHO, PERMANENCE = "stock echo bot", "Permanence"
+WARM_FLOWS = 3  # booking flows run before each booking measurement, for both bots
 
 
 def free_port() -> int:
@@ -233,15 +235,16 @@ async def booking(bot: Bot, connector: Connector, port: int, flows: int, concurr
     confirmed = 0
     async with aiohttp.ClientSession() as session:
         load = Load(session, bot, port)
-        agents = [agent_id(n, salt) for n in range(flows)]
+        agents = [agent_id(n, salt) for n in range(flows + WARM_FLOWS)]
         for agent in agents:
             await load.turn(load.activity(agent, "aide"), measured=False)
+        warm, agents = agents[:WARM_FLOWS], agents[WARM_FLOWS:]
         queue = iter(agents)
 
-        async def flow(agent: str) -> None:
+        async def flow(agent: str, measured: bool = True) -> None:
             nonlocal confirmed
             conversation = f"a:{agent}"
-            await load.turn(load.activity(agent, "rendez-vous"))
+            await load.turn(load.activity(agent, "rendez-vous"), measured=measured)
             steps = [
                 ("site", {"site": "vanves"}),
                 ("slots", {"mode": "teams", "topic": "logement", "message": "", "phone": ""}),
@@ -250,19 +253,21 @@ async def booking(bot: Bot, connector: Connector, port: int, flows: int, concurr
             ]
             for action, inputs in steps:
                 if bot.label == ECHO:
-                    await load.turn(load.activity(agent, f"{action} {inputs}"))
+                    await load.turn(load.activity(agent, f"{action} {inputs}"), measured=measured)
                     continue
                 data = connector.action(conversation, action)
                 if data is None:
                     return  # no slot left, or an unexpected card: the flow ends there
-                await load.turn(load.activity(agent, value={**data, **inputs}))
-            if bot.label != ECHO and texts.CONFIRMED_TITLE in str(connector.last.get(conversation)):
+                await load.turn(load.activity(agent, value={**data, **inputs}), measured=measured)
+            if measured and bot.label != ECHO and texts.CONFIRMED_TITLE in str(connector.last.get(conversation)):
                 confirmed += 1
 
         async def client() -> None:
             for agent in queue:
                 await flow(agent)
 
+        for agent in warm:  # a restarted process: its first flows load caches, not measured
+            await flow(agent, measured=False)
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         result = figures(load, time.perf_counter() - started, bot.rss())

@@ -112,6 +112,11 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     if not is_sqlite(store.url):
         await check_schema(store)
     await app.sync_workers()
+    # Warm what the first slot offer would otherwise load (the public holidays' tables): the
+    # first agent after a restart waits no longer than the next one.
+    today = clock().date()
+    for year in (today.year, today.year + 1):
+        app.context.holidays.in_year(year)
     exits = contextlib.AsyncExitStack()
     connector = await exits.enter_async_context(ChannelConnector.open(settings))  # one session for every reply
     auth = ReusingAuthentication(settings, connector)
