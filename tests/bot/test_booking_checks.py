@@ -110,3 +110,29 @@ async def test_a_refused_booking_queues_no_link_notice(world, monkeypatch):
     assert sorted(texts.REFUSALS["slot_taken"] in r.text for r in replies) == [False, True]
     assert await appointments(world) == [("confirmed", "2027-03-04 08:00:00")]
     assert await notices(world, "link") == 1  # the winner's only
+
+
+async def test_only_a_card_that_shows_what_the_outbox_writes_waits_for_it(world, monkeypatch):
+    drained: list[str] = []
+
+    async def drain_soon(within: float = 3.0) -> None:
+        drained.append("drained")
+
+    async def calendar_create(appointment_id: str) -> list[str]:
+        async with world.store.unit_of_work(read_only=True) as uow:
+            return [s[1] for s in await uow.outbox.statuses(appointment_id) if s[0] == "calendar.create"]
+
+    monkeypatch.setattr(world.dispatcher, "drain_soon", drain_soon)
+    agent = world.person("Agent")
+    summary = await agent.submit((await open_slots(agent, "vanves", mode="phone")).actions("pick")[0])
+    assert texts.CONFIRMED_TITLE in (await agent.submit(summary.action(texts.CONFIRM))).text
+    assert drained == []  # the calendar event is written by the woken outbox, not waited for
+    async with world.store.unit_of_work(read_only=True) as uow:
+        (stored,) = await uow.appointments.for_worker("ass", world.clock(), world.clock() + timedelta(days=30))
+    assert await calendar_create(stored.id) == ["pending"]
+    await world.deliver()
+    assert await calendar_create(stored.id) == ["done"]
+    other = world.person("Autre")
+    summary = await other.submit((await open_slots(other, "vanves")).actions("pick")[0])
+    assert texts.CONFIRMED_TITLE in (await other.submit(summary.action(texts.CONFIRM))).text
+    assert drained == ["drained"]  # a Teams link to come: the card waits for the calendar

@@ -198,7 +198,18 @@ class BookingJourney(Journey):
             await turn.say(texts.STALE_CARD)
             return
         turn.done = self.done_text(stored, moved=moved)
-        await self.after_effect(turn, stored.id, lambda: self._show_confirmation(turn, stored, moved=moved))
+        # The outbox is waited for when what she sees depends on it: the Teams link the calendar
+        # writes, her earlier lists a move updates in place. A new booking's other work (the
+        # calendar event, the worker's notice) only wakes it.
+        await self.after_effect(
+            turn,
+            stored.id,
+            lambda: self._show_confirmation(turn, stored, moved=moved),
+            wait=moved or self._link_to_come(stored),
+        )
+
+    def _link_to_come(self, stored: StoredAppointment) -> bool:
+        return self.services.meeting_links and stored.appointment.mode is Mode.TEAMS and not stored.join_url
 
     @staticmethod
     def done_text(stored: StoredAppointment, *, moved: bool) -> str:
@@ -231,7 +242,7 @@ class BookingJourney(Journey):
 
     async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> cards.Card:
         links = self.services.meeting_links
-        if links and stored.appointment.mode is Mode.TEAMS and not stored.join_url:
+        if self._link_to_come(stored):
             # Read again: the outbox may have added the Teams link meanwhile (its notice, queued
             # with the booking, is then withdrawn). Nothing else on the card can have changed.
             stored = await self.app.bookings.confirmation(
