@@ -149,6 +149,8 @@ class AppointmentRepository(Repository):
                 AppointmentRow.agent_id == agent_id,
                 AppointmentRow.status.in_(ACTIVE_STATUSES),
                 AppointmentRow.end_at > now,
+                # Bounds the index range (agent, start): her past appointments are not read.
+                AppointmentRow.start_at > now - LONGEST,
             )
             .order_by(AppointmentRow.start_at)
         )
