@@ -100,18 +100,22 @@ def offer_slots(
     days: int,
     schedules: Schedules,
     ignore_busy: bool = False,
+    titular_on: date | None = None,
 ) -> Offer:
     """Bookable slots for an agent of `site_id` over `days` local days from `start`.
 
     The titular's slots exclude her absences (so a short absence yields the first slots
     after her return); during a long absence the acting replacement's slots are offered.
     `ignore_busy` gives every slot the plans allow, to tell a taken slot from a forged one.
+    `titular_on`: the day whose titular is offered (default `start`): checking one day of a
+    longer offer names the titular the offer named. Each day's slots depend on that day alone,
+    so any day of a longer offer gives the same slots when computed alone.
     """
     now = ensure_utc(now, "now")
     if days <= 0:
         raise ValueError("days must be positive")
     end = start + timedelta(days=days)
-    titular = schedules.directory.titular_for_site(site_id, start)
+    titular = schedules.directory.titular_for_site(site_id, titular_on or start)
     plan = schedules.plans[titular.id]
     slots = _worker_slots(titular.id, plan, start, end, now, topic, schedules, ignore_busy=ignore_busy)
 

@@ -174,6 +174,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         meeting_links=provider.name != "local" or bool(settings.local_meeting_url),
         outlook_invitation=settings.invite_agent and provider.name != "local",  # no Outlook event locally
         after_commit=after_commit,
+        wake=dispatcher.wake,
         serial=store.serial,
     )
 

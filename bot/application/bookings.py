@@ -34,11 +34,15 @@ class Bookings:
         message: str = "",
         invite_agent: bool = False,
         key: str | None = None,
+        link_notice: bool = False,
     ) -> StoredAppointment:
         """Book a slot; `key` (the form id) makes a repeated submit raise `AlreadyDone`.
 
         `invite_agent`: she ticked « receive an invitation in my Outlook calendar »; kept with
-        the appointment, so that every write of the event (retries, moves) honours it."""
+        the appointment, so that every write of the event (retries, moves) honours it.
+        `link_notice`: the calendar creates Teams links; a Teams appointment's link is then sent
+        to her once it exists (queued here, with the booking: exactly once, even if the turn
+        fails after the commit; `confirmation` withdraws it when her card shows the link)."""
         context = self.context
         topic = context.topic(topic_id)
         site = context.site(site_id)
@@ -81,6 +85,8 @@ class Bookings:
                 )
                 await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await context.queue_reminders(uow, stored, now)
+                if link_notice and mode is Mode.TEAMS:
+                    await self._queue_link_notice(uow, agent_id, stored.id, now)
                 if status is AppointmentStatus.REQUESTED:
                     await context.tell_worker(uow, slot.worker_id, "request", now, appointment_id=stored.id)
                 await uow.audit.record(
@@ -92,7 +98,8 @@ class Bookings:
         except Conflict as err:  # the database's guard: someone else was faster
             raise await self.offers.taken_with_alternatives(now, slot_key, site_id, topic_id) from err
         except BookingRefused as refused:
-            if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
+            # The check saw the slot's day only: the alternatives are looked for around it afresh.
+            if refused.reason is RefusalReason.SLOT_TAKEN:
                 raise await self.offers.taken_with_alternatives(now, slot_key, site_id, topic_id) from refused
             raise
 
@@ -147,8 +154,10 @@ class Bookings:
         slot_key: object,
         site_id: str,
         key: str | None = None,
+        link_notice: bool = False,
     ) -> StoredAppointment:
-        """Move to a new slot in one transaction: the old one is freed only if the new one is secured."""
+        """Move to a new slot in one transaction: the old one is freed only if the new one is secured.
+        `link_notice`: as for `book`, when the appointment has no Teams link yet."""
         context = self.context
         kinds: list[str] = []
         try:
@@ -181,6 +190,8 @@ class Bookings:
                 await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await context.refresh_cards(uow, stored.id, "moved", now)
                 await context.queue_reminders(uow, moved, now)
+                if link_notice and current.mode is Mode.TEAMS and not moved.join_url:
+                    await self._queue_link_notice(uow, agent_id, stored.id, now)
                 await uow.audit.record(
                     actor="agent", action="appointment.move", subject_type="appointment", subject_id=stored.id, now=now
                 )
@@ -190,18 +201,33 @@ class Bookings:
         except Conflict as err:
             raise await self.offers.taken_with_alternatives(now, slot_key, site_id, None, kinds) from err
         except BookingRefused as refused:
-            if refused.reason is RefusalReason.SLOT_TAKEN and not refused.alternatives:
+            if refused.reason is RefusalReason.SLOT_TAKEN:
                 raise await self.offers.taken_with_alternatives(now, slot_key, site_id, None, kinds) from refused
             raise
+
+    async def confirmation(self, *, agent_id: str, appointment_id: str, now: datetime) -> StoredAppointment:
+        """The just booked (or moved) Teams appointment as stored now, for her confirmation card:
+        the calendar may have added its Teams link meanwhile. If so, the card shows it and the
+        link notice queued with the booking is withdrawn (she is not sent the link twice)."""
+        async with self.context.store.unit_of_work() as uow:
+            stored = await self._owned(uow, agent_id, appointment_id)
+            if stored.join_url:
+                await uow.outbox.withdraw("notify.agent", stored.id, "link", now)
+                await uow.commit()
+            return stored
 
     async def queue_link_notice(self, *, agent_id: str, appointment_id: str, now: datetime) -> None:
         """Send the Teams link once the calendar has created it (retried until it exists)."""
         async with self.context.store.unit_of_work() as uow:
-            await uow.outbox.add(
-                "notify.agent",
-                {"agent_id": agent_id, "what": "link", "appointment_id": appointment_id},
-                now,
-                aggregate_id=appointment_id,
-                not_before=now + LINK_DELAY,
-            )
+            await self._queue_link_notice(uow, agent_id, appointment_id, now)
             await uow.commit()
+
+    @staticmethod
+    async def _queue_link_notice(uow: UnitOfWork, agent_id: str, appointment_id: str, now: datetime) -> None:
+        await uow.outbox.add(
+            "notify.agent",
+            {"agent_id": agent_id, "what": "link", "appointment_id": appointment_id},
+            now,
+            aggregate_id=appointment_id,
+            not_before=now + LINK_DELAY,
+        )

@@ -14,6 +14,10 @@ from booking.slots import alternatives
 from bot.application.context import Context
 from bot.application.ports import UnitOfWork
 
+# Where « slot taken » looks for the nearest free slots: two weeks either side of the slot.
+ALTERNATIVES_BEFORE = timedelta(days=14)
+ALTERNATIVES_DAYS = 29
+
 SLOT_KEY = re.compile(r"^(?P<worker>[a-z0-9_-]{1,64})@(?P<start>\d{8}T\d{4}Z)$")
 
 
@@ -71,20 +75,32 @@ class Offers:
     async def validated_slot(
         self, uow: UnitOfWork, *, now: datetime, slot_key: object, site_id: str, topic: Topic | None
     ) -> tuple[Slot, list[Slot], list[Slot]]:
-        """The slot a card names, if it is offered now: (slot, free slots around it, planned slots of its day)."""
+        """The slot a card names, if it is offered now: (slot, free slots of its day, planned
+        slots of its day).
+
+        Only the slot's own day is read and computed (a day's slots depend on that day alone),
+        from what the calendar and the appointments say now, in the caller's transaction: a
+        slot that became busy since it was offered is refused. The titular is the one an offer
+        around that day names (as when this checked the four weeks around it)."""
         worker_id, start = parse_slot_key(slot_key)
         day = self.context.local_date(start)
-        schedules = await self.context.schedules(
-            uow, now, day - timedelta(days=14), day + timedelta(days=15), site_id=site_id
-        )
+        titular_on = day - ALTERNATIVES_BEFORE
+        schedules = await self.context.schedules(uow, now, day, day + timedelta(days=1), site_id=site_id)
         free = list(
             offer_slots(
-                now=now, site_id=site_id, topic=topic, start=day - timedelta(days=14), days=29, schedules=schedules
+                now=now, site_id=site_id, topic=topic, start=day, days=1, schedules=schedules, titular_on=titular_on
             ).slots
         )
         planned = list(
             offer_slots(
-                now=now, site_id=site_id, topic=topic, start=day, days=1, ignore_busy=True, schedules=schedules
+                now=now,
+                site_id=site_id,
+                topic=topic,
+                start=day,
+                days=1,
+                ignore_busy=True,
+                schedules=schedules,
+                titular_on=titular_on,
             ).slots
         )
         slot = next((s for s in [*free, *planned] if s.worker_id == worker_id and s.start == start), None)
@@ -92,7 +108,14 @@ class Offers:
             # Maybe valid for another topic (e.g. a retirement Friday with a housing topic).
             every_kind = Topic(id="", label="", day_kinds=frozenset(DayKind))
             any_topic = offer_slots(
-                start=day, days=1, ignore_busy=True, now=now, site_id=site_id, topic=every_kind, schedules=schedules
+                start=day,
+                days=1,
+                ignore_busy=True,
+                now=now,
+                site_id=site_id,
+                topic=every_kind,
+                schedules=schedules,
+                titular_on=titular_on,
             ).slots
             if any(s.worker_id == worker_id and s.start == start for s in any_topic):
                 raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED)
@@ -102,14 +125,15 @@ class Offers:
     async def taken_with_alternatives(
         self, now: datetime, slot_key: object, site_id: str, topic_id: str | None, kinds: Sequence[str] | None = None
     ) -> BookingRefused:
-        """« Slot taken », with the nearest free slots of the same kind."""
+        """« Slot taken », with the nearest free slots of the same kind (read afresh, in the
+        two weeks either side of the slot)."""
         _, start = parse_slot_key(slot_key)
         offer = await self.offer(
             now=now,
             site_id=site_id,
             topic_id=topic_id,
-            start=self.context.local_date(start) - timedelta(days=7),
-            days=28,
+            start=self.context.local_date(start) - ALTERNATIVES_BEFORE,
+            days=ALTERNATIVES_DAYS,
             kinds=kinds,
         )
         return BookingRefused(RefusalReason.SLOT_TAKEN, alternatives(start, offer.slots))

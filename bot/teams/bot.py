@@ -118,6 +118,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         meeting_links: bool,
         outlook_invitation: bool = False,
         after_commit: Callable[[str], Awaitable[None]] | None = None,
+        wake: Callable[[], None] | None = None,
         serial: Callable[[str], AbstractAsyncContextManager[None]] | None = None,
     ) -> None:
         super().__init__()
@@ -132,6 +133,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
             meeting_links=meeting_links,
             outlook_invitation=outlook_invitation,
             after_commit=after_commit,
+            wake=wake,
         )
         booking = BookingJourney(services)
         routes: dict[str, Route] = {

@@ -54,6 +54,8 @@ _UPCOMING_FOR_AGENT = (
         AppointmentRow.agent_id == bindparam("agent"),
         AppointmentRow.status.in_(ACTIVE_STATUSES),
         AppointmentRow.end_at > bindparam("now", type_=AppointmentRow.end_at.type),
+        # Bounds the index range (agent, start): her past appointments are not read.
+        AppointmentRow.start_at > bindparam("earliest", type_=AppointmentRow.start_at.type),
     )
     .order_by(AppointmentRow.start_at)
 )
@@ -155,7 +157,9 @@ class AppointmentRepository(Repository):
         return None if row is None else to_domain(row)
 
     async def upcoming_for_agent(self, agent_id: str, now: datetime) -> list[StoredAppointment]:
-        rows = await self.session.scalars(_UPCOMING_FOR_AGENT, {"agent": agent_id, "now": now})
+        rows = await self.session.scalars(
+            _UPCOMING_FOR_AGENT, {"agent": agent_id, "now": now, "earliest": now - LONGEST}
+        )
         return [to_domain(r) for r in rows]
 
     async def of_agent(self, agent_id: str) -> list[StoredAppointment]:

@@ -131,6 +131,24 @@ class OutboxRepository(Repository):
         )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
+    async def withdraw(self, kind: str, aggregate_id: str, what: str, now: datetime) -> int:
+        """Delete the pending messages of `kind` about `aggregate_id` whose payload's `what` is
+        `what`, unless being delivered (a message already claimed goes out as it is)."""
+        free = (
+            OutboxRow.status == "pending",
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+        )
+        rows = await self.session.execute(
+            select(OutboxRow.id, OutboxRow.payload).where(
+                OutboxRow.kind == kind, OutboxRow.aggregate_id == aggregate_id, *free
+            )
+        )
+        ids = [r.id for r in rows if r.payload.get("what") == what]
+        if not ids:
+            return 0
+        result = await self.session.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids), *free))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def has_pending(self, kind: str, aggregate_id: str) -> bool:
         found = await self.session.scalar(
             select(func.count()).where(

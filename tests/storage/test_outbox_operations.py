@@ -134,3 +134,25 @@ async def test_drop_deletes_dead_rows_and_pending_ones_only_when_forced(store):
     async with store.unit_of_work(read_only=True) as uow:
         left = {e.id for e in await uow.outbox.entries(NOW)}
     assert left == {ids["due"], ids["late"], ids["leased"]}
+
+
+async def test_withdraw_deletes_pending_messages_of_one_purpose_only_unless_being_delivered(store):
+    later = NOW + timedelta(seconds=15)
+    async with store.unit_of_work() as uow:
+        await uow.outbox.add("notify.agent", {"what": "link"}, NOW, "appt-1", not_before=later)
+        await uow.outbox.add("notify.agent", {"what": "reminder"}, NOW, "appt-1", not_before=later)
+        await uow.outbox.add("notify.agent", {"what": "link"}, NOW, "appt-2", not_before=later)
+        await uow.outbox.add("notify.agent", {"what": "link"}, NOW, "appt-3", not_before=NOW)
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert [m.aggregate_id for m in await uow.outbox.claim("ops", NOW, limit=10)] == ["appt-3"]
+        await uow.commit()
+    async with store.unit_of_work() as uow:
+        assert await uow.outbox.withdraw("notify.agent", "appt-1", "link", NOW) == 1
+        assert await uow.outbox.withdraw("notify.agent", "appt-3", "link", NOW) == 0  # being delivered
+        assert await uow.outbox.withdraw("notify.agent", "appt-1", "link", NOW) == 0
+        await uow.commit()
+    async with store.unit_of_work(read_only=True) as uow:
+        assert len(await uow.outbox.statuses("appt-1")) == 1  # the reminder stays
+        assert len(await uow.outbox.statuses("appt-2")) == 1
+        assert len(await uow.outbox.statuses("appt-3")) == 1

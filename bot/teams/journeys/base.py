@@ -22,6 +22,7 @@ class Services:
     local_calendar: bool  # the embedded calendar: the worker edits it from the chat
     meeting_links: bool  # whether the calendar provider creates Teams meeting links
     after_commit: Callable[[str], Awaitable[None]] | None = None  # e.g. run the outbox at once
+    wake: Callable[[], None] | None = None  # have the outbox run soon, without waiting for it
     # Offer the agent, at booking, an invitation to the worker's Outlook event (opt-in).
     outlook_invitation: bool = False
 
@@ -29,8 +30,12 @@ class Services:
     def deployment(self) -> Deployment:
         return self.app.deployment
 
-    async def committed(self, aggregate_id: str) -> None:
-        if self.after_commit is not None:
+    async def committed(self, aggregate_id: str, *, wait: bool = True) -> None:
+        """The outbox has work for `aggregate_id`: run it now (`wait`: before the card is shown,
+        which then can carry what it wrote), or only wake it when the card needs nothing of it."""
+        if not wait and self.wake is not None:
+            self.wake()
+        elif self.after_commit is not None:
             await self.after_commit(aggregate_id)
 
 
@@ -54,11 +59,14 @@ class Journey:
     def routes(self) -> dict[str, Route]:
         raise NotImplementedError
 
-    async def after_effect(self, turn: Turn, aggregate_id: str, show: Callable[[], Awaitable[None]]) -> None:
+    async def after_effect(
+        self, turn: Turn, aggregate_id: str, show: Callable[[], Awaitable[None]], *, wait: bool = True
+    ) -> None:
         """Once an effect is committed, the person sees it was done even if a later step fails:
-        the outbox is nudged and the card shown, falling back to the plain sentence in `turn.done`."""
+        the outbox is nudged and the card shown, falling back to the plain sentence in `turn.done`.
+        `wait`: run the outbox before showing (the card may show what it wrote, e.g. a Teams link)."""
         try:
-            await self.services.committed(aggregate_id)
+            await self.services.committed(aggregate_id, wait=wait)
             await show()
         except Exception as err:  # noqa: BLE001 - the effect stands; the outbox retries its own work
             log.warning("showing a committed action failed: %s", exception_summary(err), extra={"event": "turn.after"})

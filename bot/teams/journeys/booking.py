@@ -173,6 +173,7 @@ class BookingJourney(Journey):
                     slot_key=form["slot"],
                     site_id=request["site"],
                     key=form["id"],
+                    link_notice=self.services.meeting_links,
                 )
             else:
                 stored = await self.app.bookings.book(
@@ -185,6 +186,7 @@ class BookingJourney(Journey):
                     message=request["message"] or "",
                     invite_agent=invite,
                     key=form["id"],
+                    link_notice=self.services.meeting_links,
                 )
         except AlreadyDone as done:
             await turn.say(await self._done_text(turn, done.ref, moved=moved))
@@ -196,7 +198,18 @@ class BookingJourney(Journey):
             await turn.say(texts.STALE_CARD)
             return
         turn.done = self.done_text(stored, moved=moved)
-        await self.after_effect(turn, stored.id, lambda: self._show_confirmation(turn, stored, moved=moved))
+        # The outbox is waited for when what she sees depends on it: the Teams link the calendar
+        # writes, her earlier lists a move updates in place. A new booking's other work (the
+        # calendar event, the worker's notice) only wakes it.
+        await self.after_effect(
+            turn,
+            stored.id,
+            lambda: self._show_confirmation(turn, stored, moved=moved),
+            wait=moved or self._link_to_come(stored),
+        )
+
+    def _link_to_come(self, stored: StoredAppointment) -> bool:
+        return self.services.meeting_links and stored.appointment.mode is Mode.TEAMS and not stored.join_url
 
     @staticmethod
     def done_text(stored: StoredAppointment, *, moved: bool) -> str:
@@ -228,8 +241,13 @@ class BookingJourney(Journey):
         await turn.replace(cards.slots(form, views.by_day(alternatives), notice=[message], more=False))
 
     async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> cards.Card:
-        # Read again: the outbox may have added the Teams link meanwhile.
-        stored = await self.app.bookings.get(agent_id=turn.agent_id, appointment_id=stored.id)
+        links = self.services.meeting_links
+        if self._link_to_come(stored):
+            # Read again: the outbox may have added the Teams link meanwhile (its notice, queued
+            # with the booking, is then withdrawn). Nothing else on the card can have changed.
+            stored = await self.app.bookings.confirmation(
+                agent_id=turn.agent_id, appointment_id=stored.id, now=turn.now
+            )
         appointment = stored.appointment
         how, where = views.how_where(self.deployment, appointment.mode.value, stored.site_id)
         notes = []
@@ -239,13 +257,7 @@ class BookingJourney(Journey):
         else:
             heading = texts.MOVED_TITLE if moved else texts.CONFIRMED_TITLE
         if appointment.mode is Mode.TEAMS and not stored.join_url:
-            if self.services.meeting_links:
-                notes.append(texts.TEAMS_LINK_LATER)
-                await self.app.bookings.queue_link_notice(
-                    agent_id=turn.agent_id, appointment_id=stored.id, now=turn.now
-                )
-            else:
-                notes.append(texts.TEAMS_LINK_BY_WORKER)
+            notes.append(texts.TEAMS_LINK_LATER if links else texts.TEAMS_LINK_BY_WORKER)
         if appointment.mode is Mode.PHONE:
             notes.append(texts.PHONE_CALL)
         return cards.confirmation(
