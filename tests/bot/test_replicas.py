@@ -89,16 +89,18 @@ def start_replicas(env: dict[str, str], cwd: Path) -> tuple[list[int], list[subp
     )
     assert upgrade.returncode == 0, upgrade.stderr
     ports = [free_port(), free_port()]
-    replicas = [
-        subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "serve"],
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=(cwd / f"replica-{port}.log").open("wb"),
-            env={**env, "PERMANENCE_PORT": str(port)},
-        )
-        for port in ports
-    ]
+    replicas = []
+    for port in ports:
+        with (cwd / f"replica-{port}.log").open("wb") as log:  # what a replica said, if it failed to start
+            replicas.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "bot.cli", "serve"],
+                    cwd=cwd,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                    env={**env, "PERMANENCE_PORT": str(port)},
+                )
+            )
     return ports, replicas
 
 
