@@ -62,14 +62,32 @@ class Offers:
         days: int = 14,
         kinds: Sequence[str] | None = None,
     ) -> Offer:
-        """The first period with free slots, looking up to the booking horizon."""
-        start = start or self.context.local_date(now)
-        horizon = max(p.horizon for p in self.context.deployment.plans.values())
+        """The first period with free slots, looking up to the booking horizon.
+
+        At most two reads: the first period; if it has no free slot, the rest of the horizon at
+        once, then period by period from what was read (a day's slots depend on that day alone)."""
+        context = self.context
+        start = start or context.local_date(now)
+        horizon = max(p.horizon for p in context.deployment.plans.values())
         offer = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days, kinds=kinds)
-        while not offer.slots and self.context.local_midnight(start) < now + horizon:
+        later_starts = []
+        while context.local_midnight(start) < now + horizon:
             start += timedelta(days=days)
-            later = await self.offer(now=now, site_id=site_id, topic_id=topic_id, start=start, days=days, kinds=kinds)
+            later_starts.append(start)
+        if offer.slots or not later_starts:
+            return offer
+        topic = context.topic(topic_id, kinds)
+        async with context.store.unit_of_work(read_only=True) as uow:
+            schedules = await context.schedules(
+                uow, now, later_starts[0], later_starts[-1] + timedelta(days=days), site_id=site_id
+            )
+        for later_start in later_starts:
+            later = offer_slots(
+                now=now, site_id=site_id, topic=topic, start=later_start, days=days, schedules=schedules
+            )
             offer = dataclasses.replace(later, notice=offer.notice or later.notice)
+            if offer.slots:
+                break
         return offer
 
     async def validated_slot(

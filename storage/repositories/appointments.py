@@ -61,6 +61,33 @@ _UPCOMING_FOR_AGENT = (
 )
 
 
+# What slot computation reads, on every offer: built once. Only the columns slots need, never
+# the ciphertexts (most of a row's bytes).
+_ACTIVE_BETWEEN = (
+    select(
+        AppointmentRow.id,
+        AppointmentRow.worker_id,
+        AppointmentRow.agent_id,
+        AppointmentRow.start_at,
+        AppointmentRow.end_at,
+        AppointmentRow.mode,
+        AppointmentRow.kind,
+        AppointmentRow.status,
+        AppointmentRow.urgent,
+        AppointmentRow.version,
+    )
+    .where(
+        AppointmentRow.worker_id.in_(bindparam("workers", expanding=True)),
+        AppointmentRow.status.in_(ACTIVE_STATUSES),
+        # overlapping(start, end), as bound parameters
+        AppointmentRow.start_at < bindparam("end", type_=AppointmentRow.start_at.type),
+        AppointmentRow.start_at > bindparam("earliest", type_=AppointmentRow.start_at.type),
+        AppointmentRow.end_at > bindparam("start", type_=AppointmentRow.end_at.type),
+    )
+    .order_by(AppointmentRow.start_at, AppointmentRow.worker_id)
+)
+
+
 class AppointmentRepository(Repository):
     async def _overlapping(self, worker_id: str, interval: Interval, exclude: str | None = None) -> bool:
         query = select(func.count()).where(
@@ -181,26 +208,9 @@ class AppointmentRepository(Repository):
         await self.session.flush()
 
     async def active_between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[Appointment]:
-        # Only the columns slots need: never the ciphertexts (most of a row's bytes).
         rows = await self.session.execute(
-            select(
-                AppointmentRow.id,
-                AppointmentRow.worker_id,
-                AppointmentRow.agent_id,
-                AppointmentRow.start_at,
-                AppointmentRow.end_at,
-                AppointmentRow.mode,
-                AppointmentRow.kind,
-                AppointmentRow.status,
-                AppointmentRow.urgent,
-                AppointmentRow.version,
-            )
-            .where(
-                AppointmentRow.worker_id.in_(worker_ids),
-                AppointmentRow.status.in_(ACTIVE_STATUSES),
-                *overlapping(start, end),
-            )
-            .order_by(AppointmentRow.start_at, AppointmentRow.worker_id)
+            _ACTIVE_BETWEEN,
+            {"workers": list(worker_ids), "start": start, "end": end, "earliest": start - LONGEST},
         )
         return [to_appointment(r) for r in rows]
 

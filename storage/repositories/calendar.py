@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 
 from booking.model import Interval
 from booking.records import (
@@ -15,6 +15,25 @@ from storage.models import (
     CalendarEntryRow,
 )
 from storage.repositories.base import Repository, new_id
+
+# What slot computation reads, on every offer: built once, the columns it needs only.
+_BETWEEN = (
+    select(
+        CalendarEntryRow.id,
+        CalendarEntryRow.worker_id,
+        CalendarEntryRow.start_at,
+        CalendarEntryRow.end_at,
+        CalendarEntryRow.category,
+        CalendarEntryRow.external_id,
+    )
+    .where(
+        CalendarEntryRow.worker_id.in_(bindparam("workers", expanding=True)),
+        CalendarEntryRow.start_at < bindparam("end", type_=CalendarEntryRow.start_at.type),
+        CalendarEntryRow.end_at > bindparam("start", type_=CalendarEntryRow.end_at.type),
+    )
+    .order_by(CalendarEntryRow.start_at, CalendarEntryRow.id)
+)
+_BETWEEN_OF_CATEGORY = _BETWEEN.where(CalendarEntryRow.category == bindparam("category"))
 
 
 class CalendarRepository(Repository):
@@ -69,18 +88,11 @@ class CalendarRepository(Repository):
     async def between(
         self, worker_ids: Sequence[str], start: datetime, end: datetime, *, category: str | None = None
     ) -> list[CalendarEntry]:
-        query = (
-            select(CalendarEntryRow)
-            .where(
-                CalendarEntryRow.worker_id.in_(worker_ids),
-                CalendarEntryRow.start_at < end,
-                CalendarEntryRow.end_at > start,
-            )
-            .order_by(CalendarEntryRow.start_at, CalendarEntryRow.id)
-        )
-        if category is not None:
-            query = query.where(CalendarEntryRow.category == category)
-        rows = await self.session.scalars(query)
+        parameters: dict[str, object] = {"workers": list(worker_ids), "start": start, "end": end}
+        if category is None:
+            rows = await self.session.execute(_BETWEEN, parameters)
+        else:
+            rows = await self.session.execute(_BETWEEN_OF_CATEGORY, {**parameters, "category": category})
         return [
             CalendarEntry(
                 id=r.id,

@@ -5,13 +5,14 @@ busy after it was offered is refused."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import Interval, Mode
+from booking.plan import DayHours
 from bot.application import Application
 from bot.application.bookings import LINK_DELAY
 from bot.application.context import AlreadyDone
@@ -93,3 +94,25 @@ async def test_a_slot_made_busy_after_the_offer_is_refused_with_alternatives_aro
     assert len(alternatives) == 3 and SLOT not in alternatives
     assert all(abs(s.start - busy.start) < timedelta(days=14) for s in refused.value.alternatives)
     assert await link_notices(store) == []
+
+
+@pytest.mark.parametrize("busy_days", [0, 13, 20, 45])
+async def test_the_first_offer_is_the_first_period_with_free_slots_as_period_by_period(store, busy_days):
+    """Her next days are busy in the calendar: the offer reads the rest of the horizon at once
+    and gives what looking period by period gives (the first period with free slots)."""
+    app, _ = await application(store)
+    worker = next(w for w in app.context.directory.workers if w.id == "ass")
+    for offset in range(busy_days):
+        await app.local_calendar.block_time(
+            now=NOW, worker=worker, day=NOW.date() + timedelta(days=offset), hours=DayHours(start=time(7), end=time(20))
+        )
+    horizon = max(plan.horizon for plan in app.deployment.plans.values())
+    for topic in (None, "logement"):
+        got = await app.offers.first_offer(now=NOW, site_id="vanves", topic_id=topic, days=14)
+        start, expected = NOW.date(), await app.offers.offer(now=NOW, site_id="vanves", topic_id=topic, days=14)
+        while not expected.slots and app.context.local_midnight(start) < NOW + horizon:
+            start += timedelta(days=14)
+            expected = await app.offers.offer(now=NOW, site_id="vanves", topic_id=topic, start=start, days=14)
+        assert got.slots == expected.slots and got.titular == expected.titular
+        assert got.slots, "a free period within the horizon"
+        assert all(slot.start.date() >= NOW.date() + timedelta(days=busy_days) for slot in got.slots)
