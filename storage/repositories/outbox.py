@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
 
 from booking.records import (
     Conflict,
@@ -38,18 +38,18 @@ class OutboxRepository(Repository):
         not_before: datetime | None = None,
     ) -> int:
         """Queue a message; `not_before` schedules it (reminders survive restarts this way)."""
-        row = OutboxRow(
-            kind=kind,
-            aggregate_id=aggregate_id,
-            payload=payload,
-            status="pending",
-            attempts=0,
-            next_attempt_at=max(now, not_before) if not_before else now,
-            created_at=now,
+        result = await self.session.execute(
+            insert(OutboxRow).values(
+                kind=kind,
+                aggregate_id=aggregate_id,
+                payload=payload,
+                status="pending",
+                attempts=0,
+                next_attempt_at=max(now, not_before) if not_before else now,
+                created_at=now,
+            )
         )
-        self.session.add(row)
-        await self.session.flush()
-        return row.id
+        return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
     async def claim(
         self, claimer: str, now: datetime, *, limit: int = 10, lease: timedelta = LEASE

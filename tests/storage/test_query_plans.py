@@ -180,6 +180,11 @@ async def _audit_tail(uow: UnitOfWork, known: dict[str, Any]) -> object:
     return None
 
 
+async def _claim_twice(uow: UnitOfWork) -> object:
+    await uow.idempotency.claim("a-form-id", "book", NOW)  # an insert that finds no row
+    return await uow.idempotency.claim("a-form-id", "book", NOW)  # then the lookup of what was done
+
+
 RETENTION = Retention(  # a daily purge: the oldest few records go
     records_before=NOW - timedelta(days=650),
     state_before=NOW - timedelta(days=30),
@@ -200,7 +205,7 @@ HOT: dict[str, Call] = {
     "appointment of an Outlook event (calendar sync)": lambda uow, k: uow.appointments.by_outlook_event("AAMk-1"),
     "appointment by reference": lambda uow, k: uow.appointments.by_reference("RDV-00000007"),
     "outbox claim": lambda uow, k: uow.outbox.claim("replica", NOW),
-    "idempotency lookup": lambda uow, k: uow.idempotency.claim("a-form-id", "book", NOW),
+    "idempotency lookup (a repeated submit)": lambda uow, k: _claim_twice(uow),
     "conversation state (forms) lookup": lambda uow, k: uow.state.read(["msteams/conversations/a:1"]),
     "conversation state write": lambda uow, k: uow.state.write("msteams/conversations/a:1", {"x": 1}, "1", NOW),
     "audit tail": _audit_tail,
