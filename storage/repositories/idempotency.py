@@ -6,7 +6,6 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import IdempotencyRow
 from storage.repositories.base import Repository
@@ -24,9 +23,8 @@ class IdempotencyRepository(Repository):
         transaction's outcome) or queue (SQLite's writer lock) until it ends, so exactly one
         effect is made."""
         hashed = _hashed(key)
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         inserted = await self.session.execute(
-            dialect.insert(IdempotencyRow)
+            self._insert(IdempotencyRow)
             .values(key=hashed, kind=kind, ref="", created_at=now)
             .on_conflict_do_nothing(index_elements=[IdempotencyRow.key])
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from booking.model import Worker
 from storage.models import (
@@ -20,7 +19,6 @@ class WorkerRepository(Repository):
 
         One upsert per worker, so replicas starting together (or reloading the same plan at once)
         both succeed instead of one of them failing on the primary key."""
-        dialect = postgresql if self.session.get_bind().dialect.name == "postgresql" else sqlite
         for worker in workers:
             values = {
                 "name": worker.name,
@@ -28,7 +26,7 @@ class WorkerRepository(Repository):
                 "object_id": worker.object_id,
                 "mailbox": worker.mailbox,
             }
-            statement = dialect.insert(WorkerRow).values(id=worker.id, **values)
+            statement = self._insert(WorkerRow).values(id=worker.id, **values)
             await self.session.execute(statement.on_conflict_do_update(index_elements=[WorkerRow.id], set_=values))
 
     async def ids(self) -> list[str]:
