@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,7 +22,13 @@ def day(value: date | datetime, *, year: bool = True) -> str:
     """'jeudi 26 novembre 2026' (or without the year)."""
     if isinstance(value, datetime):
         value = value.astimezone(PARIS).date()
-    return format_date(value, "EEEE d MMMM y" if year else "EEEE d MMMM", locale=LOCALE)
+    return _day(value, year)
+
+
+@functools.lru_cache(maxsize=2048)
+def _day(value: date, year: bool) -> str:
+    """Babel's formatting, once per day shown (a slot card names a dozen days, every turn)."""
+    return str(format_date(value, "EEEE d MMMM y" if year else "EEEE d MMMM", locale=LOCALE))
 
 
 def day_and_hour(moment: datetime, *, year: bool = True) -> str:

@@ -32,6 +32,7 @@ class Bookings:
         mode: Mode,
         topic_id: str | None,
         message: str = "",
+        phone: str = "",
         invite_agent: bool = False,
         key: str | None = None,
         link_notice: bool = False,
@@ -42,7 +43,8 @@ class Bookings:
         the appointment, so that every write of the event (retries, moves) honours it.
         `link_notice`: the calendar creates Teams links; a Teams appointment's link is then sent
         to her once it exists (queued here, with the booking: exactly once, even if the turn
-        fails after the commit; `confirmation` withdraws it when her card shows the link)."""
+        fails after the commit; `confirmation` withdraws it when her card shows the link).
+        Her site (and `phone`, if given) are remembered for her next booking form."""
         context = self.context
         topic = context.topic(topic_id)
         site = context.site(site_id)
@@ -83,6 +85,9 @@ class Bookings:
                     now=now,
                     invite_agent=invite_agent,
                 )
+                await uow.agents.set_site(agent_id, site.id, now)
+                if phone.strip():
+                    await uow.agents.set_phone(agent_id, phone.strip(), now)
                 await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await context.queue_reminders(uow, stored, now)
                 if link_notice and mode is Mode.TEAMS:

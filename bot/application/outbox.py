@@ -119,15 +119,17 @@ class OutboxDispatcher:
         except TimeoutError:
             self.wake()
 
-    async def run_forever(self, interval: float = 2.0) -> None:
+    async def run_forever(self, interval: float = 2.0, *, limit: int = 20) -> None:
         while True:
+            # Cleared before the pass: a wake during it (work added meanwhile) starts the next one
+            # at once, and a pass that found less than a full batch needs no second look.
+            self._wake.clear()
             try:
-                while await self.run_once():
+                while await self.run_once(limit=limit) >= limit:
                     self._beat()
             except Exception as err:  # noqa: BLE001 - the loop must survive a database hiccup
                 log.error("outbox pass failed: %s", exception_summary(err))
             self._beat()
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), interval)
 

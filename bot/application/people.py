@@ -65,17 +65,12 @@ class People:
         known = {s.id for s in self.context.directory.sites}
         return Profile(site_id=site_id if site_id in known else None, phone=phone)
 
-    async def choose_site(self, agent_id: str, site_id: str, now: datetime) -> Profile:
-        async with self.context.store.unit_of_work() as uow:
-            await uow.agents.set_site(agent_id, self.context.site(site_id).id, now)
+    async def choose_site(self, agent_id: str, site_id: str) -> Profile:
+        """The booking form's prefill for `site_id`. Nothing is written: the site (and the phone
+        she gives) are remembered with the booking she makes, in its transaction."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
             phone = await uow.agents.phone(agent_id, grant=own_grant(agent_id))
-            await uow.commit()
-        return Profile(site_id=site_id, phone=phone)
-
-    async def remember_phone(self, agent_id: str, phone: str, now: datetime) -> None:
-        async with self.context.store.unit_of_work() as uow:
-            await uow.agents.set_phone(agent_id, phone, now)
-            await uow.commit()
+        return Profile(site_id=self.context.site(site_id).id, phone=phone)
 
     # -- workers reachable before they are needed (issue 13) ----------------------------------
 

@@ -48,8 +48,16 @@ class ShownCards:
     def __init__(self, context: Context) -> None:
         self.context = context
 
-    async def _change(self, person_id: str, now: datetime, edit: Any) -> None:
-        """Read-modify-write the person's document, again if someone wrote it meanwhile."""
+    async def _change(self, person_id: str, now: datetime, edit: Any, *, check_first: bool = False) -> None:
+        """Read-modify-write the person's document, again if someone wrote it meanwhile.
+        `check_first`: read it without the write lock first, and take the lock only if the edit
+        changes something (most turns replace a card that was never recorded)."""
+        if check_first:
+            async with self.context.store.unit_of_work(read_only=True) as uow:
+                found = await uow.state.read([_key(person_id)])
+            value, _ = found.get(_key(person_id), ({}, None))
+            if not edit(dict(value.get("cards", {}))):
+                return
         for attempt in range(ATTEMPTS):
             try:
                 async with self.context.store.unit_of_work() as uow:
@@ -91,7 +99,8 @@ class ShownCards:
                 del cards[activity_id]
             return bool(gone)
 
-        await self._change(person_id, now, edit)
+        # A card is recorded before anyone can act on it, so a card not found now needs no write.
+        await self._change(person_id, now, edit, check_first=True)
 
     async def covering(self, person_id: str, appointment_id: str) -> list[ShownCard]:
         async with self.context.store.unit_of_work(read_only=True) as uow:

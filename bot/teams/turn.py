@@ -24,6 +24,9 @@ Form = dict[str, Any]
 Shown = Callable[[str, str, "list[str] | None"], Awaitable[None]]
 
 
+SHOWN = "shown"  # on a form: its card was recorded as offering actions on appointments
+
+
 def appointments_of(form: Form) -> list[str]:
     """The appointments a form's card offers actions on (its list, its one, the one it moves)."""
     items = [i for i in form.get("appointments") or [] if isinstance(i, str)]
@@ -74,7 +77,12 @@ class Turn:
         forms: dict[str, Form] = self.state.get("forms", {})
         fresh = self.now - FORM_LIFETIME / 2
         for form_id, form in forms.items():
-            same = form["kind"] == kind and {**form, "issued": ""} == {"kind": kind, "issued": "", **data}
+            same = form["kind"] == kind and {**form, "issued": "", SHOWN: None} == {
+                "kind": kind,
+                "issued": "",
+                SHOWN: None,
+                **data,
+            }
             if same and datetime.fromisoformat(form["issued"]) > fresh:
                 self._issued.append(form_id)  # on a new card too: recorded as shown there
                 return form_id
@@ -137,8 +145,10 @@ class Turn:
         forms: dict[str, Form] = self.state.get("forms", {})
         covered = [(forms[f]["kind"], appointments_of(forms[f])) for f in issued if f in forms]
         covered = [(kind, items) for kind, items in covered if items]
-        if not covered and not replacing:
+        if not covered and not (replacing and self._replaced_may_be_recorded()):
             return
+        for form_id in issued if covered else ():
+            forms[form_id][SHOWN] = True  # this card was recorded: replacing it later forgets it
         try:
             if covered:
                 await self._shown(activity_id, covered[-1][0], [i for _, items in covered for i in items])
@@ -146,6 +156,16 @@ class Turn:
                 await self._shown(activity_id, "", None)  # the replaced card offers nothing on them now
         except Exception as err:  # noqa: BLE001 - never fails the turn
             log.warning("shown card not recorded: %s", type(err).__name__, extra={"event": "cards.record"})
+
+    def _replaced_may_be_recorded(self) -> bool:
+        """Whether the card acted on may be recorded as offering actions on appointments: a card
+        of this conversation's turns says so on its forms (most, such as the booking steps, were
+        never recorded, and replacing them needs no write); any other card (sent by the outbox,
+        or whose form is gone) may be."""
+        value = self.context.activity.value
+        form_id = value.get("form") if isinstance(value, dict) else None
+        form = self.state.get("forms", {}).get(form_id) if isinstance(form_id, str) else None
+        return form is None or bool(form.get(SHOWN))
 
     async def say(self, message: str) -> None:
         await self.context.send_activity(MessageFactory.text(message))

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from booking.grants import Grant, Purpose, require
 from booking.records import (
@@ -54,13 +54,22 @@ class AgentRepository(Repository):
         row = await self._get(agent_id)
         return row.site_id, row.preferred_contact
 
+    async def _set(self, agent_id: str, **values: Any) -> None:
+        """One UPDATE, without loading the row (an agent's profile changes inside a booking)."""
+        done = await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == agent_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if not done.rowcount:  # type: ignore[attr-defined]
+            raise NotFound
+
     async def set_site(self, agent_id: str, site_id: str, now: datetime) -> None:
-        row = await self._get(agent_id)
-        row.site_id, row.updated_at = site_id, now
+        await self._set(agent_id, site_id=site_id, updated_at=now)
 
     async def set_phone(self, agent_id: str, phone: str, now: datetime) -> None:
-        row = await self._get(agent_id)
-        row.phone_enc, row.updated_at = self._seal(phone, f"agents.phone:{agent_id}"), now
+        await self._set(agent_id, phone_enc=self._seal(phone, f"agents.phone:{agent_id}"), updated_at=now)
 
     async def set_email(self, agent_id: str, email: str, now: datetime) -> None:
         row = await self._get(agent_id)

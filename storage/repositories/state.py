@@ -21,6 +21,16 @@ from storage.repositories.base import Repository
 _TABLE = BotStateRow.__table__
 _MANY = select(_TABLE.c.key, _TABLE.c.value_enc, _TABLE.c.etag)
 _ONE = _MANY.where(_TABLE.c.key == bindparam("key"))
+# Every turn that changed its state: built once (its SQL compiled once per dialect).
+_BUMP = (
+    update(BotStateRow)
+    .where(and_(_TABLE.c.key == bindparam("hashed"), _TABLE.c.etag == bindparam("old")))
+    .values(
+        value_enc=bindparam("sealed", type_=_TABLE.c.value_enc.type),
+        etag=bindparam("new", type_=_TABLE.c.etag.type),
+        updated_at=bindparam("at", type_=_TABLE.c.updated_at.type),
+    )
+)
 
 
 class KeyValueRepository(Repository):
@@ -49,10 +59,7 @@ class KeyValueRepository(Repository):
         sealed = self.keyring.encrypt(json.dumps(value, sort_keys=True, default=str), f"bot_state:{hashed}")
         if etag is not None and etag.isdigit():  # the usual case: one statement, no read first
             result = await self.session.execute(
-                update(BotStateRow)
-                .where(and_(BotStateRow.key == hashed, BotStateRow.etag == int(etag)))
-                .values(value_enc=sealed, etag=int(etag) + 1, updated_at=now)
-                .execution_options(synchronize_session=False)
+                _BUMP, {"hashed": hashed, "old": int(etag), "sealed": sealed, "new": int(etag) + 1, "at": now}
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 return str(int(etag) + 1)

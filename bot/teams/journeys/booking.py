@@ -22,7 +22,7 @@ PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
 PAGE_DAYS = 14
 SLOTS_PER_CARD = 24
 MAX_MESSAGE = 1000
-REQUEST_KEYS = ("site", "topic", "mode", "message", "reschedule", "kinds")
+REQUEST_KEYS = ("site", "topic", "mode", "message", "phone", "reschedule", "kinds")
 
 
 def request_of(form: Form) -> dict[str, Any]:
@@ -64,7 +64,7 @@ class BookingJourney(Journey):
         site_id = submit.value.get("site")
         if not isinstance(site_id, str) or site_id not in {s.id for s in self.directory.sites}:
             raise Rejected(texts.BAD_INPUT.format(what=texts.SITE_LABEL))
-        profile = await self.app.people.choose_site(turn.agent_id, site_id, turn.now)
+        profile = await self.app.people.choose_site(turn.agent_id, site_id)
         await turn.replace(self._form(turn, site_id, profile.phone))
 
     async def change_site(self, turn: Turn, submit: Submit) -> None:
@@ -90,9 +90,15 @@ class BookingJourney(Journey):
             problems.append(texts.PHONE_LABEL)
         if problems:
             raise Rejected(texts.BAD_INPUT.format(what=" ; ".join(problems)))
-        if phone:
-            await self.app.people.remember_phone(turn.agent_id, phone, turn.now)
-        request = {"site": site_id, "topic": topic, "mode": mode, "message": message, "reschedule": None}
+        # The phone is remembered with the booking (its own transaction), not on the way there.
+        request = {
+            "site": site_id,
+            "topic": topic,
+            "mode": mode,
+            "message": message,
+            "phone": phone,
+            "reschedule": None,
+        }
         await self.offer(turn, request, start=None, replace=True)
 
     async def offer(
@@ -184,6 +190,7 @@ class BookingJourney(Journey):
                     mode=Mode(request["mode"]),
                     topic_id=request["topic"],
                     message=request["message"] or "",
+                    phone=request["phone"] or "",
                     invite_agent=invite,
                     key=form["id"],
                     link_notice=self.services.meeting_links,
