@@ -139,7 +139,7 @@ class OutboxDispatcher:
 
     async def _deliver(self, message: OutboxMessage) -> None:
         try:
-            await self._handle(message)
+            completed = await self._handle(message)
         except (CalendarError, DeliveryError) as err:
             await self._retry(message, err.code, err.retryable, getattr(err, "retry_after", None))
             return
@@ -148,9 +148,10 @@ class OutboxDispatcher:
             await self._retry(message, type(err).__name__, True, None)
             return
         done_at = self.clock()
-        async with self.store.unit_of_work() as uow:
-            await uow.outbox.complete(message.id, self.name, done_at)
-            await uow.commit()
+        if not completed:  # a handler that writes completes the message in its own transaction
+            async with self.store.unit_of_work() as uow:
+                await uow.outbox.complete(message.id, self.name, done_at)
+                await uow.commit()
         self.metrics.inc("permanence_outbox_done_total", kind=message.kind)
         if message.due_at is not None:
             lag = (done_at - message.due_at).total_seconds()
@@ -175,25 +176,31 @@ class OutboxDispatcher:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    async def _handle(self, message: OutboxMessage) -> None:
-        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+    async def _handle(self, message: OutboxMessage) -> bool:
+        """Do what the message asks; True if the handler completed it itself (in the
+        transaction that recorded what it wrote: done exactly when that is stored)."""
+        writers: dict[str, Callable[[dict[str, Any], OutboxMessage], Awaitable[bool]]] = {
             "calendar.create": self._create,
             "calendar.update": self._update,
+        }
+        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "calendar.cancel": self._cancel,
             "urgent.ack_check": self._urgent_ack_check,
         }
+        if message.kind in writers:
+            return await writers[message.kind](message.payload, message)
         if message.kind == "notify.worker" and message.payload.get("what") == "urgent":
             await self._urgent_notice(message)
-            return
+            return False
         if message.kind in handlers:
             await handlers[message.kind](message.payload)
-            return
+            return False
         if message.kind.startswith("notify."):
             await self.notifier.deliver(message)
-            return
+            return False
         if self.calendar_work is not None and message.kind in ("calendar.sync", "graph.subscription"):
             await self.calendar_work(message.kind, message.payload)
-            return
+            return False
         raise DeliveryError(f"unknown_kind:{message.kind}", retryable=False)
 
     # -- urgent requests: Teams, then e-mail, then the next person --------------------------------
@@ -284,33 +291,36 @@ class OutboxDispatcher:
         )
         return stored, draft
 
-    async def _create(self, payload: dict[str, Any]) -> None:
+    async def _create(self, payload: dict[str, Any], message: OutboxMessage) -> bool:
         try:
             stored, draft = await self._draft(payload["appointment_id"])
         except NotFound:
-            return
+            return False
         if stored.outlook_event_id or not stored.appointment.status.is_active:
-            return  # already written (a retried message), or cancelled before it was
+            return False  # already written (a retried message), or cancelled before it was
         written = await self.provider.create_event(self._mailbox(stored.appointment.worker_id), draft)
         async with self.store.unit_of_work() as uow:
-            await uow.appointments.set_outlook(stored.id, written.event_id, written.join_url, self.clock())
+            now = self.clock()
+            await uow.appointments.set_outlook(stored.id, written.event_id, written.join_url, now)
+            await uow.outbox.complete(message.id, self.name, now)
             await uow.commit()
         self.metrics.inc("permanence_calendar_writes_total", operation="create")
+        return True
 
-    async def _update(self, payload: dict[str, Any]) -> None:
+    async def _update(self, payload: dict[str, Any], message: OutboxMessage) -> bool:
         stored, draft = await self._draft(payload["appointment_id"])
         if not stored.outlook_event_id:
-            await self._create(payload)
-            return
+            return await self._create(payload, message)
         written = await self.provider.update_event(
             self._mailbox(stored.appointment.worker_id), stored.outlook_event_id, draft
         )
         async with self.store.unit_of_work() as uow:
-            await uow.appointments.set_outlook(
-                stored.id, written.event_id, written.join_url or stored.join_url, self.clock()
-            )
+            now = self.clock()
+            await uow.appointments.set_outlook(stored.id, written.event_id, written.join_url or stored.join_url, now)
+            await uow.outbox.complete(message.id, self.name, now)
             await uow.commit()
         self.metrics.inc("permanence_calendar_writes_total", operation="update")
+        return True
 
     async def _cancel(self, payload: dict[str, Any]) -> None:
         async with self.store.unit_of_work(read_only=True) as uow:

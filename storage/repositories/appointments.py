@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, bindparam, func, select
+from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from booking.grants import Grant, Purpose, require, require_everything
@@ -61,6 +62,37 @@ _UPCOMING_FOR_AGENT = (
 )
 
 
+# A new appointment's checks and rows: built once.
+_OVERLAPS = (
+    select(AppointmentRow.id)
+    .where(
+        AppointmentRow.worker_id == bindparam("worker"),
+        AppointmentRow.status.in_(ACTIVE_STATUSES),
+        AppointmentRow.id != bindparam("exclude"),
+        # overlapping(start, end), as bound parameters
+        AppointmentRow.start_at < bindparam("end", type_=AppointmentRow.start_at.type),
+        AppointmentRow.start_at > bindparam("earliest", type_=AppointmentRow.start_at.type),
+        AppointmentRow.end_at > bindparam("start", type_=AppointmentRow.end_at.type),
+    )
+    .limit(1)
+)
+_INSERT = insert(cast(Table, AppointmentRow.__table__))
+_INSERT_CHANGE = insert(cast(Table, AppointmentChangeRow.__table__))
+
+
+# The outbox, once a calendar event is written (not an ORM flush: one statement, built once).
+_SET_OUTLOOK = (
+    update(AppointmentRow)
+    .where(AppointmentRow.id == bindparam("appointment"))
+    .values(
+        outlook_event_id=bindparam("event", type_=AppointmentRow.outlook_event_id.type),
+        join_url=bindparam("url", type_=AppointmentRow.join_url.type),
+        updated_at=bindparam("at", type_=AppointmentRow.updated_at.type),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 # What slot computation reads, on every offer: built once. Only the columns slots need, never
 # the ciphertexts (most of a row's bytes).
 _ACTIVE_BETWEEN = (
@@ -90,14 +122,17 @@ _ACTIVE_BETWEEN = (
 
 class AppointmentRepository(Repository):
     async def _overlapping(self, worker_id: str, interval: Interval, exclude: str | None = None) -> bool:
-        query = select(func.count()).where(
-            AppointmentRow.worker_id == worker_id,
-            AppointmentRow.status.in_(ACTIVE_STATUSES),
-            *overlapping(interval.start, interval.end),
+        found = await self.session.scalar(
+            _OVERLAPS,
+            {
+                "worker": worker_id,
+                "start": interval.start,
+                "end": interval.end,
+                "earliest": interval.start - LONGEST,
+                "exclude": exclude or "",
+            },
         )
-        if exclude is not None:
-            query = query.where(AppointmentRow.id != exclude)
-        return bool(await self.session.scalar(query))
+        return found is not None
 
     async def _flush_or_taken(self) -> None:
         try:
@@ -124,29 +159,47 @@ class AppointmentRepository(Repository):
         _check_length(appointment.interval)
         if await self._overlapping(appointment.worker_id, appointment.interval):
             raise Conflict
-        row = AppointmentRow(
-            id=appointment.id,
-            reference=new_reference("RDV"),
-            worker_id=appointment.worker_id,
-            agent_id=appointment.agent_id,
-            site_id=site_id,
-            start_at=appointment.start,
-            end_at=appointment.end,
-            mode=appointment.mode.value,
-            kind=appointment.kind.value,
-            status=appointment.status.value,
-            urgent=appointment.urgent,
-            invite_agent=invite_agent,
-            topic_enc=self._seal(topic_id or "", f"appointments.topic:{appointment.id}"),
-            message_enc=self._seal(message, f"appointments.message:{appointment.id}"),
-            transaction_id=new_id(),
-            created_at=now,
-            updated_at=now,
+        values: dict[str, Any] = {
+            "id": appointment.id,
+            "reference": new_reference("RDV"),
+            "worker_id": appointment.worker_id,
+            "agent_id": appointment.agent_id,
+            "site_id": site_id,
+            "start_at": appointment.start,
+            "end_at": appointment.end,
+            "mode": appointment.mode.value,
+            "kind": appointment.kind.value,
+            "status": appointment.status.value,
+            "urgent": appointment.urgent,
+            "invite_agent": invite_agent,
+            "topic_enc": self._seal(topic_id or "", f"appointments.topic:{appointment.id}"),
+            "message_enc": self._seal(message, f"appointments.message:{appointment.id}"),
+            "notes_enc": "",
+            "transaction_id": new_id(),
+            "outlook_event_id": None,
+            "join_url": None,
+            "version": 1,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # Two plain INSERTs (not the ORM's flush): the row is in the database at once, and the
+        # unique index (PostgreSQL: the exclusion constraint too) refuses a slot taken meanwhile.
+        try:
+            await self.session.execute(_INSERT, values)
+        except IntegrityError as err:
+            raise Conflict from err
+        await self.session.execute(
+            _INSERT_CHANGE,
+            {
+                "appointment_id": appointment.id,
+                "at": now,
+                "status": appointment.status.value,
+                "start_at": appointment.start,
+                "end_at": appointment.end,
+                "actor": actor,
+            },
         )
-        self.session.add(row)
-        await self._flush_or_taken()
-        self._history(row, now, actor)
-        return to_domain(row)
+        return to_domain(AppointmentRow(**values))
 
     def _history(self, row: AppointmentRow, now: datetime, actor: str) -> None:
         self.session.add(
@@ -252,9 +305,12 @@ class AppointmentRepository(Repository):
         return to_domain(row)
 
     async def set_outlook(self, appointment_id: str, event_id: str, join_url: str | None, now: datetime) -> None:
-        row = await self._row(appointment_id)
-        row.outlook_event_id, row.join_url, row.updated_at = event_id, join_url, now
-        await self.session.flush()
+        """One UPDATE (the outbox, once the event is written; nothing else of the row changes)."""
+        done = await self.session.execute(
+            _SET_OUTLOOK, {"appointment": appointment_id, "event": event_id, "url": join_url, "at": now}
+        )
+        if not done.rowcount:  # type: ignore[attr-defined]
+            raise NotFound
 
     async def set_notes(self, appointment_id: str, notes: str, now: datetime) -> None:
         row = await self._row(appointment_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from booking.records import (
     Conflict,
@@ -25,6 +25,38 @@ STATES = ("due", "late", "dead", "all")
 # Short, and renewed by the claimer's heartbeat while it works: a killed process's claims are
 # taken over seconds after its last renewal, not minutes.
 LEASE = timedelta(seconds=15)
+
+
+# The dispatcher's claim, on every pass: columns only (no ORM identity map), then one UPDATE.
+_CLAIMABLE = (
+    select(
+        OutboxRow.id,
+        OutboxRow.kind,
+        OutboxRow.aggregate_id,
+        OutboxRow.payload,
+        OutboxRow.attempts,
+        OutboxRow.next_attempt_at,
+    )
+    .where(
+        OutboxRow.status == "pending",
+        OutboxRow.next_attempt_at <= bindparam("now", type_=OutboxRow.next_attempt_at.type),
+        or_(
+            OutboxRow.claimed_until.is_(None),
+            OutboxRow.claimed_until <= bindparam("now", type_=OutboxRow.claimed_until.type),
+        ),
+    )
+    .order_by(OutboxRow.id)
+)
+_CLAIM = (
+    update(OutboxRow)
+    .where(OutboxRow.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        claimed_by=bindparam("claimer", type_=OutboxRow.claimed_by.type),
+        claimed_until=bindparam("until", type_=OutboxRow.claimed_until.type),
+        attempts=OutboxRow.attempts + 1,
+    )
+    .execution_options(synchronize_session=False)
+)
 
 
 class OutboxRepository(Repository):
@@ -57,29 +89,20 @@ class OutboxRepository(Repository):
         """Claim ready messages for `lease`. PostgreSQL skips rows other replicas hold; SQLite
         serialises writers, so one claimer at a time. An expired lease (a killed process)
         makes the message claimable again."""
-        query = (
-            select(OutboxRow)
-            .where(
-                OutboxRow.status == "pending",
-                OutboxRow.next_attempt_at <= now,
-                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
-            )
-            .order_by(OutboxRow.id)
-            .limit(limit)
-        )
+        query = _CLAIMABLE.limit(limit)
         if self.session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        rows = list(await self.session.scalars(query))
-        for row in rows:
-            row.claimed_by, row.claimed_until, row.attempts = claimer, now + lease, row.attempts + 1
-        await self.session.flush()
+        rows = (await self.session.execute(query, {"now": now})).all()
+        if not rows:
+            return []
+        await self.session.execute(_CLAIM, {"ids": [r.id for r in rows], "claimer": claimer, "until": now + lease})
         return [
             OutboxMessage(
                 id=r.id,
                 kind=r.kind,
                 aggregate_id=r.aggregate_id,
                 payload=dict(r.payload),
-                attempts=r.attempts,
+                attempts=r.attempts + 1,
                 due_at=r.next_attempt_at,
             )
             for r in rows
