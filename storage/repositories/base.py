@@ -6,6 +6,7 @@ import secrets
 import uuid
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,7 +75,7 @@ class Repository:
     def _open(self, token: str, context: str) -> str:
         return self.keyring.decrypt(token, context) if token else ""
 
-    def _insert(self, model: type[Any]) -> Any:
+    def _insert(self, model: type[Any] | Table) -> Any:
         """An INSERT of the store's dialect, which knows ON CONFLICT (SQLite and PostgreSQL)."""
         if self.session.get_bind().dialect.name == "postgresql":
             return postgresql.insert(model)

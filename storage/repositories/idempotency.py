@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from storage.models import IdempotencyRow
 from storage.repositories.base import Repository
@@ -13,6 +14,17 @@ from storage.repositories.base import Repository
 
 def _hashed(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+# On every confirmed effect: built once (the claim once per dialect, for its ON CONFLICT).
+_CLAIM: dict[str, Any] = {}
+_REF = select(IdempotencyRow.ref).where(IdempotencyRow.key == bindparam("hashed"))
+_SETTLE = (
+    update(IdempotencyRow)
+    .where(IdempotencyRow.key == bindparam("hashed"))
+    .values(ref=bindparam("made"))
+    .execution_options(synchronize_session=False)
+)
 
 
 class IdempotencyRepository(Repository):
@@ -23,21 +35,24 @@ class IdempotencyRepository(Repository):
         transaction's outcome) or queue (SQLite's writer lock) until it ends, so exactly one
         effect is made."""
         hashed = _hashed(key)
-        inserted = await self.session.execute(
-            self._insert(IdempotencyRow)
-            .values(key=hashed, kind=kind, ref="", created_at=now)
-            .on_conflict_do_nothing(index_elements=[IdempotencyRow.key])
-        )
+        dialect = self.session.get_bind().dialect.name
+        if dialect not in _CLAIM:
+            _CLAIM[dialect] = (
+                self._insert(cast(Table, IdempotencyRow.__table__))  # Core: a row count, no ORM bulk path
+                .values(
+                    key=bindparam("hashed"),
+                    kind=bindparam("what"),
+                    ref="",
+                    created_at=bindparam("at", type_=IdempotencyRow.created_at.type),
+                )
+                .on_conflict_do_nothing(index_elements=[IdempotencyRow.key])
+            )
+        inserted = await self.session.execute(_CLAIM[dialect], {"hashed": hashed, "what": kind, "at": now})
         if inserted.rowcount == 1:  # type: ignore[attr-defined]
             return None
-        found = await self.session.scalar(select(IdempotencyRow.ref).where(IdempotencyRow.key == hashed))
+        found = await self.session.scalar(_REF, {"hashed": hashed})
         return found or ""
 
     async def settle(self, key: str, ref: str) -> None:
         """Record what the effect made (in the same transaction as the effect)."""
-        await self.session.execute(
-            update(IdempotencyRow)
-            .where(IdempotencyRow.key == _hashed(key))
-            .values(ref=ref)
-            .execution_options(synchronize_session=False)
-        )
+        await self.session.execute(_SETTLE, {"hashed": _hashed(key), "made": ref})

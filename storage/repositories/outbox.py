@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from booking.records import (
     Conflict,
@@ -26,6 +26,9 @@ STATES = ("due", "late", "dead", "all")
 # taken over seconds after its last renewal, not minutes.
 LEASE = timedelta(seconds=15)
 
+
+# Every effect queues at least one message: a plain INSERT of the table, built once.
+_ADD = insert(cast(Table, OutboxRow.__table__))
 
 # The dispatcher's claim, on every pass: columns only (no ORM identity map), then one UPDATE.
 _CLAIMABLE = (
@@ -71,15 +74,16 @@ class OutboxRepository(Repository):
     ) -> int:
         """Queue a message; `not_before` schedules it (reminders survive restarts this way)."""
         result = await self.session.execute(
-            insert(OutboxRow).values(
-                kind=kind,
-                aggregate_id=aggregate_id,
-                payload=payload,
-                status="pending",
-                attempts=0,
-                next_attempt_at=max(now, not_before) if not_before else now,
-                created_at=now,
-            )
+            _ADD,
+            {
+                "kind": kind,
+                "aggregate_id": aggregate_id,
+                "payload": payload,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": max(now, not_before) if not_before else now,
+                "created_at": now,
+            },
         )
         return int(result.inserted_primary_key[0])  # type: ignore[attr-defined]
 
