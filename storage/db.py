@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import contextvars
 import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -21,6 +22,10 @@ from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util.concurrency import await_
 
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's write lock
+
+# Set by a unit of work (its ORM session's calls may run a statement without an await);
+# elsewhere, SQLAlchemy's AsyncConnection insists that each call awaits something.
+INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("permanence_inline_sqlite", default=False)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -93,9 +98,8 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
     def _aenter_cursor(self, cursor: Any) -> Any:
         return cursor
 
-    async def _run(self, statement: Any, parameters: Any, many: bool) -> None:
+    def _statement(self, statement: Any, parameters: Any, many: bool) -> Callable[[], Ran]:
         connection = cast(aiosqlite.Connection, self._connection)
-        outcome = cast(_Outcome, self._cursor)
 
         def run() -> Ran:
             cursor = connection._conn.cursor()
@@ -109,6 +113,16 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
             finally:
                 cursor.close()
 
+        return run
+
+    def _keep(self, done: Ran) -> None:
+        outcome = cast(_Outcome, self._cursor)
+        outcome.description, outcome.rowcount, outcome.lastrowid, rows = done
+        self._rows = collections.deque(rows)
+
+    async def _run(self, statement: Any, parameters: Any, many: bool) -> None:
+        connection = cast(aiosqlite.Connection, self._connection)
+        run = self._statement(statement, parameters, many)
         async with self._adapt_connection._execute_mutex:
             try:
                 done = run()
@@ -116,8 +130,35 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
                 if not _busy(err):
                     raise
                 done = await connection._execute(_patiently, connection._conn, run)  # type: ignore[no-untyped-call]
-        outcome.description, outcome.rowcount, outcome.lastrowid, rows = done
-        self._rows = collections.deque(rows)
+        self._keep(done)
+
+    def _now(self, statement: Any, parameters: Any, many: bool) -> None:
+        """Run at once, in SQLAlchemy's greenlet: no switch to the event loop and back (the
+        statement does not wait for anything). Only a « busy » answer, or the connection's
+        mutex held by a statement that is waiting, takes the awaiting path."""
+        if not INLINE.get() or self._adapt_connection._execute_mutex.locked():
+            await_(self._run(statement, parameters, many))
+            return
+        try:
+            done = self._statement(statement, parameters, many)()
+        except sqlite3.OperationalError as err:
+            if not _busy(err):
+                raise
+            await_(self._run(statement, parameters, many))  # again, then on aiosqlite's thread
+            return
+        self._keep(done)
+
+    def execute(self, operation: Any, parameters: Any = None) -> Any:
+        try:
+            self._now(operation, parameters, False)
+        except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
+            self._adapt_connection._handle_exception(error)
+
+    def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
+        try:
+            self._now(operation, seq_of_parameters, True)
+        except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
+            self._adapt_connection._handle_exception(error)
 
     async def _execute_async(self, operation: Any, parameters: Any) -> None:
         await self._run(operation, parameters, False)
