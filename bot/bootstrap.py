@@ -100,6 +100,9 @@ async def open_application(settings: Settings, *, deployment: Deployment | None 
         reminders=settings.reminder_offsets(),
         urgent_ack_after=timedelta(minutes=settings.urgent_ack_minutes),
         retention=settings.retention_periods(),
+        immediate_calendar=None
+        if settings.calendar_provider is CalendarProvider.MICROSOFT
+        else LocalCalendar(settings.local_meeting_url),
     )
 
 
@@ -122,6 +125,8 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     auth = ReusingAuthentication(settings, connector)
     adapter = CloudAdapter(auth)
     provider = overrides.provider(settings)
+    # The embedded calendar names an appointment's event in its booking's transaction.
+    app.context.immediate_calendar = provider if isinstance(provider, LocalCalendar) else None
     if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
         provider.observe_request = lambda what, seconds: metrics.observe(
             "permanence_graph_request_seconds", seconds, operation=what

@@ -29,10 +29,13 @@ class LocalCalendar:
         # A fixed Teams meeting room of the worker (a real Teams feature), if configured.
         self._meeting_url = meeting_url
 
+    def event_at_once(self, transaction_id: str, *, online: bool) -> WrittenEvent:
+        """The event of an appointment, named in its booking's transaction (`ImmediateCalendar`)."""
+        return WrittenEvent(event_id=f"local:{transaction_id}", join_url=self._meeting_url if online else None)
+
     async def create_event(self, mailbox: Mailbox, draft: EventDraft) -> WrittenEvent:
-        return WrittenEvent(
-            event_id=f"local:{draft.transaction_id}", join_url=self._meeting_url if draft.online else None
-        )
+        # Still served: an appointment stored before its event was named at booking time.
+        return self.event_at_once(draft.transaction_id, online=draft.online)
 
     async def update_event(self, mailbox: Mailbox, event_id: str, draft: EventDraft) -> WrittenEvent:
         return WrittenEvent(event_id=event_id, join_url=self._meeting_url if draft.online else None)

@@ -117,6 +117,14 @@ class SyncCursor:
     replies_due: bool = False  # re-read the automatic replies now (a change notification came)
 
 
+class ImmediateCalendar(Protocol):
+    """A calendar whose event exists as soon as the appointment is stored (the embedded one:
+    the database is the calendar). Its events are named in the booking's own transaction, and
+    no outbox message goes to it."""
+
+    def event_at_once(self, transaction_id: str, *, online: bool) -> WrittenEvent: ...
+
+
 class CalendarProvider(Protocol):
     name: str
 

@@ -39,6 +39,7 @@ from bot.application.rights import Rights
 from bot.application.shown_cards import ShownCards
 from bot.application.urgent import UrgentRequests
 from bot.application.worker_views import WorkerViews
+from graph.provider import ImmediateCalendar
 
 
 class Application:
@@ -52,6 +53,7 @@ class Application:
         reminders: Sequence[tuple[str, timedelta]] = (),
         urgent_ack_after: timedelta = timedelta(minutes=15),
         retention: RetentionPeriods | None = None,
+        immediate_calendar: ImmediateCalendar | None = None,
     ) -> None:
         self.context = Context(
             store=store,
@@ -59,6 +61,7 @@ class Application:
             reminders=tuple(reminders),
             urgent_ack_after=urgent_ack_after,
             retention=retention or RetentionPeriods(),
+            immediate_calendar=immediate_calendar,
         )
         self.access = AccessPolicy(self.context)
         self.people = People(self.context)

@@ -66,6 +66,9 @@ class Bookings:
                     topic=topic,
                 )
                 status = AppointmentStatus.REQUESTED if mode.needs_acceptance else AppointmentStatus.CONFIRMED
+                transaction_id = str(uuid.uuid4())
+                immediate = context.immediate_calendar
+                event = immediate.event_at_once(transaction_id, online=mode is Mode.TEAMS) if immediate else None
                 appointment = Appointment(
                     id=str(uuid.uuid4()),
                     worker_id=slot.worker_id,
@@ -84,13 +87,17 @@ class Bookings:
                     message=message.strip(),
                     now=now,
                     invite_agent=invite_agent,
+                    transaction_id=transaction_id,
+                    outlook_event_id=event.event_id if event else None,
+                    join_url=event.join_url if event else None,
                 )
                 await uow.agents.set_site(agent_id, site.id, now)
                 if phone.strip():
                     await uow.agents.set_phone(agent_id, phone.strip(), now)
-                await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                if event is None:  # Outlook: written by the outbox, retried until it is
+                    await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await context.queue_reminders(uow, stored, now)
-                if link_notice and mode is Mode.TEAMS:
+                if link_notice and mode is Mode.TEAMS and not stored.join_url:
                     await self._queue_link_notice(uow, agent_id, stored.id, now)
                 if status is AppointmentStatus.REQUESTED:
                     await context.tell_worker(uow, slot.worker_id, "request", now, appointment_id=stored.id)
@@ -141,7 +148,8 @@ class Bookings:
             cancelled = await uow.appointments.set_status(
                 stored.id, AppointmentStatus.CANCELLED, version=stored.appointment.version, now=now, actor="agent"
             )
-            await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+            if self.context.calendar_writes(stored):
+                await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
             await self.context.refresh_cards(uow, stored.id, "cancelled", now)
             await uow.audit.record(
                 actor="agent", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now
@@ -192,7 +200,8 @@ class Bookings:
                 moved = await uow.appointments.move(
                     stored.id, slot.interval, version=current.version, now=now, actor="agent"
                 )
-                await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                if context.calendar_writes(stored):
+                    await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
                 await context.refresh_cards(uow, stored.id, "moved", now)
                 await context.queue_reminders(uow, moved, now)
                 if link_notice and current.mode is Mode.TEAMS and not moved.join_url:

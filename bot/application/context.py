@@ -19,6 +19,7 @@ from booking.model import DayKind, Site, Topic, Worker
 from booking.plan import DayHours, ExplicitDay
 from booking.records import RetentionPeriods, StoredAppointment
 from bot.application.ports import UnitOfWork, UnitsOfWork
+from graph.provider import ImmediateCalendar
 
 LOOKBACK = timedelta(days=400)  # absences that may still cover "now"
 
@@ -56,6 +57,8 @@ class Context:
     reminders: Sequence[tuple[str, timedelta]] = ()  # (name, how long before the start)
     urgent_ack_after: timedelta = timedelta(minutes=15)  # Teams reached but not taken: the e-mail too
     retention: RetentionPeriods = field(default_factory=RetentionPeriods)
+    # The embedded calendar: events named in the booking's transaction, no outbox round.
+    immediate_calendar: ImmediateCalendar | None = None
     holidays: FrenchHolidays = field(init=False)
     zone: ZoneInfo = field(init=False)
 
@@ -172,6 +175,12 @@ class Context:
             appointments=tuple(await uow.appointments.active_between(worker_ids, first, last)),
             holidays=self.holidays,
         )
+
+    def calendar_writes(self, stored: StoredAppointment) -> bool:
+        """Whether a change of `stored` must reach its calendar through the outbox: always for
+        Outlook; for the embedded calendar, whose named event is the appointment's row, only an
+        appointment booked before events were named at once (its pending write names it)."""
+        return self.immediate_calendar is None or not stored.outlook_event_id
 
     # -- proactive work, always through the outbox in the caller's transaction -------------------
 

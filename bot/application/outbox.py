@@ -85,7 +85,8 @@ class OutboxDispatcher:
             now = self.clock()
             async with self.store.unit_of_work() as uow:
                 messages = await uow.outbox.claim(self.name, now, limit=limit)
-                await uow.commit()
+                if messages:  # nothing claimed, nothing to commit (and no disk sync)
+                    await uow.commit()
             self._held = {m.id for m in messages}
             renewer = asyncio.create_task(self._renew_leases(), name="outbox-heartbeat")
             try:

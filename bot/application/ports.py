@@ -62,6 +62,9 @@ class Appointments(Protocol):
         now: datetime,
         actor: str = "agent",
         invite_agent: bool = False,
+        transaction_id: str | None = None,
+        outlook_event_id: str | None = None,
+        join_url: str | None = None,
     ) -> StoredAppointment: ...
     async def get(self, appointment_id: str) -> StoredAppointment: ...
     async def by_reference(self, reference: str) -> StoredAppointment: ...

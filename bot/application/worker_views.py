@@ -76,7 +76,7 @@ class WorkerViews:
             decided = await uow.appointments.set_status(
                 stored.id, status, version=stored.appointment.version, now=now, actor="worker"
             )
-            if not accept:
+            if not accept and self.context.calendar_writes(stored):
                 await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
             await self.context.tell_agent(
                 uow, stored.appointment.agent_id, "accepted" if accept else "declined", now, appointment_id=stored.id

@@ -150,8 +150,13 @@ class AppointmentRepository(Repository):
         now: datetime,
         actor: str = "agent",
         invite_agent: bool = False,
+        transaction_id: str | None = None,
+        outlook_event_id: str | None = None,
+        join_url: str | None = None,
     ) -> StoredAppointment:
         """Insert an appointment; the database refuses a second active one on the slot.
+        `transaction_id`, `outlook_event_id` and `join_url`: its calendar event, when the
+        calendar names it at once (the embedded calendar).
 
         The overlap query covers intervals of other lengths on SQLite (whose writers are
         serialised); PostgreSQL's exclusion constraint enforces the same under concurrency.
@@ -175,9 +180,9 @@ class AppointmentRepository(Repository):
             "topic_enc": self._seal(topic_id or "", f"appointments.topic:{appointment.id}"),
             "message_enc": self._seal(message, f"appointments.message:{appointment.id}"),
             "notes_enc": "",
-            "transaction_id": new_id(),
-            "outlook_event_id": None,
-            "join_url": None,
+            "transaction_id": transaction_id or new_id(),
+            "outlook_event_id": outlook_event_id,
+            "join_url": join_url,
             "version": 1,
             "created_at": now,
             "updated_at": now,

@@ -20,6 +20,7 @@ from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, Conversat
 from booking.document import Deployment, parse_deployment
 from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.settings import Settings
+from graph.local import LocalCalendar
 from tests.bot.logwatch import LogWatch, watching
 
 MEETING_URL = "https://teams.microsoft.com/l/meetup-join/permanence-test"
@@ -219,9 +220,24 @@ class Person:
         )
 
 
+class OutboxCalendar:
+    """The embedded calendar (with meeting links) written the way Outlook is: by the outbox,
+    after the booking's transaction, instead of naming its events in it. The outbox's calendar
+    writes, their exactly-once and the Teams link notice are exercised through it; `world`
+    uses it, `embedded_world` the embedded calendar as it ships."""
+
+    def __init__(self, inner: LocalCalendar) -> None:
+        self._inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class World:
     """The real composition (`bootstrap`) on a fresh SQLite file, with the clock, the calendar
-    (local, with meeting links) and the proactive channel (a TestAdapter) overridden."""
+    (local, with meeting links, written by the outbox) and the proactive channel (a
+    TestAdapter) overridden."""
 
     def __init__(self, runtime: Runtime, clock: Clock, proactive: TestAdapter) -> None:
         self.runtime = runtime
@@ -268,13 +284,28 @@ def test_settings(data_dir: Path, **values: Any) -> Settings:
     )
 
 
-@pytest.fixture
-async def world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
+async def make_world(data_dir: Path, *, embedded: bool = False) -> World:
     clock = Clock(datetime(2027, 3, 1, 8, 0, tzinfo=UTC))  # Monday 1 March 2027, 9:00 in Paris
     proactive = TestAdapter()
-    runtime = await bootstrap(
-        test_settings(tmp_path / "var"),
-        Overrides(clock=clock, channel=proactive, deployment=sample_deployment()),
-    )
-    yield World(runtime, clock, proactive)
-    await runtime.close()
+    overrides = Overrides(clock=clock, channel=proactive, deployment=sample_deployment())
+    if not embedded:
+        overrides = dataclasses.replace(
+            overrides, provider=lambda settings: OutboxCalendar(LocalCalendar(settings.local_meeting_url))
+        )
+    runtime = await bootstrap(test_settings(data_dir), overrides)
+    return World(runtime, clock, proactive)
+
+
+@pytest.fixture
+async def world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
+    world = await make_world(tmp_path / "var")
+    yield world
+    await world.runtime.close()
+
+
+@pytest.fixture
+async def embedded_world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
+    """The embedded calendar as it ships: an appointment's event is named in its booking."""
+    world = await make_world(tmp_path / "var", embedded=True)
+    yield world
+    await world.runtime.close()
