@@ -26,6 +26,9 @@ BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another process's write 
 # Set by a unit of work (its ORM session's calls may run a statement without an await);
 # elsewhere, SQLAlchemy's AsyncConnection insists that each call awaits something.
 INLINE: contextvars.ContextVar[bool] = contextvars.ContextVar("permanence_inline_sqlite", default=False)
+# Unset by a unit of work that only keeps drafts (a conversation's state between two clicks):
+# on SQLite its commit does not wait for the disk sync. Everything else commits durably.
+DURABLE: contextvars.ContextVar[bool] = contextvars.ContextVar("permanence_durable_commit", default=True)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -168,16 +171,29 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
 
 
 class _InlineConnection(AsyncAdapt_aiosqlite_connection):
-    """Statements and rollbacks inline; a commit on aiosqlite's thread (it waits for the disk
-    sync, with the GIL released), with the busy timeout."""
+    """Statements and rollbacks inline; a durable commit on aiosqlite's thread (it waits for the
+    disk sync, with the GIL released), with the busy timeout; a draft's commit inline (no sync)."""
 
-    __slots__ = ()
+    __slots__ = ("_relaxed",)
     _cursor_cls = _InlineCursor
+
+    def relax(self) -> None:
+        """This transaction keeps drafts (`DURABLE` unset): its commit does not wait for the
+        disk. A process killed after it loses nothing (the WAL is written); a power cut may lose
+        it, and only it and other drafts after the last durable commit, whose sync covers them."""
+        self._connection._conn.execute("PRAGMA synchronous=NORMAL")
+        self._relaxed = True
+
+    def _firm(self) -> None:
+        if getattr(self, "_relaxed", False):
+            self._relaxed = False
+            self._connection._conn.execute("PRAGMA synchronous=FULL")
 
     def rollback(self) -> None:
         if self._connection._connection:
             try:
                 self._connection._conn.rollback()
+                self._firm()
             except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
                 self._handle_exception(error)
 
@@ -185,6 +201,15 @@ class _InlineConnection(AsyncAdapt_aiosqlite_connection):
         if self._connection._connection:
             raw = self._connection._conn
             try:
+                if getattr(self, "_relaxed", False):
+                    try:
+                        raw.commit()  # no disk sync to wait for: at once
+                    except sqlite3.OperationalError as err:
+                        if not _busy(err):
+                            raise
+                        await_(self._connection._execute(_patiently, raw, raw.commit))
+                    self._firm()
+                    return
                 await_(self._connection._execute(_patiently, raw, raw.commit))
             except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
                 self._handle_exception(error)
@@ -239,6 +264,8 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(connection: Any) -> None:
+            if not DURABLE.get():
+                connection.connection.dbapi_connection.relax()
             # Straight to the driver: SQLAlchemy's statement machinery adds nothing to a BEGIN.
             cursor = connection.connection.cursor()
             try:

@@ -92,11 +92,14 @@ class Store:
     def dialect(self) -> str:
         return "sqlite" if is_sqlite(self.url) else self.engine.dialect.name
 
-    def unit_of_work(self, *, read_only: bool = False) -> UnitOfWork:
-        """A transaction. `read_only` ones must not write (on SQLite they cannot take the lock)."""
+    def unit_of_work(self, *, read_only: bool = False, durable: bool = True) -> UnitOfWork:
+        """A transaction. `read_only` ones must not write (on SQLite they cannot take the lock).
+        `durable=False`: it keeps only drafts (a conversation's state between two clicks), whose
+        loss in a power cut costs a click; on SQLite its commit does not wait for the disk sync
+        (a killed process loses nothing). PostgreSQL commits as its server is configured."""
         if read_only:
             return UnitOfWork(self._read_factory, self.keyring)
-        return UnitOfWork(self._factory, self.keyring, lock=self._write_lock)
+        return UnitOfWork(self._factory, self.keyring, lock=self._write_lock, durable=durable)
 
     async def migrate(self, revision: str = "head", *, downgrade: bool = False) -> None:
         def run(connection: Connection) -> None:

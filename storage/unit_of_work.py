@@ -20,7 +20,7 @@ from booking.records import (
     Conflict,
 )
 from storage.crypto import Keyring
-from storage.db import INLINE
+from storage.db import DURABLE, INLINE
 from storage.repositories.absences import AbsenceRepository
 from storage.repositories.agents import AgentRepository
 from storage.repositories.appointments import AppointmentRepository
@@ -39,11 +39,17 @@ class UnitOfWork:
     """One transaction; rolls back unless `commit()` was called."""
 
     def __init__(
-        self, factory: async_sessionmaker[AsyncSession], keyring: Keyring, *, lock: asyncio.Lock | None = None
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        keyring: Keyring,
+        *,
+        lock: asyncio.Lock | None = None,
+        durable: bool = True,
     ) -> None:
         self._factory = factory
         self._keyring = keyring
         self._lock = lock
+        self._durable = durable
         self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:
@@ -53,6 +59,7 @@ class UnitOfWork:
         # to its greenlet fewer, and a unit of work that reads nothing touches no connection.
         self.session = self._factory()
         self._inline = INLINE.set(True)
+        self._durability = DURABLE.set(self._durable)
         return self
 
     # The repositories, made when first used (a turn uses one or two of them).
@@ -131,6 +138,7 @@ class UnitOfWork:
         try:
             await self.session.close()  # rolls back what was not committed
         finally:
+            DURABLE.reset(self._durability)
             INLINE.reset(self._inline)
             if self._lock is not None:
                 self._lock.release()

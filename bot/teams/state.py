@@ -67,7 +67,9 @@ class DatabaseStorage(Storage):  # type: ignore[misc]
         Raises `ConcurrentChange` if somebody else wrote it meanwhile."""
         if digest(conversation.state, ignore) == conversation.loaded:
             return False
-        async with self._store.unit_of_work() as uow:
+        # A draft between two clicks: what a click commits (a booking, a cancellation) is
+        # committed durably by its own transaction, before this one.
+        async with self._store.unit_of_work(durable=False) as uow:
             conversation.etag = await uow.state.write(
                 conversation.key, {PROPERTY: conversation.state}, conversation.etag, self._clock()
             )

@@ -13,6 +13,7 @@ from storage.crypto import Keyring
 from storage.store import Store
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+ROOT = str(Path(__file__).resolve().parents[2])
 
 HOLD_THE_LOCK = """
 import sqlite3, sys
@@ -95,3 +96,69 @@ async def test_writers_of_two_stores_at_once_all_commit(tmp_path, keyring):
     finally:
         await first.dispose()
         await second.dispose()
+
+
+async def synchronous(uow: object) -> int:
+    from sqlalchemy import text
+
+    return int((await uow.session.execute(text("PRAGMA synchronous"))).scalar())  # type: ignore[attr-defined]
+
+
+async def test_only_a_draft_commits_without_the_disk_sync_and_the_connection_is_durable_again(tmp_path, keyring):
+    """SQLite's synchronous level per transaction: FULL (2) for everything a person confirmed,
+    NORMAL (1) for a unit of work that keeps drafts; the next transaction on the same pooled
+    connection is FULL again, after a commit as after a rollback. A killed process loses no
+    draft either (the WAL is written at commit)."""
+    path = tmp_path / "permanence.db"
+    store = await migrated(path, keyring)
+    try:
+        levels = []
+        for durable, commit in ((False, True), (True, True), (False, False), (True, True)):
+            async with store.unit_of_work(durable=durable) as uow:
+                await uow.state.write(f"draft-{len(levels)}", {"n": len(levels)}, None, NOW)
+                levels.append(await synchronous(uow))
+                if commit:
+                    await uow.commit()
+        assert levels == [1, 2, 1, 2]
+        async with store.unit_of_work(read_only=True) as uow:
+            assert await synchronous(uow) == 2
+    finally:
+        await store.dispose()
+    killed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        DRAFT_THEN_DIE,
+        str(path),
+        keyring.keys["k1"].hex(),
+        keyring.lookup_key.hex(),
+        env={"PYTHONPATH": ROOT},
+    )
+    assert await killed.wait() == 9  # os._exit: no clean shutdown of anything
+    store = Store(f"sqlite+aiosqlite:///{path}", keyring)
+    try:
+        assert await read_state(store, "draft-0", "draft-1", "draft-2", "draft-3", "after-kill") == {
+            "draft-0": 0,
+            "draft-1": 1,
+            "draft-3": 3,
+            "after-kill": 7,
+        }
+    finally:
+        await store.dispose()
+
+
+DRAFT_THEN_DIE = """
+import asyncio, os, sys
+from datetime import UTC, datetime
+from storage.crypto import Keyring
+from storage.store import Store
+
+async def main():
+    keyring = Keyring(keys={"k1": bytes.fromhex(sys.argv[2])}, current="k1", lookup_key=bytes.fromhex(sys.argv[3]))
+    store = Store(f"sqlite+aiosqlite:///{sys.argv[1]}", keyring)
+    async with store.unit_of_work(durable=False) as uow:
+        await uow.state.write("after-kill", {"n": 7}, None, datetime(2026, 11, 24, tzinfo=UTC))
+        await uow.commit()
+    os._exit(9)
+
+asyncio.run(main())
+"""
