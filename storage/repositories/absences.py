@@ -13,22 +13,23 @@ from booking.records import NotFound, StoredAbsence
 from storage.models import (
     AbsenceRow,
 )
-from storage.repositories.base import Repository, new_id
+from storage.repositories.base import Repository, new_id, table
 
 # What slot computation reads, on every offer: built once, the columns it needs only.
+_ABSENCES = table(AbsenceRow).c
 _OVERLAPPING = (
     select(
-        AbsenceRow.worker_id,
-        AbsenceRow.start_at,
-        AbsenceRow.end_at,
-        AbsenceRow.source,
-        AbsenceRow.replacement_id,
+        _ABSENCES.worker_id,
+        _ABSENCES.start_at,
+        _ABSENCES.end_at,
+        _ABSENCES.source,
+        _ABSENCES.replacement_id,
     )
     .where(
-        AbsenceRow.start_at < bindparam("end", type_=AbsenceRow.start_at.type),
-        AbsenceRow.end_at > bindparam("start", type_=AbsenceRow.end_at.type),
+        _ABSENCES.start_at < bindparam("end", type_=_ABSENCES.start_at.type),
+        _ABSENCES.end_at > bindparam("start", type_=_ABSENCES.end_at.type),
     )
-    .order_by(AbsenceRow.start_at)
+    .order_by(_ABSENCES.start_at)
 )
 
 

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from booking.grants import Grant, Purpose, require
 from booking.records import (
@@ -17,10 +17,19 @@ from booking.records import (
 from storage.models import (
     AgentRow,
 )
-from storage.repositories.base import Repository, new_id, new_lookup
+from storage.repositories.base import Repository, new_id, new_lookup, table
 
 PERSONAL = (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR)  # name, phone
 CONTACT = (Purpose.DELIVERY, Purpose.OWN, Purpose.OPERATOR)  # e-mail, conversation reference
+
+
+_AGENTS = table(AgentRow).c
+_SET_SITE, _SET_PHONE = (
+    update(table(AgentRow))
+    .where(_AGENTS.id == bindparam("agent"))
+    .values({column: bindparam("value"), _AGENTS.updated_at: bindparam("at", type_=_AGENTS.updated_at.type)})
+    for column in (_AGENTS.site_id, _AGENTS.phone_enc)
+)
 
 
 class AgentRepository(Repository):
@@ -54,22 +63,17 @@ class AgentRepository(Repository):
         row = await self._get(agent_id)
         return row.site_id, row.preferred_contact
 
-    async def _set(self, agent_id: str, **values: Any) -> None:
+    async def _set(self, statement: Any, agent_id: str, value: str, now: datetime) -> None:
         """One UPDATE, without loading the row (an agent's profile changes inside a booking)."""
-        done = await self.session.execute(
-            update(AgentRow)
-            .where(AgentRow.id == agent_id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        done = await self.session.execute(statement, {"agent": agent_id, "value": value, "at": now})
         if not done.rowcount:  # type: ignore[attr-defined]
             raise NotFound
 
     async def set_site(self, agent_id: str, site_id: str, now: datetime) -> None:
-        await self._set(agent_id, site_id=site_id, updated_at=now)
+        await self._set(_SET_SITE, agent_id, site_id, now)
 
     async def set_phone(self, agent_id: str, phone: str, now: datetime) -> None:
-        await self._set(agent_id, phone_enc=self._seal(phone, f"agents.phone:{agent_id}"), updated_at=now)
+        await self._set(_SET_PHONE, agent_id, self._seal(phone, f"agents.phone:{agent_id}"), now)
 
     async def set_email(self, agent_id: str, email: str, now: datetime) -> None:
         row = await self._get(agent_id)

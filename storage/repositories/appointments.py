@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, bindparam, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from booking.grants import Grant, Purpose, require, require_everything
@@ -25,7 +25,7 @@ from storage.models import (
     AppointmentRow,
 )
 from storage.repositories.agents import AgentRepository
-from storage.repositories.base import Repository, new_id, new_reference, to_appointment, to_domain
+from storage.repositories.base import Repository, new_id, new_reference, table, to_appointment, to_domain
 
 # No appointment lasts longer (a slot lies within one day; `add` and `move` refuse longer):
 # a query for the appointments overlapping a period also bounds their start from below, so
@@ -48,48 +48,49 @@ def _check_length(interval: Interval) -> None:
         raise ValueError("an appointment lasts at most a day")
 
 
+_APPOINTMENTS = table(AppointmentRow).c
+
 # « Mes rendez-vous », on every turn that lists them: built once (its cache key too).
 _UPCOMING_FOR_AGENT = (
-    select(AppointmentRow)
+    select(table(AppointmentRow))
     .where(
-        AppointmentRow.agent_id == bindparam("agent"),
-        AppointmentRow.status.in_(ACTIVE_STATUSES),
-        AppointmentRow.end_at > bindparam("now", type_=AppointmentRow.end_at.type),
+        _APPOINTMENTS.agent_id == bindparam("agent"),
+        _APPOINTMENTS.status.in_(ACTIVE_STATUSES),
+        _APPOINTMENTS.end_at > bindparam("now", type_=_APPOINTMENTS.end_at.type),
         # Bounds the index range (agent, start): her past appointments are not read.
-        AppointmentRow.start_at > bindparam("earliest", type_=AppointmentRow.start_at.type),
+        _APPOINTMENTS.start_at > bindparam("earliest", type_=_APPOINTMENTS.start_at.type),
     )
-    .order_by(AppointmentRow.start_at)
+    .order_by(_APPOINTMENTS.start_at)
 )
 
 
 # A new appointment's checks and rows: built once.
 _OVERLAPS = (
-    select(AppointmentRow.id)
+    select(_APPOINTMENTS.id)
     .where(
-        AppointmentRow.worker_id == bindparam("worker"),
-        AppointmentRow.status.in_(ACTIVE_STATUSES),
-        AppointmentRow.id != bindparam("exclude"),
+        _APPOINTMENTS.worker_id == bindparam("worker"),
+        _APPOINTMENTS.status.in_(ACTIVE_STATUSES),
+        _APPOINTMENTS.id != bindparam("exclude"),
         # overlapping(start, end), as bound parameters
-        AppointmentRow.start_at < bindparam("end", type_=AppointmentRow.start_at.type),
-        AppointmentRow.start_at > bindparam("earliest", type_=AppointmentRow.start_at.type),
-        AppointmentRow.end_at > bindparam("start", type_=AppointmentRow.end_at.type),
+        _APPOINTMENTS.start_at < bindparam("end", type_=_APPOINTMENTS.start_at.type),
+        _APPOINTMENTS.start_at > bindparam("earliest", type_=_APPOINTMENTS.start_at.type),
+        _APPOINTMENTS.end_at > bindparam("start", type_=_APPOINTMENTS.end_at.type),
     )
     .limit(1)
 )
-_INSERT = insert(cast(Table, AppointmentRow.__table__))
-_INSERT_CHANGE = insert(cast(Table, AppointmentChangeRow.__table__))
+_INSERT = insert(table(AppointmentRow))
+_INSERT_CHANGE = insert(table(AppointmentChangeRow))
 
 
 # The outbox, once a calendar event is written (not an ORM flush: one statement, built once).
 _SET_OUTLOOK = (
-    update(AppointmentRow)
-    .where(AppointmentRow.id == bindparam("appointment"))
+    update(table(AppointmentRow))
+    .where(_APPOINTMENTS.id == bindparam("appointment"))
     .values(
-        outlook_event_id=bindparam("event", type_=AppointmentRow.outlook_event_id.type),
-        join_url=bindparam("url", type_=AppointmentRow.join_url.type),
-        updated_at=bindparam("at", type_=AppointmentRow.updated_at.type),
+        outlook_event_id=bindparam("event", type_=_APPOINTMENTS.outlook_event_id.type),
+        join_url=bindparam("url", type_=_APPOINTMENTS.join_url.type),
+        updated_at=bindparam("at", type_=_APPOINTMENTS.updated_at.type),
     )
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -97,26 +98,26 @@ _SET_OUTLOOK = (
 # the ciphertexts (most of a row's bytes).
 _ACTIVE_BETWEEN = (
     select(
-        AppointmentRow.id,
-        AppointmentRow.worker_id,
-        AppointmentRow.agent_id,
-        AppointmentRow.start_at,
-        AppointmentRow.end_at,
-        AppointmentRow.mode,
-        AppointmentRow.kind,
-        AppointmentRow.status,
-        AppointmentRow.urgent,
-        AppointmentRow.version,
+        _APPOINTMENTS.id,
+        _APPOINTMENTS.worker_id,
+        _APPOINTMENTS.agent_id,
+        _APPOINTMENTS.start_at,
+        _APPOINTMENTS.end_at,
+        _APPOINTMENTS.mode,
+        _APPOINTMENTS.kind,
+        _APPOINTMENTS.status,
+        _APPOINTMENTS.urgent,
+        _APPOINTMENTS.version,
     )
     .where(
-        AppointmentRow.worker_id.in_(bindparam("workers", expanding=True)),
-        AppointmentRow.status.in_(ACTIVE_STATUSES),
+        _APPOINTMENTS.worker_id.in_(bindparam("workers", expanding=True)),
+        _APPOINTMENTS.status.in_(ACTIVE_STATUSES),
         # overlapping(start, end), as bound parameters
-        AppointmentRow.start_at < bindparam("end", type_=AppointmentRow.start_at.type),
-        AppointmentRow.start_at > bindparam("earliest", type_=AppointmentRow.start_at.type),
-        AppointmentRow.end_at > bindparam("start", type_=AppointmentRow.end_at.type),
+        _APPOINTMENTS.start_at < bindparam("end", type_=_APPOINTMENTS.start_at.type),
+        _APPOINTMENTS.start_at > bindparam("earliest", type_=_APPOINTMENTS.start_at.type),
+        _APPOINTMENTS.end_at > bindparam("start", type_=_APPOINTMENTS.end_at.type),
     )
-    .order_by(AppointmentRow.start_at, AppointmentRow.worker_id)
+    .order_by(_APPOINTMENTS.start_at, _APPOINTMENTS.worker_id)
 )
 
 
@@ -242,10 +243,10 @@ class AppointmentRepository(Repository):
         return None if row is None else to_domain(row)
 
     async def upcoming_for_agent(self, agent_id: str, now: datetime) -> list[StoredAppointment]:
-        rows = await self.session.scalars(
+        rows = await self.session.execute(
             _UPCOMING_FOR_AGENT, {"agent": agent_id, "now": now, "earliest": now - LONGEST}
         )
-        return [to_domain(r) for r in rows]
+        return [to_domain(r) for r in rows]  # plain rows: no ORM identity map to fill
 
     async def of_agent(self, agent_id: str) -> list[StoredAppointment]:
         """Every appointment of the agent still kept, past, cancelled and upcoming, by start."""

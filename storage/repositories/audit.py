@@ -19,14 +19,14 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.crypto import Keyring
 from storage.models import AuditRow, SyncStateRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, table
 
 GENESIS = "0" * 64
 CHECKPOINT_KEY = "audit.checkpoint"
@@ -56,8 +56,9 @@ class ChainReport:
 
 
 # Every commit that audited something: built once.
-_HEAD = select(AuditRow.seq, AuditRow.mac).where(AuditRow.seq.is_not(None)).order_by(AuditRow.seq.desc()).limit(1)
-_APPEND = insert(cast(Table, AuditRow.__table__))
+_AUDIT = table(AuditRow).c
+_HEAD = select(_AUDIT.seq, _AUDIT.mac).where(_AUDIT.seq.is_not(None)).order_by(_AUDIT.seq.desc()).limit(1)
+_APPEND = insert(table(AuditRow))
 _SEALED_COLUMNS = ("at", "actor", "action", "subject_type", "subject_id", "operator", "seq", "prev_mac", "mac")
 
 

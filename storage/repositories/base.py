@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,11 +15,14 @@ from booking.records import (
     StoredAppointment,
 )
 from storage.crypto import Keyring
-from storage.models import (
-    AppointmentRow,
-)
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"  # no 0/O, 1/I/L, U
+
+
+def table(model: type[Any]) -> Table:
+    """The model's table: a statement built on its columns runs as plain Core, without the ORM's
+    compile and load steps (the hot reads and writes of a turn)."""
+    return cast(Table, model.__table__)
 
 
 def new_id() -> str:
@@ -51,7 +54,8 @@ def to_appointment(row: Any) -> Appointment:
     )
 
 
-def to_domain(row: AppointmentRow) -> StoredAppointment:
+def to_domain(row: Any) -> StoredAppointment:
+    """The stored appointment of an `AppointmentRow`, or of a row of its table's columns."""
     return StoredAppointment(
         appointment=to_appointment(row),
         reference=row.reference,

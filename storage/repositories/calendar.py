@@ -14,26 +14,27 @@ from booking.records import (
 from storage.models import (
     CalendarEntryRow,
 )
-from storage.repositories.base import Repository, new_id
+from storage.repositories.base import Repository, new_id, table
 
 # What slot computation reads, on every offer: built once, the columns it needs only.
+_ENTRIES = table(CalendarEntryRow).c
 _BETWEEN = (
     select(
-        CalendarEntryRow.id,
-        CalendarEntryRow.worker_id,
-        CalendarEntryRow.start_at,
-        CalendarEntryRow.end_at,
-        CalendarEntryRow.category,
-        CalendarEntryRow.external_id,
+        _ENTRIES.id,
+        _ENTRIES.worker_id,
+        _ENTRIES.start_at,
+        _ENTRIES.end_at,
+        _ENTRIES.category,
+        _ENTRIES.external_id,
     )
     .where(
-        CalendarEntryRow.worker_id.in_(bindparam("workers", expanding=True)),
-        CalendarEntryRow.start_at < bindparam("end", type_=CalendarEntryRow.start_at.type),
-        CalendarEntryRow.end_at > bindparam("start", type_=CalendarEntryRow.end_at.type),
+        _ENTRIES.worker_id.in_(bindparam("workers", expanding=True)),
+        _ENTRIES.start_at < bindparam("end", type_=_ENTRIES.start_at.type),
+        _ENTRIES.end_at > bindparam("start", type_=_ENTRIES.end_at.type),
     )
-    .order_by(CalendarEntryRow.start_at, CalendarEntryRow.id)
+    .order_by(_ENTRIES.start_at, _ENTRIES.id)
 )
-_BETWEEN_OF_CATEGORY = _BETWEEN.where(CalendarEntryRow.category == bindparam("category"))
+_BETWEEN_OF_CATEGORY = _BETWEEN.where(_ENTRIES.category == bindparam("category"))
 
 
 class CalendarRepository(Repository):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 
 from storage.models import IdempotencyRow
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, table
 
 
 def _hashed(key: str) -> str:
@@ -18,13 +18,9 @@ def _hashed(key: str) -> str:
 
 # On every confirmed effect: built once (the claim once per dialect, for its ON CONFLICT).
 _CLAIM: dict[str, Any] = {}
-_REF = select(IdempotencyRow.ref).where(IdempotencyRow.key == bindparam("hashed"))
-_SETTLE = (
-    update(IdempotencyRow)
-    .where(IdempotencyRow.key == bindparam("hashed"))
-    .values(ref=bindparam("made"))
-    .execution_options(synchronize_session=False)
-)
+_KEYS = table(IdempotencyRow).c
+_REF = select(_KEYS.ref).where(_KEYS.key == bindparam("hashed"))
+_SETTLE = update(table(IdempotencyRow)).where(_KEYS.key == bindparam("hashed")).values(ref=bindparam("made"))
 
 
 class IdempotencyRepository(Repository):
@@ -38,7 +34,7 @@ class IdempotencyRepository(Repository):
         dialect = self.session.get_bind().dialect.name
         if dialect not in _CLAIM:
             _CLAIM[dialect] = (
-                self._insert(cast(Table, IdempotencyRow.__table__))  # Core: a row count, no ORM bulk path
+                self._insert(table(IdempotencyRow))  # Core: a row count, no ORM bulk path
                 .values(
                     key=bindparam("hashed"),
                     kind=bindparam("what"),

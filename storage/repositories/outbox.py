@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, bindparam, case, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from booking.records import (
     Conflict,
@@ -17,7 +17,7 @@ from booking.records import (
 from storage.models import (
     OutboxRow,
 )
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, table
 
 # A pending row due for longer than this is late: the dispatcher should have delivered it by now.
 OVERDUE_AFTER = timedelta(minutes=5)
@@ -28,37 +28,37 @@ LEASE = timedelta(seconds=15)
 
 
 # Every effect queues at least one message: a plain INSERT of the table, built once.
-_ADD = insert(cast(Table, OutboxRow.__table__))
+_ADD = insert(table(OutboxRow))
 
 # The dispatcher's claim, on every pass: columns only (no ORM identity map), then one UPDATE.
+_OUTBOX = table(OutboxRow).c
 _CLAIMABLE = (
     select(
-        OutboxRow.id,
-        OutboxRow.kind,
-        OutboxRow.aggregate_id,
-        OutboxRow.payload,
-        OutboxRow.attempts,
-        OutboxRow.next_attempt_at,
+        _OUTBOX.id,
+        _OUTBOX.kind,
+        _OUTBOX.aggregate_id,
+        _OUTBOX.payload,
+        _OUTBOX.attempts,
+        _OUTBOX.next_attempt_at,
     )
     .where(
-        OutboxRow.status == "pending",
-        OutboxRow.next_attempt_at <= bindparam("now", type_=OutboxRow.next_attempt_at.type),
+        _OUTBOX.status == "pending",
+        _OUTBOX.next_attempt_at <= bindparam("now", type_=_OUTBOX.next_attempt_at.type),
         or_(
-            OutboxRow.claimed_until.is_(None),
-            OutboxRow.claimed_until <= bindparam("now", type_=OutboxRow.claimed_until.type),
+            _OUTBOX.claimed_until.is_(None),
+            _OUTBOX.claimed_until <= bindparam("now", type_=_OUTBOX.claimed_until.type),
         ),
     )
-    .order_by(OutboxRow.id)
+    .order_by(_OUTBOX.id)
 )
 _CLAIM = (
-    update(OutboxRow)
-    .where(OutboxRow.id.in_(bindparam("ids", expanding=True)))
+    update(table(OutboxRow))
+    .where(_OUTBOX.id.in_(bindparam("ids", expanding=True)))
     .values(
-        claimed_by=bindparam("claimer", type_=OutboxRow.claimed_by.type),
-        claimed_until=bindparam("until", type_=OutboxRow.claimed_until.type),
-        attempts=OutboxRow.attempts + 1,
+        claimed_by=bindparam("claimer", type_=_OUTBOX.claimed_by.type),
+        claimed_until=bindparam("until", type_=_OUTBOX.claimed_until.type),
+        attempts=_OUTBOX.attempts + 1,
     )
-    .execution_options(synchronize_session=False)
 )
 
 

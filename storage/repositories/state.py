@@ -16,14 +16,14 @@ from booking.records import (
 from storage.models import (
     BotStateRow,
 )
-from storage.repositories.base import Repository
+from storage.repositories.base import Repository, table
 
-_TABLE = BotStateRow.__table__
+_TABLE = table(BotStateRow)
 _MANY = select(_TABLE.c.key, _TABLE.c.value_enc, _TABLE.c.etag)
 _ONE = _MANY.where(_TABLE.c.key == bindparam("key"))
 # Every turn that changed its state: built once (its SQL compiled once per dialect).
 _BUMP = (
-    update(BotStateRow)
+    update(_TABLE)
     .where(and_(_TABLE.c.key == bindparam("hashed"), _TABLE.c.etag == bindparam("old")))
     .values(
         value_enc=bindparam("sealed", type_=_TABLE.c.value_enc.type),
