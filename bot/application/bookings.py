@@ -44,7 +44,7 @@ class Bookings:
         `link_notice`: the calendar creates Teams links; a Teams appointment's link is then sent
         to her once it exists (queued here, with the booking: exactly once, even if the turn
         fails after the commit; `confirmation` withdraws it when her card shows the link).
-        Her site (and `phone`, if given) are remembered for her next booking form."""
+        The `phone` she gave, if any, is remembered for her next booking form."""
         context = self.context
         topic = context.topic(topic_id)
         site = context.site(site_id)
@@ -91,7 +91,6 @@ class Bookings:
                     outlook_event_id=event.event_id if event else None,
                     join_url=event.join_url if event else None,
                 )
-                await uow.agents.set_site(agent_id, site.id, now)
                 if phone.strip():
                     await uow.agents.set_phone(agent_id, phone.strip(), now)
                 if event is None:  # Outlook: written by the outbox, retried until it is

@@ -65,12 +65,15 @@ class People:
         known = {s.id for s in self.context.directory.sites}
         return Profile(site_id=site_id if site_id in known else None, phone=phone)
 
-    async def choose_site(self, agent_id: str, site_id: str) -> Profile:
-        """The booking form's prefill for `site_id`. Nothing is written: the site (and the phone
-        she gives) are remembered with the booking she makes, in its transaction."""
-        async with self.context.store.unit_of_work(read_only=True) as uow:
+    async def choose_site(self, agent_id: str, site_id: str, now: datetime) -> Profile:
+        """Remember her site (her next « rendez-vous » goes straight to the form) and return the
+        form's prefill. A preference, not something she confirmed: its transaction commits
+        without waiting for the disk sync (`durable=False`)."""
+        async with self.context.store.unit_of_work(durable=False) as uow:
+            await uow.agents.set_site(agent_id, self.context.site(site_id).id, now)
             phone = await uow.agents.phone(agent_id, grant=own_grant(agent_id))
-        return Profile(site_id=self.context.site(site_id).id, phone=phone)
+            await uow.commit()
+        return Profile(site_id=site_id, phone=phone)
 
     # -- workers reachable before they are needed (issue 13) ----------------------------------
 

@@ -364,3 +364,14 @@ async def test_a_change_made_in_outlook_is_announced_with_choices(world):
     reply = await agent.submit({"action": "accept_change"})
     assert texts.CHANGE_ACCEPTED in reply.text
     assert texts.MINE_TITLE in (await agent.submit({"action": "mine"})).text
+
+
+async def test_a_site_chosen_once_is_remembered_even_without_a_booking(world):
+    agent = world.person("Agent")
+    picker = await agent.say("rendez-vous")
+    assert texts.SITE_TITLE in picker.text
+    form = await agent.submit(picker.action(texts.CONTINUE), site="lille")
+    assert texts.FORM_TITLE in form.text and "Site : Lille" in form.text
+    again = await agent.say("rendez-vous")  # she leaves the form and comes back: no second question
+    assert texts.SITE_TITLE not in again.text
+    assert texts.FORM_TITLE in again.text and "Site : Lille" in again.text

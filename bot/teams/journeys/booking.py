@@ -64,7 +64,7 @@ class BookingJourney(Journey):
         site_id = submit.value.get("site")
         if not isinstance(site_id, str) or site_id not in {s.id for s in self.directory.sites}:
             raise Rejected(texts.BAD_INPUT.format(what=texts.SITE_LABEL))
-        profile = await self.app.people.choose_site(turn.agent_id, site_id)
+        profile = await self.app.people.choose_site(turn.agent_id, site_id, turn.now)
         await turn.replace(self._form(turn, site_id, profile.phone))
 
     async def change_site(self, turn: Turn, submit: Submit) -> None:
