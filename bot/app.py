@@ -139,6 +139,17 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             dispatcher.wake()
 
     periodic(scheduler, store, "escalate", escalate, seconds=60, first_in=5, heartbeats=heartbeats, timeout=timeout)
+    if store.dialect == "sqlite":  # the embedded database's WAL, copied beside the turns, not in them
+        periodic(
+            scheduler,
+            store,
+            "checkpoint",
+            store.checkpoint,
+            seconds=1,
+            first_in=1,
+            heartbeats=heartbeats,
+            timeout=timeout,
+        )
 
     async def purge() -> None:
         counts = await retention.purge(store, settings.retention(clock()), clock())

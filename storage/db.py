@@ -258,6 +258,9 @@ def create_engine(url: str, *, immediate: bool = True, **kwargs: Any) -> AsyncEn
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=0")
             cursor.execute("PRAGMA secure_delete=ON")  # deleted confidential pages are zeroed
+            # No WAL checkpoint inside anyone's commit (it writes and syncs the database file: a
+            # turn would wait for it); `Store.checkpoint` runs them beside, on its own connection.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"

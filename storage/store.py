@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -87,6 +88,8 @@ class Store:
             self._reader = None
             self._read_factory = self._factory
             self._write_lock = None
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpointing = asyncio.Lock()
 
     @property
     def dialect(self) -> str:
@@ -207,7 +210,31 @@ class Store:
                     await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                     await connection.commit()
 
+    async def checkpoint(self) -> tuple[int, int] | None:
+        """SQLite: copy what the write-ahead log holds into the database file (a PASSIVE
+        checkpoint: it waits for no reader nor writer), on its own connection and thread, so that
+        no commit of a turn does it. Returns (pages in the log, pages copied); None on PostgreSQL.
+        Run every second by the service; a process that ends checkpoints when it closes."""
+        if not is_sqlite(self.url):
+            return None
+        async with self._checkpointing:
+            if self._checkpointer is None:
+                path = self.engine.url.database or ""
+                self._checkpointer = await asyncio.to_thread(
+                    sqlite3.connect, path, timeout=0, isolation_level=None, check_same_thread=False
+                )
+            connection = self._checkpointer
+
+            def run() -> tuple[int, int]:
+                _, logged, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                return int(logged), int(copied)
+
+            return await asyncio.to_thread(run)
+
     async def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         await self.engine.dispose()
         if self._reader is not None:
             await self._reader.dispose()

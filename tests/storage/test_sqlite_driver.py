@@ -162,3 +162,31 @@ async def main():
 
 asyncio.run(main())
 """
+
+
+async def test_no_commit_checkpoints_the_log_the_store_does_it_beside(tmp_path, keyring):
+    """A WAL checkpoint writes and syncs the database file: inside a commit, a turn would wait
+    for it. No connection of the store checkpoints on its own; `Store.checkpoint` (run every
+    second by the service, on its own connection and thread) copies the log, and what was
+    committed reads the same before and after, also from another store."""
+    path = tmp_path / "permanence.db"
+    store = await migrated(path, keyring)
+    try:
+        async with store.unit_of_work() as uow:
+            from sqlalchemy import text
+
+            assert (await uow.session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 0
+        for n in range(30):
+            await write_state(store, f"key-{n}", n)
+        logged, copied = await store.checkpoint() or (0, 0)
+        assert logged > 0 and copied == logged
+        await write_state(store, "after", 99)
+        again = await store.checkpoint()
+        assert again is not None and again[1] == again[0]
+        other = Store(f"sqlite+aiosqlite:///{path}", keyring)
+        try:
+            assert await read_state(other, "key-0", "key-29", "after") == {"key-0": 0, "key-29": 29, "after": 99}
+        finally:
+            await other.dispose()
+    finally:
+        await store.dispose()
