@@ -192,8 +192,10 @@ class _InlineConnection(AsyncAdapt_aiosqlite_connection):
     def rollback(self) -> None:
         if self._connection._connection:
             try:
-                self._connection._conn.rollback()
-                self._firm()
+                try:
+                    self._connection._conn.rollback()
+                finally:
+                    self._firm()  # the next transaction is durable, whatever became of this one
             except Exception as error:  # noqa: BLE001 - translated like the driver's own errors
                 self._handle_exception(error)
 

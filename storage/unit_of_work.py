@@ -50,7 +50,6 @@ class UnitOfWork:
         self._keyring = keyring
         self._lock = lock
         self._durable = durable
-        self._committed = False
 
     async def __aenter__(self) -> UnitOfWork:
         if self._lock is not None:
@@ -130,7 +129,6 @@ class UnitOfWork:
             raise ConcurrentChange from err
         except IntegrityError as err:
             raise Conflict from err
-        self._committed = True
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -121,6 +121,25 @@ def card_action(activity: dict[str, Any], action: str, index: int = 0) -> dict[s
     return found[index]
 
 
+async def stored(database: str, key: str, lookup: str, column: Any) -> tuple[list[Any], list[Any]]:
+    """What the replicas left: (`column`, event id) of each appointment, and the calendar
+    writes queued (kind, status, attempts)."""
+    store = Store(pg_url(database), Keyring.from_setting(f"k1:{key}", lookup))
+    try:
+        async with store.unit_of_work(read_only=True) as uow:
+            appointments = (await uow.session.execute(select(column, AppointmentRow.outlook_event_id))).all()
+            writes = (
+                await uow.session.execute(
+                    select(OutboxRow.kind, OutboxRow.status, OutboxRow.attempts).where(
+                        OutboxRow.kind == "calendar.create"
+                    )
+                )
+            ).all()
+    finally:
+        await store.dispose()
+    return list(appointments), list(writes)
+
+
 async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_path, database):
     connector = Connector()
     runner = web.AppRunner(connector.app(), access_log=None)
@@ -184,7 +203,6 @@ async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_pa
                 summary = await send(user, value=card_action(slots, "pick", index=user))
                 done = await send(user, value=card_action(summary, "confirm"))
                 assert "C'est réservé" in json.dumps(done, ensure_ascii=False)
-        await asyncio.sleep(3)  # both dispatchers run; each claims with SKIP LOCKED
         async with aiohttp.ClientSession() as session:
             for port in ports:
                 async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
@@ -195,22 +213,7 @@ async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_pa
             replica.wait(timeout=10)
         await runner.cleanup()
 
-    keyring = Keyring.from_setting(f"k1:{key}", lookup)
-    store = Store(pg_url(database), keyring)
-    try:
-        async with store.unit_of_work(read_only=True) as uow:
-            appointments = (
-                await uow.session.execute(select(AppointmentRow.start_at, AppointmentRow.outlook_event_id))
-            ).all()
-            outbox = (
-                await uow.session.execute(
-                    select(OutboxRow.kind, OutboxRow.status, OutboxRow.attempts).where(
-                        OutboxRow.kind == "calendar.create"
-                    )
-                )
-            ).all()
-    finally:
-        await store.dispose()
+    appointments, outbox = await stored(database, key, lookup, AppointmentRow.start_at)
     assert len({start for start, _ in appointments}) == 6
     # The embedded calendar names each event in its booking's transaction: one each, distinct,
     # and nothing queued that a replica could write twice.
@@ -323,20 +326,7 @@ async def test_the_same_confirm_sent_to_two_replicas_at_once_books_once(tmp_path
                 replica.terminate()
                 replica.wait(timeout=10)
 
-    keyring = Keyring.from_setting(f"k1:{key}", lookup)
-    store = Store(pg_url(database), keyring)
-    try:
-        async with store.unit_of_work(read_only=True) as uow:
-            appointments = (
-                await uow.session.execute(select(AppointmentRow.status, AppointmentRow.outlook_event_id))
-            ).all()
-            creates = (
-                await uow.session.execute(
-                    select(OutboxRow.status, OutboxRow.attempts).where(OutboxRow.kind == "calendar.create")
-                )
-            ).all()
-    finally:
-        await store.dispose()
+    appointments, creates = await stored(database, key, lookup, AppointmentRow.status)
     # One appointment, its event named once in the booking's transaction (the embedded
     # calendar): no calendar write queued.
     assert [status for status, _ in appointments] == ["confirmed"]
