@@ -88,7 +88,6 @@ class Store:
             self._reader = None
             self._read_factory = self._factory
             self._write_lock = None
-        self._checkpointer: sqlite3.Connection | None = None
         self._checkpointing = asyncio.Lock()
 
     @property
@@ -212,29 +211,26 @@ class Store:
 
     async def checkpoint(self) -> tuple[int, int] | None:
         """SQLite: copy what the write-ahead log holds into the database file (a PASSIVE
-        checkpoint: it waits for no reader nor writer), on its own connection and thread, so that
-        no commit of a turn does it. Returns (pages in the log, pages copied); None on PostgreSQL.
-        Run every second by the service; a process that ends checkpoints when it closes."""
+        checkpoint: it waits for no reader nor writer), on a thread and a connection of its own,
+        so that no commit of a turn does it. Returns (pages in the log, pages copied); None on
+        PostgreSQL. Run every second by the service; a process that ends checkpoints when it closes.
+
+        The connection lives for one call: a checkpoint still running on its thread when the
+        store is disposed (its task cancelled at shutdown) shares nothing with what is closed."""
         if not is_sqlite(self.url):
             return None
-        async with self._checkpointing:
-            if self._checkpointer is None:
-                path = self.engine.url.database or ""
-                self._checkpointer = await asyncio.to_thread(
-                    sqlite3.connect, path, timeout=0, isolation_level=None, check_same_thread=False
-                )
-            connection = self._checkpointer
+        path = self.engine.url.database or ""
 
-            def run() -> tuple[int, int]:
+        def run() -> tuple[int, int]:
+            uri = f"{Path(path).resolve().as_uri()}?mode=rw"  # never creates a file
+            with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)) as connection:
                 _, logged, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                return int(logged), int(copied)
+            return int(logged), int(copied)
 
+        async with self._checkpointing:
             return await asyncio.to_thread(run)
 
     async def dispose(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
         await self.engine.dispose()
         if self._reader is not None:
             await self._reader.dispose()

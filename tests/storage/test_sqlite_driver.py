@@ -190,3 +190,33 @@ async def test_no_commit_checkpoints_the_log_the_store_does_it_beside(tmp_path, 
             await other.dispose()
     finally:
         await store.dispose()
+
+
+async def test_checkpoints_cancelled_at_shutdown_share_nothing_with_what_is_closed(tmp_path, keyring):
+    """The service's checkpoint job is cancelled when it stops, while its thread may still be in
+    SQLite: disposing of the store meanwhile must not pull a connection from under it (this once
+    crashed the process), and a checkpoint never creates a database that is gone."""
+    path = tmp_path / "permanence.db"
+    for _ in range(3):
+        store = await migrated(path, keyring)
+        running = []
+        for n in range(20):
+            await write_state(store, f"key-{n}", n)
+            running.append(asyncio.create_task(store.checkpoint()))
+            await asyncio.sleep(0)
+            running[-1].cancel()
+        await asyncio.gather(*running, store.dispose(), return_exceptions=True)
+    store = Store(f"sqlite+aiosqlite:///{path}", keyring)
+    try:
+        assert await read_state(store, "key-0", "key-19") == {"key-0": 0, "key-19": 19}
+    finally:
+        await store.dispose()
+    gone = Store(f"sqlite+aiosqlite:///{tmp_path / 'gone' / 'permanence.db'}", keyring)
+    try:
+        await gone.checkpoint()
+    except Exception as err:  # noqa: BLE001 - sqlite3's own error, whatever its class
+        assert "unable to open" in str(err)
+    else:
+        raise AssertionError("a checkpoint of a missing database should fail")
+    assert not (tmp_path / "gone").exists()
+    await gone.dispose()
