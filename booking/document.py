@@ -162,6 +162,9 @@ def _plan(worker_id: str, data: Mapping[str, Any], timezone: str, site_ids: set[
         )
         for i, c in enumerate(_list(data, "closed_days", where))
     )
+    years = tuple(_list(data, "years", where))
+    if any(isinstance(y, bool) or not isinstance(y, int) or not 2000 <= y <= 2100 for y in years):
+        raise PlanError(f"{where}.years must list years, e.g. [2026, 2027]")
     ordered_raw = _table(data, "ordered_extra_days", where)
     try:
         ordered = {int(year): int(days) for year, days in ordered_raw.items()}
@@ -183,6 +186,7 @@ def _plan(worker_id: str, data: Mapping[str, Any], timezone: str, site_ids: set[
             horizon=timedelta(days=_int(data, "horizon_days", where, 60)),
             yearly_budget_days=_int(data, "yearly_budget_days", where, 68),
             ordered_extra_days=ordered,
+            years=tuple(sorted(set(years))),
         )
     except ValueError as err:
         raise PlanError(f"{where}: {err}") from err

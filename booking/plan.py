@@ -100,6 +100,13 @@ class PermanencePlan:
     horizon: timedelta = timedelta(days=60)
     yearly_budget_days: int = 68
     ordered_extra_days: dict[int, int] = field(default_factory=dict)  # year -> days ordered
+    # The years the yearly planning agreed at kick-off covers: the weekly and retirement rules
+    # open days in these years only (dated extra days stand on their own). Empty: every year.
+    years: tuple[int, ...] = ()
+
+    def covers(self, year: int) -> bool:
+        """Whether the plan's rules open days in `year`."""
+        return not self.years or year in self.years
 
     def __post_init__(self) -> None:
         if self.slot_length <= timedelta(0):
@@ -196,6 +203,8 @@ def expand_plan(
     # One kind a day: retirement rules override weekly ones, explicit days override both.
     candidates: dict[date, tuple[DayKind, DayHours]] = {}
     for day in _dates(start, end):
+        if not plan.covers(day.year):
+            continue
         for weekly in plan.weekly:
             if day.weekday() == weekly.weekday:
                 candidates[day] = (weekly.kind, weekly.hours)
@@ -205,7 +214,7 @@ def expand_plan(
         for year, month in months:
             for nth in retirement.nth:
                 friday = nth_weekday_of_month(year, month, calendar.FRIDAY, nth)
-                if friday is not None and start <= friday < end:
+                if friday is not None and start <= friday < end and plan.covers(year):
                     candidates[friday] = (DayKind.RETIREMENT, retirement.hours)
         for friday in retirement.dates:
             if start <= friday < end:

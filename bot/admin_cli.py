@@ -12,13 +12,14 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 from booking.absence import AbsenceSource
 from bot import texts
 from bot.application import Application
 from bot.application.diagnostics import Check, Status
+from bot.clock import service_clock
 from bot.settings import Settings
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ def _with_application(settings: Settings, work: Callable[[Application, datetime]
         store, app = await open_application(settings)
         try:
             await app.sync_workers()  # the plan's workers, as the service mirrors them at start
-            return await work(app, datetime.now(UTC))
+            return await work(app, service_clock(settings)())
         finally:
             await store.dispose()
 
@@ -63,7 +64,7 @@ def _table(checks: list[Check]) -> list[str]:
 def doctor(args: argparse.Namespace, settings: Settings) -> int:
     from bot.doctor import examine
 
-    checks = asyncio.run(examine(settings, now=args.as_of or datetime.now(UTC)))
+    checks = asyncio.run(examine(settings, now=args.as_of or service_clock(settings)()))
     problems = sum(1 for c in checks if c.status is Status.PROBLEM)
     warnings = sum(1 for c in checks if c.status is Status.WARNING)
     if args.json:

@@ -26,6 +26,7 @@ from bot import logs, texts
 from bot.application import retention
 from bot.auth import check_authentication
 from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.clock import check_test_clock
 from bot.doctor import Readiness
 from bot.inbound import invoke_body, read_json
 from bot.liveness import Heartbeats
@@ -90,6 +91,7 @@ def periodic(
         id=name,
         max_instances=1,
         coalesce=True,
+        # The scheduler runs on real time, whatever the service's clock says (a pinned test clock).
         next_run_time=datetime.now(UTC) + timedelta(seconds=first_in),
     )
 
@@ -407,6 +409,7 @@ def run(settings: Settings) -> int:
     logs.configure(settings.log_level)
     check_listen_address(settings)
     check_authentication(settings)
+    check_test_clock(settings)
     if not settings.has_credentials:
         log.warning(
             "no Bot Framework credentials: listening on %s:%s (loopback only) for the Agents Playground",

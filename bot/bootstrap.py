@@ -10,7 +10,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from botbuilder.core import BotAdapter
 from botbuilder.integration.aiohttp import CloudAdapter
@@ -21,6 +21,7 @@ from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.application.people import Reachability
 from bot.auth import ReusingAuthentication, check_authentication
+from bot.clock import Clock, service_clock
 from bot.connector import ChannelConnector
 from bot.liveness import Heartbeats
 from bot.metrics import Metrics
@@ -34,12 +35,6 @@ from graph.local import LocalCalendar
 from graph.provider import CalendarProvider as Provider
 from storage.db import is_sqlite
 from storage.store import Store
-
-Clock = Callable[[], datetime]
-
-
-def system_clock() -> datetime:
-    return datetime.now(UTC)
 
 
 def teams_app_link(settings: Settings) -> str:
@@ -60,7 +55,7 @@ def default_provider(settings: Settings) -> Provider:
 class Overrides:
     """What a test (or an embedding) may replace; everything else comes from the settings."""
 
-    clock: Clock = system_clock
+    clock: Clock | None = None  # default: the service's (`bot.clock.service_clock`)
     provider: Callable[[Settings], Provider] = default_provider
     channel: BotAdapter | None = None  # proactive messages; default: the Bot Framework adapter
     deployment: Deployment | None = None  # default: the plan file of the settings
@@ -109,7 +104,7 @@ async def open_application(settings: Settings, *, deployment: Deployment | None 
 async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> Runtime:
     check_authentication(settings)  # before anything is opened
     overrides = overrides or Overrides()
-    clock = overrides.clock
+    clock = overrides.clock or service_clock(settings)
     metrics = Metrics()
     store, app = await open_application(settings, deployment=overrides.deployment)
     if not is_sqlite(store.url):

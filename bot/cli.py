@@ -17,6 +17,7 @@ from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
 from bot import admin_cli, audit_cli, ops_cli, rights_cli, texts
 from bot.audit_cli import operator
+from bot.clock import check_test_clock, service_clock
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.store import Store
@@ -32,7 +33,7 @@ def _with_store(settings: Settings, work: Callable[[Store, datetime], Awaitable[
     async def run() -> T:
         store = await open_store(settings)
         try:
-            return await work(store, datetime.now(UTC))
+            return await work(store, service_clock(settings)())
         finally:
             await store.dispose()
 
@@ -69,7 +70,7 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
     plan = deployment.plans[worker_id]
     holidays = FrenchHolidays(deployment.subdivision)
     calendar = expand_plan(plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), holidays)
-    today = datetime.now(UTC).astimezone(texts.PARIS).date()
+    today = service_clock(settings)().astimezone(texts.PARIS).date()
     budget = day_budget(plan, calendar, args.year, today)
     if args.json:
         document = {
@@ -131,7 +132,7 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= args.days <= 366:
         print("permanence slots: --days must be between 1 and 366", file=sys.stderr)
         return 2
-    now = args.as_of or datetime.now(UTC)
+    now = args.as_of or service_clock(settings)()
     offer = asyncio.run(
         load_offer(settings, deployment, now=now, site_id=site_id, topic=topic, start=args.start, days=args.days)
     )
@@ -188,7 +189,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import rotate_keys
 
-    current, changed = asyncio.run(rotate_keys(settings, operator=operator()))
+    current, changed = asyncio.run(rotate_keys(settings, now=service_clock(settings)(), operator=operator()))
     print(f"{changed} values re-encrypted under key {current}")
     return 0
 
@@ -261,7 +262,7 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     calendar = expand_plan(
         plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), FrenchHolidays(deployment.subdivision)
     )
-    budget = day_budget(plan, calendar, args.year, min(end.date(), datetime.now(UTC).date()))
+    budget = day_budget(plan, calendar, args.year, min(end.date(), service_clock(settings)().date()))
     labels = {
         **{t.id: t.label for t in directory.topics},
         "non_precise": "Non précisé",
@@ -437,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="the permanence plan").add_subparsers(dest="sub", required=True)
     p = plan.add_parser("show", help="every day of presence of a year, holidays skipped, and the budget")
-    p.add_argument("--year", type=int, default=datetime.now(UTC).year)
+    p.add_argument("--year", type=int, help="default: this year")
     p.add_argument("--worker", help="worker id from the plan (default: the titular)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=plan_show)
@@ -459,7 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default="build/permanence-teams-app.zip")
     p.set_defaults(handler=manifest_build)
     p = commands.add_parser("report", help="aggregate activity report (quarterly or yearly), small counts hidden")
-    p.add_argument("--year", type=int, default=datetime.now(UTC).year)
+    p.add_argument("--year", type=int, help="default: this year")
     p.add_argument("--quarter", type=int, help="1 to 4 (default: the whole year)")
     p.add_argument("--threshold", type=int, default=5, help="hide counts below this (at least 2)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -493,6 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
+        check_test_clock(settings)
+        if getattr(args, "year", False) is None:  # this year, on the service's clock
+            args.year = service_clock(settings)().astimezone(texts.PARIS).year
         handler: Handler = args.handler
         return handler(args, settings)
     except StartupError as err:

@@ -101,11 +101,17 @@ def plan_text(settings: Settings) -> tuple[str, str]:
 def budget_checks(deployment: Deployment, years: Sequence[int]) -> list[Check]:
     """Each titular's days of `years` against her budget (contracted plus ordered days). Over
     budget is a problem for the first year, a warning for the next (its order is often not
-    settled yet); under budget is a warning."""
+    settled yet); under budget is a warning. A year the plan's `years` leave out offers no slot
+    at all: a problem this year, a warning for the next (its planning is agreed at kick-off)."""
     holidays = FrenchHolidays(deployment.subdivision)
     checks = []
     for worker_id, plan in sorted(deployment.plans.items()):
         for year in years:
+            if not plan.covers(year):
+                detail = f"the plan covers {', '.join(map(str, plan.years))}: no slot is offered in {year}"
+                report = problem if year == years[0] else warning
+                checks.append(report("plan", f"{worker_id} {year}", "not_planned", detail))
+                continue
             calendar = expand_plan(plan, date(year, 1, 1), date(year + 1, 1, 1), holidays)
             budget = day_budget(plan, calendar, year, date(year, 1, 1))
             subject = f"{worker_id} {year}"

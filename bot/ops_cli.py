@@ -10,12 +10,13 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from booking.document import Deployment
 from booking.records import Conflict, NotFound, OutboxEntry
 from bot import texts
+from bot.clock import service_clock
 from bot.settings import Settings
 from storage.store import Store
 
@@ -108,7 +109,7 @@ def plan_check(args: argparse.Namespace, settings: Settings) -> int:
     if deployment is None:
         print(f"{len(problems)} problème(s) / problem(s)", file=sys.stderr)
         return 1
-    year = datetime.now(UTC).astimezone(texts.PARIS).year
+    year = service_clock(settings)().astimezone(texts.PARIS).year
     for warning in budget_warnings(deployment, (year, year + 1)):
         print(f"attention / warning: {warning}")
     print(f"{path} : plan valide / valid plan")

@@ -227,6 +227,12 @@ def budget_warnings(deployment: Deployment, years: Iterable[int]) -> list[str]:
     warnings = []
     for worker_id, plan in deployment.plans.items():
         for year in years:
+            if not plan.covers(year):
+                warnings.append(
+                    f"{worker_id}, {year} : année non planifiée, aucun créneau ne sera proposé "
+                    f"({year} is not in the plan's years)"
+                )
+                continue
             calendar = expand_plan(plan, date(year, 1, 1), date(year + 1, 1, 1), holidays)
             budget = day_budget(plan, calendar, year, date(year, 1, 1))
             if budget.planned != budget.total:

@@ -7,13 +7,14 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from booking.records import NotFound
 from bot import texts
 from bot.application.rights import Erasure, PersonalData
 from bot.audit_cli import operator
+from bot.clock import service_clock
 from bot.settings import Settings
 
 UNKNOWN = "no agent is known by this Entra object id (never used the service, or already erased)"
@@ -73,7 +74,7 @@ async def _export(settings: Settings, object_id: str) -> PersonalData:
     try:
         agent_id = await app.rights.find(object_id)
         return await app.rights.personal_data(
-            now=datetime.now(UTC), agent_id=agent_id, requester="admin", operator=operator()
+            now=service_clock(settings)(), agent_id=agent_id, requester="admin", operator=operator()
         )
     finally:
         await store.dispose()
@@ -119,7 +120,7 @@ async def _erase(settings: Settings, object_id: str, *, dry_run: bool) -> Person
     store, app = await open_application(settings)
     try:
         agent_id = await app.rights.find(object_id)
-        now = datetime.now(UTC)
+        now = service_clock(settings)()
         if dry_run:
             return await app.rights.personal_data(now=now, agent_id=agent_id, requester="admin", operator=operator())
         return await app.rights.erase(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from bot.application.access import operator_grant
@@ -66,7 +66,7 @@ async def open_store(settings: Settings, *, upgrade: bool | None = None) -> Stor
     return store
 
 
-async def rotate_keys(settings: Settings, *, operator: str | None = None) -> tuple[str, int]:
+async def rotate_keys(settings: Settings, *, now: datetime, operator: str | None = None) -> tuple[str, int]:
     """Re-encrypt under a new key. With the key file, the new key is generated and saved;
     with keys in the environment, the operator lists the new key first beforehand."""
     store = await open_store(settings)
@@ -83,7 +83,7 @@ async def rotate_keys(settings: Settings, *, operator: str | None = None) -> tup
                 action="keys.rotate",
                 subject_type="keyring",
                 subject_id=keyring.current,
-                now=datetime.now(UTC),
+                now=now,
                 operator=operator,
             )
             await uow.commit()

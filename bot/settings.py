@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # refuses it otherwise (and refuses test_mode on a non-loopback address).
     botframework_openid_metadata_url: str = ""
     test_mode: bool = False  # NEVER in production: it allows the OpenID metadata override above
+    # Tests only (with test_mode, on loopback): the service's clock starts at this instant (ISO 8601
+    # with its offset) and moves on from there, so that a test runs the real service on any date.
+    test_now: datetime | None = None
     teams_app_id: str = ""  # the Teams app's id in the manifest (default: MicrosoftAppId)
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
@@ -132,6 +135,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"PERMANENCE_REMINDERS: use hours or minutes, e.g. 'day:24h' ({item!r})")
             result.append((name, timedelta(hours=value) if unit == "h" else timedelta(minutes=value)))
         return result
+
+    @field_validator("test_now")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("give the instant with its offset, e.g. 2027-05-06T09:00:00+02:00")
+        return value
 
     @field_validator("app_id", "app_tenant_id", "teams_app_id")
     @classmethod

@@ -118,6 +118,10 @@ MODE_LABELS = {
 
 SLOTS_TITLE = "Choisissez un créneau"
 SLOTS_EMPTY = "Aucun créneau libre sur cette période."
+SLOTS_NONE_OPEN = (
+    "Aucun créneau n'est ouvert à la réservation pour le moment : les prochains jours de permanence "
+    "ne sont pas encore fixés. Réessayez dans quelques jours."
+)
 MORE_DATES = "Plus de dates"
 ABSENT_SHORT = "L'assistante sociale est absente jusqu'au {date}. Voici les premiers créneaux après son retour."
 ABSENT_OPEN = (
@@ -280,6 +284,9 @@ WRONG_TENANT = "Ce service est réservé aux agents du Cned."
 
 AGENDA_TITLE = "Agenda · {period}"
 AGENDA_EMPTY = "Aucun rendez-vous sur cette période."
+AGENDA_WEEK = "semaine du {monday} au {sunday}"
+AGENDA_PREVIOUS_WEEK = "◀ Semaine précédente"
+AGENDA_NEXT_WEEK = "Semaine suivante ▶"
 REQUESTS_TITLE = "Demandes à confirmer"
 REQUESTS_EMPTY = "Aucune demande en attente."
 ACCEPT = "Accepter"

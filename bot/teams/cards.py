@@ -7,7 +7,7 @@ else a card sends back is validated against what the server stored for that form
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from booking.model import Site, Slot, Topic, Worker
@@ -430,8 +430,13 @@ def proactive(heading: str | None, lines: Sequence[str], actions: Sequence[dict[
     return result
 
 
-def agenda(period: str, rows: Sequence[tuple[datetime, str, Sequence[tuple[str, str]]]]) -> Card:
-    """rows: (start, headline, facts)."""
+def agenda(
+    period: str,
+    rows: Sequence[tuple[datetime, str, Sequence[tuple[str, str]]]],
+    *,
+    weeks: tuple[date, date] | None = None,
+) -> Card:
+    """rows: (start, headline, facts); weeks: the Mondays of the previous and the next week."""
     body: list[dict[str, Any]] = [title(texts.AGENDA_TITLE.format(period=period))]
     if not rows:
         body.append(text(texts.AGENDA_EMPTY))
@@ -446,7 +451,16 @@ def agenda(period: str, rows: Sequence[tuple[datetime, str, Sequence[tuple[str, 
                 ],
             }
         )
-    return card(body)
+    if weeks is None:
+        return card(body)
+    previous, following = weeks
+    return card(
+        body,
+        [
+            submit(texts.AGENDA_PREVIOUS_WEEK, "agenda_week", start=previous.isoformat()),
+            submit(texts.AGENDA_NEXT_WEEK, "agenda_week", start=following.isoformat()),
+        ],
+    )
 
 
 def decisions(

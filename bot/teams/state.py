@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from botbuilder.core import Storage
@@ -46,7 +46,7 @@ class Conversation:
 class DatabaseStorage(Storage):  # type: ignore[misc]
     """Values are dicts; their "e_tag" is checked on write ("*" or absent: last writer wins)."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
         super().__init__()
         self._store = store
         self._clock = clock

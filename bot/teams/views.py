@@ -40,6 +40,17 @@ def by_day(slots: Sequence[Slot]) -> list[tuple[str, list[Slot]]]:
     return list(groups.items())
 
 
+def nothing_open_notice(deployment: Deployment) -> list[str]:
+    """What an agent reads when no slot at all is open within the booking horizon (the days of
+    the coming weeks not planned yet): the way to reach someone meanwhile."""
+    info = deployment.information
+    lines = [texts.SLOTS_NONE_OPEN]
+    if info.phone:
+        lines.append(texts.INFO_SERVICE.format(phone=info.phone, hours=info.hours))
+    lines.append(texts.URGENT_PATH)
+    return lines
+
+
 def absence_notice(deployment: Deployment, return_at: datetime | None, acting_id: str | None) -> list[str]:
     """What an agent reads while the worker is away (`return_at` None: until further notice)."""
     info = deployment.information

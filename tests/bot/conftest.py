@@ -61,8 +61,10 @@ class Clock:
         self.now += delta
 
 
-def sample_deployment() -> Deployment:
-    text = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
+def sample_deployment(text: str | None = None) -> Deployment:
+    """The sample plan (or `text`), with the personas' identities."""
+    if text is None:
+        text = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
     for worker in data["workers"]:
         worker["object_id"] = {"ass": WORKER_OID, "remplacante": REPLACEMENT_OID}[worker["id"]]
@@ -284,10 +286,13 @@ def test_settings(data_dir: Path, **values: Any) -> Settings:
     )
 
 
-async def make_world(data_dir: Path, *, embedded: bool = False) -> World:
-    clock = Clock(datetime(2027, 3, 1, 8, 0, tzinfo=UTC))  # Monday 1 March 2027, 9:00 in Paris
+async def make_world(
+    data_dir: Path, *, embedded: bool = False, now: datetime | None = None, deployment: Deployment | None = None
+) -> World:
+    # The journeys' pinned instant: Monday 1 March 2027, 9:00 in Paris (the any-date tests give theirs).
+    clock = Clock(now or datetime(2027, 3, 1, 8, 0, tzinfo=UTC))
     proactive = TestAdapter()
-    overrides = Overrides(clock=clock, channel=proactive, deployment=sample_deployment())
+    overrides = Overrides(clock=clock, channel=proactive, deployment=deployment or sample_deployment())
     if not embedded:
         overrides = dataclasses.replace(
             overrides, provider=lambda settings: OutboxCalendar(LocalCalendar(settings.local_meeting_url))

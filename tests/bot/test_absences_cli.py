@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -17,7 +18,7 @@ from bot.texts import PARIS
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch) -> Settings:  # type: ignore[no-untyped-def]
+def settings(tmp_path, monkeypatch, pinned_service) -> Settings:  # type: ignore[no-untyped-def]
     data = tmp_path / "var"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(data))
@@ -27,8 +28,11 @@ def settings(tmp_path, monkeypatch) -> Settings:  # type: ignore[no-untyped-def]
     return Settings(_env_file=None, data_dir=data)
 
 
-def day(offset: int) -> str:
-    return (datetime.now(UTC).astimezone(PARIS).date() + timedelta(days=offset)).isoformat()
+@pytest.fixture
+def day(pinned_now: datetime) -> Callable[[int], str]:
+    """The date `offset` days from the pinned today, as the command line reads it."""
+    today = pinned_now.astimezone(PARIS).date()
+    return lambda offset: (today + timedelta(days=offset)).isoformat()
 
 
 def listed(capsys: pytest.CaptureFixture[str], *extra: str) -> list[dict[str, object]]:
@@ -45,7 +49,7 @@ def audit(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
     return rows
 
 
-def test_declare_list_and_cancel_an_absence_with_the_operator_audited(settings, capsys):
+def test_declare_list_and_cancel_an_absence_with_the_operator_audited(settings, capsys, day):
     assert listed(capsys) == []
     code = main(["absences", "declare", "--worker", "ass", "--from", day(7), "--to", day(9), "--reason", "formation"])
     out = capsys.readouterr().out
@@ -87,7 +91,7 @@ def test_declare_list_and_cancel_an_absence_with_the_operator_audited(settings, 
     ],
     ids=["no-such-day", "not-a-date", "reversed", "past", "unknown-worker", "not-a-replacement", "long", "no-worker"],
 )
-def test_bad_input_is_refused_with_exit_code_2_and_nothing_stored(settings, capsys, arguments, message):
+def test_bad_input_is_refused_with_exit_code_2_and_nothing_stored(settings, capsys, arguments, message, day):
     resolved = [day(int(a)) if a[:1] in "+-" and a[1:].isdigit() else a for a in arguments]
     try:
         code = main(["absences", "declare", *resolved])
@@ -98,10 +102,10 @@ def test_bad_input_is_refused_with_exit_code_2_and_nothing_stored(settings, caps
     assert listed(capsys) == []
 
 
-def test_an_absence_read_from_outlook_is_listed_but_not_cancelled_here(settings, capsys):
+def test_an_absence_read_from_outlook_is_listed_but_not_cancelled_here(settings, capsys, pinned_now):
     async def outlook_absence() -> None:
         store = await open_store(settings)
-        now = datetime.now(UTC)
+        now = pinned_now
         try:
             async with store.unit_of_work() as uow:
                 await uow.workers.sync([Worker(id="ass", name="ASS", role=WorkerRole.TITULAR)])

@@ -15,7 +15,7 @@ from tests.bot.test_report import seed
 
 
 @pytest.fixture
-def deployment(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def deployment(tmp_path, monkeypatch, pinned_service):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
     settings = Settings(_env_file=None)

@@ -17,15 +17,13 @@ from bot.runtime import open_store
 from bot.settings import Settings
 from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID
 
-AS_OF = "2027-03-01T09:00"  # the sample plan's year (68 days for a budget of 68)
-
 
 def key() -> str:
     return base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch) -> Any:  # type: ignore[no-untyped-def]
+def env(tmp_path, monkeypatch, pinned_service) -> Any:  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
@@ -38,7 +36,7 @@ def env(tmp_path, monkeypatch) -> Any:  # type: ignore[no-untyped-def]
 
 def doctor(capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
-    code = main(["doctor", "--json", "--as-of", AS_OF])
+    code = main(["doctor", "--json"])  # at the pinned instant (the service's clock)
     return code, json.loads(capsys.readouterr().out)
 
 
@@ -68,7 +66,7 @@ def test_a_fresh_machine_says_what_is_missing_and_exits_1(env, capsys):
     assert not Settings(_env_file=None).effective_key_file.exists()  # the doctor created nothing
 
 
-def test_a_complete_local_deployment_is_clean_and_exits_0(env, capsys):
+def test_a_complete_local_deployment_is_clean_and_exits_0(env, capsys, pinned_now):
     asyncio.run(greet_workers(Settings(_env_file=None)))
     code, document = doctor(capsys)
     assert code == 0, failed(document)
@@ -76,7 +74,7 @@ def test_a_complete_local_deployment_is_clean_and_exits_0(env, capsys):
     assert areas[("teams", "ass")] == areas[("teams", "remplacante")] == "ok"
     assert areas[("mailbox", "ass")] == "n/a"  # the embedded calendar has no mailbox
     capsys.readouterr()
-    assert main(["doctor", "--as-of", AS_OF]) == 0
+    assert main(["doctor", "--as-of", pinned_now.isoformat()]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["area", "subject", "status", "detail"]
     assert "0 problem(s)" in out and WORKER_OID not in out and "SENTINEL" not in out

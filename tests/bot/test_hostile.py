@@ -21,6 +21,7 @@ from bot.app import RUNTIME, create_app
 from bot.settings import Settings
 from tests.bot.channel import RecordingChannel, serve_channel
 from tests.bot.test_http import APP_ID, TENANT, Issuer
+from tests.dates import DEFAULT
 from tests.graph.fake_graph import make_certificate
 
 SECRET = "bot-secret"
@@ -124,6 +125,7 @@ async def harness(tmp_path, bot_framework, monkeypatch) -> AsyncIterator[Harness
             MicrosoftAppType="SingleTenant",
             botframework_openid_metadata_url=bot_framework.metadata_url,
             test_mode=True,
+            test_now=DEFAULT.instant,  # what is offered never decides these tests: one instant is enough
             authority_host=base,
             log_level="CRITICAL",
         )

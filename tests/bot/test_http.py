@@ -90,7 +90,7 @@ def settings(tmp_path, **overrides: Any) -> Settings:  # type: ignore[no-untyped
 
 
 @pytest.fixture
-async def secured(tmp_path, issuer) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+async def secured(tmp_path, issuer, pinned_now) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
     config = settings(
         tmp_path,
         MicrosoftAppId=APP_ID,
@@ -99,14 +99,15 @@ async def secured(tmp_path, issuer) -> AsyncIterator[TestClient]:  # type: ignor
         MicrosoftAppType="SingleTenant",
         botframework_openid_metadata_url=issuer.metadata_url,
         test_mode=True,
+        test_now=pinned_now,
     )
     async with TestClient(TestServer(create_app(config))) as client:
         yield client
 
 
 @pytest.fixture
-async def open_client(tmp_path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
-    async with TestClient(TestServer(create_app(settings(tmp_path)))) as client:
+async def open_client(tmp_path, pinned_now) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
+    async with TestClient(TestServer(create_app(settings(tmp_path, test_mode=True, test_now=pinned_now)))) as client:
         yield client
 
 

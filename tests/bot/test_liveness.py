@@ -11,11 +11,18 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import OUTBOX_TASK, RUNTIME, SCHEDULER, create_app
 from bot.liveness import Heartbeats
 from bot.settings import Settings
+from tests.dates import DEFAULT
 
 
 @pytest.fixture
 async def client(tmp_path) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
-    settings = Settings(_env_file=None, data_dir=tmp_path, key_file=tmp_path / "config" / "keys.json")
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        key_file=tmp_path / "config" / "keys.json",
+        test_mode=True,
+        test_now=DEFAULT.instant,
+    )
     async with TestClient(TestServer(create_app(settings))) as client:
         yield client
 

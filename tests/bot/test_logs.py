@@ -16,6 +16,7 @@ from aiohttp import web
 
 from bot import logs
 from tests.bot.test_replicas import Connector, card_action
+from tests.dates import served_environment
 from tests.e2e.conftest import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +69,7 @@ def test_library_records_below_warning_are_dropped_whatever_their_level(capfd):
     assert lines[1]["code"] == "…" and "agent" not in lines[1]
 
 
-async def test_a_debug_run_of_the_bot_writes_no_personal_identifier(tmp_path):
+async def test_a_debug_run_of_the_bot_writes_no_personal_identifier(tmp_path, pinned_now):
     connector = Connector()
     runner = web.AppRunner(connector.app(), access_log=None)
     await runner.setup()
@@ -85,6 +86,7 @@ async def test_a_debug_run_of_the_bot_writes_no_personal_identifier(tmp_path):
         "PERMANENCE_PORT": str(port),
         "PERMANENCE_IDENTITIES": json.dumps({"ass": {"object_id": WORKER_OID}}),
         "PYTHONASYNCIODEBUG": "1",
+        **served_environment(pinned_now, tmp_path),
     }
     log_path = tmp_path / "serve.log"
     with log_path.open("wb") as log_file:

@@ -6,14 +6,18 @@ import asyncio
 import json
 import shutil
 import stat
+import tomllib
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
+from booking.document import parse_deployment
+from booking.holidays import FrenchHolidays
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
+from booking.plan import expand_plan
 from bot.cli import main
 from bot.runtime import key_file, open_store
 from bot.settings import Settings
@@ -24,7 +28,7 @@ SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch) -> Settings:  # type: ignore[no-untyped-def]
+def settings(tmp_path, monkeypatch, pinned_service) -> Settings:  # type: ignore[no-untyped-def]
     data = tmp_path / "var"
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(data))
     monkeypatch.delenv("PERMANENCE_DATABASE_URL", raising=False)
@@ -32,14 +36,25 @@ def settings(tmp_path, monkeypatch) -> Settings:  # type: ignore[no-untyped-def]
     return Settings(_env_file=None, data_dir=data)
 
 
-def next_thursday(weeks: int = 2) -> date:
-    today = datetime.now(UTC).astimezone(PARIS).date()
-    return today + timedelta(days=(3 - today.weekday()) % 7 + 7 * weeks)
+# The sample's rules in every year (not only the years it was agreed for), so that a test pinned
+# to the sample's last year still finds Thursdays after it.
+EVERY_YEAR = SAMPLE.replace("years = [2026, 2027, 2028]\n", "")
 
 
-async def book(settings: Settings, starts: list[datetime]) -> list[str]:
+def thursdays(now: datetime, count: int) -> list[date]:
+    """The first `count` permanence Thursdays the plan opens from two weeks after `now`."""
+    deployment = parse_deployment(tomllib.loads(EVERY_YEAR))
+    start = now.astimezone(PARIS).date() + timedelta(days=14)
+    calendar = expand_plan(
+        deployment.plans["ass"], start, start + timedelta(days=120), FrenchHolidays(deployment.subdivision)
+    )
+    found = [d.date for d in calendar.days if d.kind is DayKind.PERMANENCE]
+    assert len(found) >= count, "the plan opens too few Thursdays"
+    return found[:count]
+
+
+async def book(settings: Settings, starts: list[datetime], now: datetime) -> list[str]:
     store = await open_store(settings)
-    now = datetime.now(UTC)
     references = []
     try:
         async with store.unit_of_work() as uow:
@@ -69,9 +84,8 @@ async def book(settings: Settings, starts: list[datetime]) -> list[str]:
     return references
 
 
-async def queue_outbox(settings: Settings) -> dict[str, int]:
+async def queue_outbox(settings: Settings, now: datetime) -> dict[str, int]:
     store = await open_store(settings)
-    now = datetime.now(UTC)
     try:
         async with store.unit_of_work() as uow:
             ids = {
@@ -91,8 +105,8 @@ async def queue_outbox(settings: Settings) -> dict[str, int]:
         await store.dispose()
 
 
-def test_outbox_list_retry_and_drop(settings, capsys):
-    ids = asyncio.run(queue_outbox(settings))
+def test_outbox_list_retry_and_drop(settings, capsys, pinned_now):
+    ids = asyncio.run(queue_outbox(settings, pinned_now))
     assert main(["outbox", "list", "--json"]) == 0
     out = capsys.readouterr().out
     rows = {r["id"]: r for r in json.loads(out)}
@@ -142,7 +156,7 @@ def line_of(text: str, fragment: str) -> int:
         ("slot_minutes = 45", "slot_minute = 45", "plans.ass", "clé inconnue : « slot_minute »"),
         ("nth = [1, 3]", "nth = [1, 6]", "plans.ass.retirement_fridays.nth[1]", "hors des limites"),
         ('weekday = "thursday"', 'weekday = "jeudi"', "plans.ass.weekly[0].weekday", "valeur non reconnue"),
-        ("date = 2027-08-12", 'date = "12/08/2027"', "plans.ass.closed_days[3].date", "AAAA-MM-JJ"),
+        ("date = 2027-08-12", 'date = "12/08/2027"', "plans.ass.closed_days[9].date", "AAAA-MM-JJ"),
         ('worker = "ass"', 'worker = "personne"', "", "intervenante inconnue"),
         ("[booking]", "[booking", "", "syntaxe TOML invalide"),
     ],
@@ -157,14 +171,16 @@ def test_plan_check_names_the_line_at_fault_in_french_and_english(settings, tmp_
     assert french in err and (not key or f"({key})" in err)
 
 
-def test_plan_check_against_the_database_lists_the_appointments_a_new_plan_would_orphan(settings, tmp_path, capsys):
-    thursday = next_thursday()
+def test_plan_check_against_the_database_lists_the_appointments_a_new_plan_would_orphan(
+    settings, tmp_path, capsys, pinned_now
+):
+    thursday, later = thursdays(pinned_now, 2)
     nine = datetime.combine(thursday, time(9), tzinfo=PARIS)
-    afternoon = datetime.combine(thursday + timedelta(days=7), time(14, 30), tzinfo=PARIS)
-    references = asyncio.run(book(settings, [nine, afternoon]))
-    assert main(["plan", "check", str(write(tmp_path, SAMPLE)), "--against-database"]) == 0
+    afternoon = datetime.combine(later, time(14, 30), tzinfo=PARIS)
+    references = asyncio.run(book(settings, [nine, afternoon], pinned_now))
+    assert main(["plan", "check", str(write(tmp_path, EVERY_YEAR)), "--against-database"]) == 0
     assert "aucun rendez-vous orphelin" in capsys.readouterr().out
-    closed = SAMPLE + f'\n[[plans.ass.closed_days]]\ndate = {thursday.isoformat()}\nreason = "CPAS"\n'
+    closed = EVERY_YEAR + f'\n[[plans.ass.closed_days]]\ndate = {thursday.isoformat()}\nreason = "CPAS"\n'
     assert main(["plan", "check", str(write(tmp_path, closed)), "--against-database"]) == 1
     out = capsys.readouterr().out
     assert "1 rendez-vous sans créneau" in out and references[0] in out and references[1] not in out
@@ -178,10 +194,9 @@ def test_backup_refuses_postgresql_with_guidance(settings, monkeypatch, capsys):
     assert "pg_dump" in capsys.readouterr().err
 
 
-def test_restore_drill_finds_every_appointment(settings, tmp_path, monkeypatch, capsys):
-    first = next_thursday()
-    starts = [datetime.combine(first + timedelta(days=7 * w), time(h), tzinfo=PARIS) for w in range(3) for h in (9, 10)]
-    references = asyncio.run(book(settings, starts))
+def test_restore_drill_finds_every_appointment(settings, tmp_path, monkeypatch, capsys, pinned_now):
+    starts = [datetime.combine(day, time(h), tzinfo=PARIS) for day in thursdays(pinned_now, 3) for h in (9, 10)]
+    references = asyncio.run(book(settings, starts, pinned_now))
     output = tmp_path / "backups" / "permanence.db"
     assert main(["backup", "--output", str(output)]) == 0
     assert "keys.json" in capsys.readouterr().out

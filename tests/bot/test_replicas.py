@@ -28,6 +28,7 @@ from storage.models import AppointmentRow, OutboxRow
 from storage.store import Store
 from tests.bot.channel import Recorded, RecordingChannel, serve_channel
 from tests.bot.test_http import APP_ID, TENANT, Issuer
+from tests.dates import served_environment
 from tests.e2e.conftest import free_port, wait_http
 from tests.graph.fake_graph import make_certificate
 from tests.storage.conftest import PG_ADMIN, pg_url
@@ -140,7 +141,7 @@ async def stored(database: str, key: str, lookup: str, column: Any) -> tuple[lis
     return list(appointments), list(writes)
 
 
-async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_path, database):
+async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_path, database, pinned_now):
     connector = Connector()
     runner = web.AppRunner(connector.app(), access_log=None)
     await runner.setup()
@@ -157,6 +158,7 @@ async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_pa
         "PERMANENCE_DATA_DIR": str(tmp_path),
         "PERMANENCE_LOCAL_MEETING_URL": "https://teams.microsoft.com/l/x",
         "PERMANENCE_LOG_LEVEL": "WARNING",
+        **served_environment(pinned_now, tmp_path),
     }
     ports, replicas = start_replicas(env, tmp_path)
     try:
@@ -200,7 +202,8 @@ async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_pa
                 slots = await send(
                     user, value={**card_action(form, "slots"), "mode": "teams", "topic": "", "message": "", "phone": ""}
                 )
-                summary = await send(user, value=card_action(slots, "pick", index=user))
+                # The first slot still free: each agent's offer leaves out what the ones before booked.
+                summary = await send(user, value=card_action(slots, "pick"))
                 done = await send(user, value=card_action(summary, "confirm"))
                 assert "C'est réservé" in json.dumps(done, ensure_ascii=False)
         async with aiohttp.ClientSession() as session:
@@ -237,7 +240,7 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     return total
 
 
-async def test_the_same_confirm_sent_to_two_replicas_at_once_books_once(tmp_path, database, bot_framework):
+async def test_the_same_confirm_sent_to_two_replicas_at_once_books_once(tmp_path, database, bot_framework, pinned_now):
     """A double click whose two submits reach two replicas: Bot Framework JWTs from a local issuer,
     replies through the recording Bot Connector (with its token endpoint) over TLS."""
     (tmp_path / "tls").mkdir()
@@ -261,8 +264,9 @@ async def test_the_same_confirm_sent_to_two_replicas_at_once_books_once(tmp_path
             "MicrosoftAppTenantId": TENANT,
             "MicrosoftAppType": "SingleTenant",
             "PERMANENCE_BOTFRAMEWORK_OPENID_METADATA_URL": bot_framework.metadata_url,
-            "PERMANENCE_TEST_MODE": "true",  # the issuer above is a test one (loopback only)
             "PERMANENCE_AUTHORITY_HOST": base,
+            # Test mode (the issuer above is a test one; loopback only) at the pinned instant.
+            **served_environment(pinned_now, tmp_path),
         }
         ports, replicas = start_replicas(env, tmp_path)
         service_url = f"{base}/"

@@ -14,6 +14,7 @@ from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker,
 from bot.cli import main
 from bot.runtime import open_store
 from bot.settings import Settings
+from tests.dates import pinned_environment
 
 
 async def seed(settings: Settings) -> None:
@@ -50,6 +51,9 @@ async def seed(settings: Settings) -> None:
 @pytest.fixture(autouse=True)
 def key_file(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
+    # The command line's clock, pinned after the year these reports cover.
+    for name, value in pinned_environment(datetime(2028, 1, 10, 9, tzinfo=UTC)).items():
+        monkeypatch.setenv(name, value)
 
 
 def test_quarterly_report_shows_counts_and_hides_small_ones(tmp_path, monkeypatch, capsys):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -22,10 +22,9 @@ OTHER = "cccccccc-0000-0000-0000-000000000002"
 REFERENCE = {"channelId": "msteams", "conversation": {"id": "a:conversation-of-claire"}}
 
 
-async def seed(settings: Settings) -> None:
+async def seed(settings: Settings, now: datetime) -> None:
     """Claire: one appointment long past and one far ahead; Dan: one appointment."""
     store = await open_store(settings)
-    now = datetime.now(UTC)
     try:
         async with store.unit_of_work() as uow:
             await uow.workers.sync([Worker(id="ass", name="ASS", role=WorkerRole.TITULAR)])
@@ -70,11 +69,11 @@ async def state_kept(settings: Settings) -> bool:
 
 
 @pytest.fixture
-def settings(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+def settings(tmp_path, monkeypatch, pinned_service):  # type: ignore[no-untyped-def]
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
     settings = Settings(_env_file=None)
-    asyncio.run(seed(settings))
+    asyncio.run(seed(settings, pinned_service))
     return settings
 
 
@@ -120,7 +119,7 @@ def test_erase_keeps_what_is_needed_then_everything_once_nothing_is(settings, ca
     assert [a["message"] for a in export(capsys, OTHER)["appointments"]] == ["SENTINEL-dan"]  # type: ignore[union-attr]
 
 
-def test_erase_of_everything_then_the_id_is_unknown(settings, capsys, monkeypatch):
+def test_erase_of_everything_then_the_id_is_unknown(settings, capsys, monkeypatch, pinned_now):
     store_settings = settings
 
     async def cancel_upcoming() -> None:
@@ -128,12 +127,12 @@ def test_erase_of_everything_then_the_id_is_unknown(settings, capsys, monkeypatc
         try:
             async with store.unit_of_work() as uow:
                 agent = await uow.agents.find(OID)
-                for stored in await uow.appointments.upcoming_for_agent(agent or "", datetime.now(UTC)):
+                for stored in await uow.appointments.upcoming_for_agent(agent or "", pinned_now):
                     await uow.appointments.set_status(
                         stored.id,
                         AppointmentStatus.CANCELLED,
                         version=stored.appointment.version,
-                        now=datetime.now(UTC),
+                        now=pinned_now,
                         actor="agent",
                     )
                 await uow.commit()

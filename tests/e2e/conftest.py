@@ -19,14 +19,17 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 
 from storage.crypto import Keyring
 from storage.store import Store
+from tests.dates import served_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = ROOT / "node_modules" / ".bin" / "agentsplayground"
@@ -42,6 +45,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
     "--lang=fr-FR",
 ]
+PARIS = ZoneInfo("Europe/Paris")
 TENANT = "00000000-0000-0000-0000-0000000000e1"
 MEETING_URL = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_permanence%40thread.v2/0"
 
@@ -189,6 +193,7 @@ class Chat:
 class Stage:
     tmp: Path
     test_name: str
+    now: datetime  # the pinned instant the bot and the browsers start at
     bot_port: int = 0
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     browser: Any = None
@@ -202,6 +207,11 @@ class Stage:
     def key_file(self) -> Path:
         return self.tmp / "config" / "keys.json"
 
+    @property
+    def today(self) -> date:
+        """The pinned day in Paris: what the bot and the people's browsers call today."""
+        return self.now.astimezone(PARIS).date()
+
     async def start_bot(self) -> None:
         self.bot_port = free_port()
         env = {
@@ -214,6 +224,7 @@ class Stage:
                 {"ass": {"object_id": WORKER["oid"]}, "remplacante": {"object_id": REPLACEMENT["oid"]}}
             ),
             "PYTHONPATH": str(ROOT),
+            **served_environment(self.now, self.tmp),
         }
         log = (self.tmp / "bot.log").open("wb")
         self.processes.append(
@@ -279,7 +290,12 @@ class Stage:
         except RuntimeError:
             detail = "\n".join(p.read_text(errors="replace") for p in home.glob("devTools/*.log"))
             raise RuntimeError(f"the Playground did not start:\n{detail[-2000:]}") from None
-        context = await self.browser.new_context(viewport={"width": 1280, "height": 1100}, locale="fr-FR")
+        context = await self.browser.new_context(
+            viewport={"width": 1280, "height": 1100}, locale="fr-FR", timezone_id="Europe/Paris"
+        )
+        # The person's browser lives at the bot's pinned instant too (its date pickers open on
+        # that month); its time flows from there, timers included.
+        await context.clock.install(time=self.now)
         page = await context.new_page()
         await page.goto(f"http://127.0.0.1:{port}/")
         chat = Chat(page=page, name=name, shots=ARTEFACTS / self.test_name)
@@ -293,10 +309,10 @@ class Stage:
 
 
 @pytest.fixture
-async def stage(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Stage]:
+async def stage(tmp_path: Path, request: pytest.FixtureRequest, pinned_now: datetime) -> AsyncIterator[Stage]:
     from playwright.async_api import async_playwright
 
-    instance = Stage(tmp=tmp_path, test_name=request.node.name)
+    instance = Stage(tmp=tmp_path, test_name=request.node.name, now=pinned_now)
     async with async_playwright() as playwright:
         instance.browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from storage.models import AppointmentRow
-from tests.e2e.conftest import MEETING_URL, REPLACEMENT, WORKER, Chat, Stage
+from tests.e2e.conftest import MEETING_URL, PARIS, REPLACEMENT, WORKER, Chat, Stage
 
 
 async def active_appointments(stage: Stage) -> list[tuple[str, str, str]]:
@@ -44,7 +45,7 @@ async def test_1_vanves_agent_books_a_teams_video_appointment(stage: Stage):
     await agent.click("Voir les créneaux")
     await agent.see("Choisissez un créneau")
     days = await agent.day_labels()
-    assert days[0].startswith("Jeudi")  # next Thursday's permanence
+    assert days[0].startswith("Jeudi")  # the next permanence Thursday (no retirement Friday for this topic)
     await agent.click((await agent.wait_slots())[0], nth=0)
     await agent.see("Vérifiez votre rendez-vous")
     await agent.click("Confirmer")
@@ -56,13 +57,6 @@ async def test_1_vanves_agent_books_a_teams_video_appointment(stage: Stage):
     await agent.screenshot("confirmation")
     ((status, mode, _),) = await active_appointments(stage)
     assert (status, mode) == ("confirmed", "teams")
-
-
-def paris_today():  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.now(UTC).astimezone(ZoneInfo("Europe/Paris")).date()
 
 
 async def test_2_head_office_agent_books_in_person_reschedules_and_cancels(stage: Stage):
@@ -115,13 +109,12 @@ async def test_3_retirement_questions_get_only_retirement_fridays(stage: Stage):
 
 
 async def test_4_absence_urgent_request_reaches_the_replacement(stage: Stage):
-    from datetime import timedelta
 
     worker = await stage.open_chat(WORKER["name"], WORKER["oid"])
     await worker.see("Espace assistante sociale")
     await worker.say("absence")
     await worker.see("Premier jour d'absence")
-    today = paris_today()
+    today = stage.today
     back = today + timedelta(days=9)
     await worker.pick_date(0, today)
     await worker.pick_date(1, back - timedelta(days=1))
@@ -210,8 +203,15 @@ async def test_5_the_worker_sees_who_and_why_and_nobody_else_does(stage: Stage):
     await agent.click("Confirmer")
     await agent.see("C'est réservé")
 
+    ((_, _, booked),) = await active_appointments(stage)
     worker = await stage.open_chat(WORKER["name"], WORKER["oid"])
     await worker.say("semaine")
+    await worker.see("Agenda · semaine du")
+    # Her calendar week, then the following ones up to the week of the appointment.
+    day = datetime.fromisoformat(booked).astimezone(PARIS).date()
+    weeks = ((day - timedelta(days=day.weekday())) - (stage.today - timedelta(days=stage.today.weekday()))).days // 7
+    for _ in range(weeks):
+        await worker.click("Semaine suivante ▶")
     await worker.see("Alix Grenoble")
     await worker.see("Budget, difficultés financières")
     await worker.see("Loyer impayé depuis deux mois")
@@ -253,7 +253,7 @@ async def test_6_two_agents_race_for_the_last_slot_of_a_day(stage: Stage):
         "décembre",
     ]
     _, number, month = day.split()[:3]
-    today = paris_today()
+    today = stage.today
     target = date(
         today.year + (1 if months.index(month) + 1 < today.month else 0), months.index(month) + 1, int(number)
     )

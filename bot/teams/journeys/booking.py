@@ -123,6 +123,8 @@ class BookingJourney(Journey):
         notice = []
         if offer.notice is not None:
             notice = views.absence_notice(self.deployment, offer.notice.return_at, offer.notice.acting_id)
+        elif not shown and start is None:  # nothing open in the whole horizon, not only on this page
+            notice = views.nothing_open_notice(self.deployment)
         local_date = self.app.context.local_date
         next_start = (local_date(shown[-1].start) + timedelta(days=1)).isoformat() if shown else None
         form = turn.issue("slots", **request, slots=[s.key for s in shown], start=start, next=next_start)

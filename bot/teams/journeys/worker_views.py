@@ -3,6 +3,8 @@ urgent requests to take. Who and why appear only here, in her own conversation."
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from booking.errors import BookingRefused
 from booking.model import AppointmentStatus
 from booking.records import ConcurrentChange
@@ -10,7 +12,7 @@ from bot import texts
 from bot.application.context import AccessDenied, AlreadyDone
 from bot.teams import cards, views
 from bot.teams.journeys.base import Journey, item_of, worker_of
-from bot.teams.router import Route, Submit
+from bot.teams.router import Rejected, Route, Submit
 from bot.teams.turn import Turn
 
 
@@ -27,16 +29,24 @@ class WorkerViewsJourney(Journey):
         }
 
     async def agenda(self, turn: Turn, submit: Submit) -> None:
-        await self._agenda(turn, week=submit.value.get("period") == "week")
+        if submit.value.get("period") == "week":
+            await self.agenda_week(turn, submit)
+        else:
+            await self._agenda(turn, self.app.context.local_date(turn.now), days=1)
 
     async def agenda_week(self, turn: Turn, submit: Submit) -> None:
-        await self._agenda(turn, week=True)
+        """The calendar week (Monday to Sunday) of today, or of the day a previous/next button names."""
+        day = self.app.context.local_date(turn.now)
+        asked = submit.value.get("start")
+        if asked is not None:
+            try:
+                day = date.fromisoformat(str(asked))
+            except ValueError as err:
+                raise Rejected(texts.BAD_INPUT.format(what="la semaine demandée")) from err
+        await self._agenda(turn, day - timedelta(days=day.weekday()), days=7)
 
-    async def _agenda(self, turn: Turn, *, week: bool) -> None:
-        today = self.app.context.local_date(turn.now)
-        items = await self.app.worker_views.agenda(
-            now=turn.now, worker=worker_of(turn), start=today, days=7 if week else 1
-        )
+    async def _agenda(self, turn: Turn, start: date, *, days: int) -> None:
+        items = await self.app.worker_views.agenda(now=turn.now, worker=worker_of(turn), start=start, days=days)
         topics = {t.id: t.label for t in self.directory.topics}
         rows = []
         for item in items:
@@ -60,8 +70,13 @@ class WorkerViewsJourney(Journey):
                     ],
                 )
             )
-        label = f"semaine du {texts.day(today)}" if week else texts.day(today)
-        await turn.send(cards.agenda(label, rows))
+        if days == 1:
+            await turn.send(cards.agenda(texts.day(start), rows))
+            return
+        sunday = start + timedelta(days=6)
+        label = texts.AGENDA_WEEK.format(monday=texts.day(start, year=False), sunday=texts.day(sunday))
+        week = timedelta(days=7)
+        await turn.send(cards.agenda(label, rows, weeks=(start - week, start + week)))
 
     async def requests(self, turn: Turn, submit: Submit) -> None:
         items = await self.app.worker_views.pending_requests(now=turn.now, worker=worker_of(turn))
