@@ -94,3 +94,16 @@ def test_a_worker_never_seen_in_teams_and_values_under_an_unknown_key_fail(env, 
     code, document = doctor(capsys)
     assert code == 1
     assert failed(document) == {("teams", "remplacante", "no_object_id")}
+
+
+def test_a_year_the_plan_does_not_cover_is_a_warning_the_year_before_then_a_problem(env, capsys):
+    asyncio.run(greet_workers(Settings(_env_file=None)))
+    env.setenv("PERMANENCE_TEST_NOW", "2028-06-01T09:00:00+02:00")  # the sample plan ends with 2028
+    code, document = doctor(capsys)
+    checks = {(c["subject"], c["code"]): c["status"] for c in document["checks"] if c["area"] == "plan"}
+    assert code == 0, failed(document)
+    assert checks[("ass 2029", "not_planned")] == "warning"
+    env.setenv("PERMANENCE_TEST_NOW", "2029-01-10T09:00:00+01:00")
+    code, document = doctor(capsys)
+    assert code == 1
+    assert ("plan", "ass 2029", "not_planned") in failed(document)
