@@ -20,10 +20,9 @@ from bot.application import Application
 from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.application.people import Reachability
-from bot.auth import ReusingAuthentication, check_authentication
+from bot.channel.auth import ReusingAuthentication, check_authentication
+from bot.channel.connector import ChannelConnector
 from bot.clock import Clock, service_clock
-from bot.connector import ChannelConnector
-from bot.liveness import Heartbeats
 from bot.metrics import Metrics
 from bot.ops import register_outbox_gauges
 from bot.runtime import check_schema, open_store
@@ -31,6 +30,7 @@ from bot.settings import CalendarProvider, Settings
 from bot.teams.bot import PermanenceBot
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.state import DatabaseStorage
+from bot.web.liveness import Heartbeats
 from graph.local import LocalCalendar
 from graph.provider import CalendarProvider as Provider
 from storage.db import is_sqlite

@@ -24,6 +24,7 @@ from botbuilder.schema import ChannelAccount
 
 from bot import texts
 from bot.application import Application
+from bot.channel.wire import to_json
 from bot.logs import exception_summary
 from bot.teams import cards
 from bot.teams.journeys.base import Services
@@ -36,7 +37,6 @@ from bot.teams.journeys.worker_views import WorkerViewsJourney
 from bot.teams.router import Route, Router, Submit
 from bot.teams.state import Conversation, DatabaseStorage, storage_key
 from bot.teams.turn import Turn
-from bot.wire import to_json
 
 Clock = Callable[[], datetime]
 

@@ -18,9 +18,9 @@ from bot.application.context import Context
 from bot.application.outbox import DeliveryError
 from bot.application.shown_cards import OUTLOOK_CHOICE, ShownCard, ShownCards
 from bot.application.urgent import UrgentRequests
+from bot.channel.wire import from_json, to_json
 from bot.logs import exception_summary
 from bot.teams import cards
-from bot.wire import from_json, to_json
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from bot.audit_cli import operator
 from bot.cli import main
+from bot.cli.audit import operator
 from bot.settings import Settings
 from tests.bot.test_report import seed
 

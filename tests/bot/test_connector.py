@@ -16,9 +16,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.schema import Activity
 
-from bot.app import RUNTIME, create_app
-from bot.connector import ChannelConnector, ChannelError, ChannelOptions
+from bot.channel.connector import ChannelConnector, ChannelError, ChannelOptions
 from bot.settings import Settings
+from bot.web.app import RUNTIME, create_app
 from tests.bot.channel import DeadEndpoint, RecordingChannel
 from tests.bot.test_http import APP_ID, TENANT, Issuer
 from tests.graph.fake_graph import make_certificate

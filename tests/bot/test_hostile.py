@@ -17,8 +17,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 
-from bot.app import RUNTIME, create_app
 from bot.settings import Settings
+from bot.web.app import RUNTIME, create_app
 from tests.bot.channel import RecordingChannel, serve_channel
 from tests.bot.test_http import APP_ID, TENANT, Issuer
 from tests.dates import DEFAULT

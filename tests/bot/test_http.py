@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.app import RUNTIME, check_listen_address, create_app
 from bot.runtime import StartupError
 from bot.settings import Settings
+from bot.web.app import RUNTIME, check_listen_address, create_app
 
 APP_ID = "c0ffee00-1234-4abc-8def-000000000001"
 TENANT = "11111111-2222-3333-4444-555555555555"

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import OUTBOX_TASK, RUNTIME, SCHEDULER, create_app
-from bot.liveness import Heartbeats
 from bot.settings import Settings
+from bot.web.app import OUTBOX_TASK, RUNTIME, SCHEDULER, create_app
+from bot.web.liveness import Heartbeats
 from tests.dates import DEFAULT
 
 

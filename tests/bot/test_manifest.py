@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from bot.cli import main
-from bot.manifest import ManifestError, build
 from bot.settings import Settings
 from bot.teams.bot import match_command
+from bot.teams.manifest import ManifestError, build
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"

@@ -15,11 +15,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from booking.model import Mode
-from bot.app import RUNTIME, create_app
 from bot.bootstrap import Overrides
 from bot.cli import main
 from bot.settings import Settings
 from bot.texts import PARIS
+from bot.web.app import RUNTIME, create_app
 from tests.bot.conftest import Clock
 
 SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")

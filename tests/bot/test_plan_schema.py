@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from booking.document import WEEKDAYS, parse_deployment
 from booking.errors import PlanError
 from booking.model import DayKind, WorkerRole
-from bot.plan_check import _jsonable, key_lines, plan_schema
+from bot.checks.plan_check import _jsonable, key_lines, plan_schema
 
 SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
 

@@ -12,8 +12,8 @@ import pytest
 
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
 from bot.application.rights import conversation_state_key
-from bot.audit_cli import operator
 from bot.cli import main
+from bot.cli.audit import operator
 from bot.runtime import open_store
 from bot.settings import Settings
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import create_app
 from bot.bootstrap import bootstrap
 from bot.runtime import StartupError
 from bot.settings import Settings
+from bot.web.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "c0ffee00-1234-4abc-8def-000000000001"

@@ -22,8 +22,8 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import TeamsChannelData, TenantInfo
 
+from bot.channel.wire import from_json, to_json
 from bot.teams import cards
-from bot.wire import from_json, to_json
 
 TENANT = "00000000-0000-0000-0000-000000000001"
 

@@ -124,8 +124,8 @@ async def test_readyz_says_which_mailbox_is_unreadable_by_plan_key_only(configur
     from aiohttp.test_utils import TestClient, TestServer
     from prometheus_client.parser import text_string_to_metric_families
 
-    from bot.app import create_app
     from bot.bootstrap import Overrides
+    from bot.web.app import create_app
     from tests.bot.conftest import Clock
 
     graph.forbidden.add("remplacante@cned.example")

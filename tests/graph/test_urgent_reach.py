@@ -15,9 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from botbuilder.core.adapters import TestAdapter
 
 from bot import texts
-from bot.app import RUNTIME, create_app
 from bot.application.access import delivery_grant
 from bot.bootstrap import Overrides, bootstrap
+from bot.web.app import RUNTIME, create_app
 from graph.credentials import CredentialKind, graph_credential
 from graph.microsoft import GraphOptions, MicrosoftCalendar
 from graph.provider import URGENT_MAIL_BODY, URGENT_MAIL_SUBJECT

@@ -13,7 +13,7 @@ from typing import Any
 from booking.records import NotFound
 from bot import texts
 from bot.application.rights import Erasure, PersonalData
-from bot.audit_cli import operator
+from bot.cli.audit import operator
 from bot.clock import service_clock
 from bot.settings import Settings
 

@@ -54,8 +54,8 @@ class PlanReloader:
         self._lock = asyncio.Lock()  # one reload at a time
 
     async def reload(self) -> ReloadResult:
-        from bot.doctor import plan_text
-        from bot.plan_check import budget_warnings, check_plan_text
+        from bot.checks.doctor import plan_text
+        from bot.checks.plan_check import budget_warnings, check_plan_text
 
         async with self._lock:
             try:

@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 
 from bot.settings import GUID, Settings
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "manifest"
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "manifest"
 FILES = ("manifest.json", "en-us.json", "color.png", "outline.png")
 VERSION = re.compile(r"^\d{1,5}\.\d{1,5}\.\d{1,5}$")
 DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")

@@ -24,17 +24,17 @@ from botbuilder.schema import Activity
 
 from bot import logs, texts
 from bot.application import retention
-from bot.auth import check_authentication
 from bot.bootstrap import Overrides, Runtime, bootstrap
+from bot.channel.auth import check_authentication
+from bot.channel.inbound import invoke_body, read_json
+from bot.channel.wire import from_json
+from bot.checks.doctor import Readiness
 from bot.clock import check_test_clock
-from bot.doctor import Readiness
-from bot.inbound import invoke_body, read_json
-from bot.liveness import Heartbeats
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from bot.plan_reload import PlanReloader
 from bot.runtime import StartupError
 from bot.settings import Settings
-from bot.wire import from_json
+from bot.web.liveness import Heartbeats
+from bot.web.plan_reload import PlanReloader
 from storage.store import Store
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 The stock `_ConnectorFactoryImpl` builds a new `ConnectorClient` (credentials, msrest and a
 `requests` session run in threads) on every turn, and the adapter builds a user-token client
-too; both are the bulk of a turn's cost. Outgoing calls go through `bot.connector` instead (one
+too; both are the bulk of a turn's cost. Outgoing calls go through `bot.channel.connector` instead (one
 shared asynchronous session, nothing kept per service URL); user-token clients are cached per
 audience, in a small bounded cache.
 """
@@ -22,7 +22,7 @@ from botframework.connector.auth import (
     UserTokenClient,
 )
 
-from bot.connector import ChannelConnector, ChannelConnectorFactory
+from bot.channel.connector import ChannelConnector, ChannelConnectorFactory
 from bot.runtime import StartupError
 from bot.settings import Settings
 

@@ -94,7 +94,7 @@ def outbox_drop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def plan_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.plan_check import budget_warnings, check_plan_text
+    from bot.checks.plan_check import budget_warnings, check_plan_text
 
     path = Path(args.file)
     try:

@@ -15,8 +15,9 @@ from booking.budget import day_budget
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
-from bot import admin_cli, audit_cli, ops_cli, rights_cli, texts
-from bot.audit_cli import operator
+from bot import texts
+from bot.cli import absences, agent, audit, outbox
+from bot.cli.audit import operator
 from bot.clock import check_test_clock, service_clock
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -113,7 +114,7 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def slots(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.availability import load_offer  # imports storage: keep `plan show` light
+    from bot.cli.slots import load_offer  # imports storage: keep `plan show` light
 
     deployment = settings.load_deployment()
     directory = deployment.directory
@@ -197,7 +198,7 @@ def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
     from importlib.metadata import version as installed_version
 
-    from bot.manifest import ManifestError, build
+    from bot.teams.manifest import ManifestError, build
 
     version = args.version or installed_version("permanence")
     try:
@@ -422,7 +423,7 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import run
+    from bot.web.app import run
 
     return run(settings)
 
@@ -482,11 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=purge)
     keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
     keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
-    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit_cli.keys_status)
-    audit_cli.register(commands)
-    rights_cli.register(commands)  # agent export|erase
-    ops_cli.register(commands, plan=plan)  # outbox, plan check, backup
-    admin_cli.register(commands, plan=plan)  # doctor, absences, plan reload
+    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit.keys_status)
+    audit.register(commands)
+    agent.register(commands)  # agent export|erase
+    outbox.register(commands, plan=plan)  # outbox, plan check, backup
+    absences.register(commands, plan=plan)  # doctor, absences, plan reload
     return parser
 
 

@@ -128,7 +128,7 @@ def budget_checks(deployment: Deployment, years: Sequence[int]) -> list[Check]:
 
 
 def load_plan(settings: Settings, years: Sequence[int]) -> tuple[Deployment | None, list[Check]]:
-    from bot.plan_check import check_plan_text
+    from bot.checks.plan_check import check_plan_text
 
     try:
         where, text = plan_text(settings)

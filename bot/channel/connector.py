@@ -39,8 +39,8 @@ from botbuilder.schema import (
 from botframework.connector.auth import AuthenticationConstants, ConnectorFactory
 from yarl import URL
 
+from bot.channel.wire import from_json, to_json
 from bot.settings import Settings
-from bot.wire import from_json, to_json
 
 log = logging.getLogger(__name__)
 

@@ -62,7 +62,7 @@ def _table(checks: list[Check]) -> list[str]:
 
 
 def doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.doctor import examine
+    from bot.checks.doctor import examine
 
     checks = asyncio.run(examine(settings, now=args.as_of or service_clock(settings)()))
     problems = sum(1 for c in checks if c.status is Status.PROBLEM)
@@ -101,7 +101,7 @@ def _last_day(moment: datetime) -> str:
 
 def absences_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.absences import ListedAbsence
-    from bot.audit_cli import operator
+    from bot.cli.audit import operator
 
     async def run(app: Application, now: datetime) -> list[ListedAbsence]:
         return await app.absences.listing(now, reasons=args.reasons, operator=operator())
@@ -141,7 +141,7 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
     from booking.records import StoredAbsence
     from bot.application.absences import InvalidAbsence
     from bot.application.context import AccessDenied
-    from bot.audit_cli import operator
+    from bot.cli.audit import operator
 
     command = "permanence absences declare"
     if len(args.reason) > MAX_REASON:
@@ -184,7 +184,7 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
 def absences_cancel(args: argparse.Namespace, settings: Settings) -> int:
     from booking.records import NotFound
     from bot.application.absences import NotDeclaredHere
-    from bot.audit_cli import operator
+    from bot.cli.audit import operator
 
     async def run(app: Application, now: datetime) -> object:
         return await app.absences.cancel(args.id, now, operator=operator())

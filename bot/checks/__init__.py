@@ -1,0 +1,1 @@
+"""Checks of a deployment: the doctor and the plan file's check."""
