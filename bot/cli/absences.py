@@ -1,28 +1,19 @@
-"""Day-one operator commands: `permanence doctor`, `permanence absences list|declare|cancel` and
-`permanence plan reload`.
-
-`register` adds them to the parser of `bot.cli`; each handler takes (args, settings) and returns
-the exit code: 0 done (or all fine), 1 a problem found or a request refused, 2 a usage error.
-"""
+"""`permanence absences list|declare|cancel`: the workers' absences."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from datetime import datetime, timedelta
 
 from booking.absence import AbsenceSource
+from booking.records import NotFound
 from bot import texts
 from bot.application import Application
-from bot.application.diagnostics import Check, Status
-from bot.clock import service_clock
+from bot.cli.common import date_arg, operator, with_application
 from bot.settings import Settings
 
-T = TypeVar("T")
 MAX_REASON = 200
 
 SOURCES = {
@@ -30,66 +21,6 @@ SOURCES = {
     AbsenceSource.AUTOMATIC_REPLIES: "Outlook automatic replies",
     AbsenceSource.OOF_EVENT: "Outlook event",
 }
-
-
-def _with_application(settings: Settings, work: Callable[[Application, datetime], Awaitable[T]]) -> T:
-    """Run `work` on the use cases wired to the configured store and plan."""
-    from bot.bootstrap import open_application
-
-    async def run() -> T:
-        store, app = await open_application(settings)
-        try:
-            await app.sync_workers()  # the plan's workers, as the service mirrors them at start
-            return await work(app, service_clock(settings)())
-        finally:
-            await store.dispose()
-
-    return asyncio.run(run())
-
-
-def _datetime_arg(value: str) -> datetime:
-    from bot.cli import _datetime_arg as parse
-
-    return parse(value)
-
-
-def _table(checks: list[Check]) -> list[str]:
-    rows = [(c.area, c.subject or "-", c.status.value, c.detail or c.code) for c in checks]
-    widths = [max(len(r[i]) for r in [("area", "subject", "status", ""), *rows]) for i in range(3)]
-    lines = [f"{'area':<{widths[0]}}  {'subject':<{widths[1]}}  {'status':<{widths[2]}}  detail"]
-    lines += [f"{a:<{widths[0]}}  {s:<{widths[1]}}  {st:<{widths[2]}}  {d}" for a, s, st, d in rows]
-    return lines
-
-
-def doctor(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.checks.doctor import examine
-
-    checks = asyncio.run(examine(settings, now=args.as_of or service_clock(settings)()))
-    problems = sum(1 for c in checks if c.status is Status.PROBLEM)
-    warnings = sum(1 for c in checks if c.status is Status.WARNING)
-    if args.json:
-        document = {
-            "ok": problems == 0,
-            "problems": problems,
-            "warnings": warnings,
-            "checks": [
-                {"area": c.area, "subject": c.subject, "status": c.status.value, "code": c.code, "detail": c.detail}
-                for c in checks
-            ],
-        }
-        print(json.dumps(document, ensure_ascii=False, indent=2))
-    else:
-        for line in _table(checks):
-            print(line)
-        print(f"{problems} problem(s), {warnings} warning(s)")
-    return 1 if problems else 0
-
-
-def _date_arg(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
 
 
 def _last_day(moment: datetime) -> str:
@@ -101,12 +32,11 @@ def _last_day(moment: datetime) -> str:
 
 def absences_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.absences import ListedAbsence
-    from bot.cli.audit import operator
 
     async def run(app: Application, now: datetime) -> list[ListedAbsence]:
         return await app.absences.listing(now, reasons=args.reasons, operator=operator())
 
-    listed = _with_application(settings, run)
+    listed = with_application(settings, run)
     rows = [
         {
             "id": item.stored.id,
@@ -141,7 +71,6 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
     from booking.records import StoredAbsence
     from bot.application.absences import InvalidAbsence
     from bot.application.context import AccessDenied
-    from bot.cli.audit import operator
 
     command = "permanence absences declare"
     if len(args.reason) > MAX_REASON:
@@ -170,7 +99,7 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
         except AccessDenied:
             return f"{args.replacement!r} does not replace {args.worker!r} in the plan"
 
-    result = _with_application(settings, run)
+    result = with_application(settings, run)
     if isinstance(result, str):
         print(f"{command}: {result}", file=sys.stderr)
         return 2
@@ -182,15 +111,13 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def absences_cancel(args: argparse.Namespace, settings: Settings) -> int:
-    from booking.records import NotFound
     from bot.application.absences import NotDeclaredHere
-    from bot.cli.audit import operator
 
     async def run(app: Application, now: datetime) -> object:
         return await app.absences.cancel(args.id, now, operator=operator())
 
     try:
-        _with_application(settings, run)
+        with_application(settings, run)
     except NotFound:
         print(f"permanence absences cancel: no absence {args.id} (see 'permanence absences list')", file=sys.stderr)
         return 1
@@ -205,61 +132,8 @@ def absences_cancel(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _service_url(settings: Settings) -> str:
-    host = settings.host if settings.host_is_loopback() else "127.0.0.1"  # listening everywhere includes it
-    host = f"[{host}]" if ":" in host else host
-    return f"http://{host}:{settings.port}"
-
-
-def plan_reload(args: argparse.Namespace, settings: Settings) -> int:
-    """Ask the running service to re-read its plan file; print what it found."""
-    import urllib.error
-    import urllib.request
-
-    url = (args.url or _service_url(settings)).rstrip("/") + "/admin/plan/reload"
-    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310 - our own service, http on loopback
-    command = "permanence plan reload"
-    try:
-        with urllib.request.urlopen(request, timeout=args.timeout) as response:  # noqa: S310
-            document = json.loads(response.read())
-    except urllib.error.HTTPError as err:
-        if err.code != 422:
-            print(f"{command}: the service refused ({err.code}): run this on the service's machine", file=sys.stderr)
-            return 1
-        document = json.loads(err.read())
-    except (urllib.error.URLError, OSError) as err:
-        print(
-            f"{command}: no service at {url} ({getattr(err, 'reason', err)}); is it running? "
-            "With systemd: 'systemctl reload permanence' (SIGHUP) does the same",
-            file=sys.stderr,
-        )
-        return 2
-    if not document["applied"]:
-        for line in document["problems"]:
-            print(line, file=sys.stderr)
-        print(f"{command}: {document['source']} refused; the service keeps its current plan", file=sys.stderr)
-        return 1
-    for warning in document["warnings"]:
-        print(f"attention / warning: {warning}")
-    print(f"plan reloaded from {document['source']}")
-    if document["orphans"]:
-        print(f"{len(document['orphans'])} rendez-vous sans créneau dans ce plan / appointments now outside the plan:")
-        for reference in document["orphans"]:
-            print(f"  {reference}")
-        print("move or cancel them with the agents")
-    return 0
-
-
-def register(commands: Any, *, plan: Any = None) -> None:
-    """Add `doctor`, `absences` and (to the `plan` subcommands) `reload` to `permanence`."""
-    p = commands.add_parser(
-        "doctor",
-        help="check settings, database, keys, plan, Graph, each worker's reachability, outbox (exit 1 on a problem)",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--as-of", type=_datetime_arg, help="check as if it were this moment (ISO 8601)")
-    p.set_defaults(handler=doctor)
-
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `absences list|declare|cancel` to `permanence`."""
     absences = commands.add_parser("absences", help="workers' absences").add_subparsers(dest="sub", required=True)
     p = absences.add_parser("list", help="current and future absences, declared here or read from Outlook")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -267,19 +141,11 @@ def register(commands: Any, *, plan: Any = None) -> None:
     p.set_defaults(handler=absences_list)
     p = absences.add_parser("declare", help="declare a worker's absence (first and last day included)")
     p.add_argument("--worker", required=True, help="worker id from the plan (e.g. ass)")
-    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day away (YYYY-MM-DD)")
-    p.add_argument("--to", dest="end", type=_date_arg, required=True, help="last day away (YYYY-MM-DD)")
+    p.add_argument("--from", dest="start", type=date_arg, required=True, help="first day away (YYYY-MM-DD)")
+    p.add_argument("--to", dest="end", type=date_arg, required=True, help="last day away (YYYY-MM-DD)")
     p.add_argument("--replacement", help="worker id of who acts for her (from her replacement chain)")
     p.add_argument("--reason", default="", help=f"a short note, kept encrypted (at most {MAX_REASON} characters)")
     p.set_defaults(handler=absences_declare)
     p = absences.add_parser("cancel", help="cancel an absence declared here (not one read from Outlook)")
     p.add_argument("id")
     p.set_defaults(handler=absences_cancel)
-
-    if plan is not None:
-        p = plan.add_parser(
-            "reload", help="make the running service re-read its plan file (kept if invalid; exit 1 then)"
-        )
-        p.add_argument("--url", help="the service's address (default: http://127.0.0.1:PERMANENCE_PORT)")
-        p.add_argument("--timeout", type=float, default=30.0)
-        p.set_defaults(handler=plan_reload)

@@ -13,7 +13,7 @@ from typing import Any
 from booking.records import NotFound
 from bot import texts
 from bot.application.rights import Erasure, PersonalData
-from bot.cli.audit import operator
+from bot.cli.common import operator
 from bot.clock import service_clock
 from bot.settings import Settings
 
@@ -168,7 +168,7 @@ def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `agent export` and `agent erase` to the `permanence` command line."""
     agent = subparsers.add_parser(
         "agent", help="an agent's own data (GDPR access and erasure), by Entra object id"

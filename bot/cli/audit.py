@@ -1,13 +1,10 @@
-"""Command line for the data protection officer and the administrator: `permanence audit
-verify|show` and `permanence keys status`; `operator()` names who ran an administrative command."""
+"""`permanence audit verify|show`: the audit trail, for the data protection officer."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
-import socket
 import sys
 from datetime import UTC, date, datetime
 from typing import Any
@@ -15,15 +12,6 @@ from typing import Any
 from bot import texts
 from bot.settings import Settings
 from storage.repositories.audit import AuditEntry, ChainReport
-
-
-def operator() -> str:
-    """The system user and host running an administrative command, for its audit entry."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment nor in the password database
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 async def _verify(settings: Settings) -> ChainReport:
@@ -102,35 +90,7 @@ def audit_show(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _usage(settings: Settings) -> tuple[str, list[str], dict[str, dict[str, int]]]:
-    from bot.runtime import open_store
-
-    store = await open_store(settings)
-    try:
-        return store.keyring.current, list(store.keyring.keys), await store.key_usage()
-    finally:
-        await store.dispose()
-
-
-def keys_status(args: argparse.Namespace, settings: Settings) -> int:
-    current, configured, usage = asyncio.run(_usage(settings))
-    for key_id in [*configured, *sorted(set(usage) - set(configured))]:
-        counts = usage.get(key_id, {"padded": 0, "unpadded": 0})
-        total = counts["padded"] + counts["unpadded"]
-        notes = []
-        if key_id == current:
-            notes.append("current")
-        if key_id not in configured:
-            notes.append("NOT CONFIGURED: these values cannot be read")
-        elif total == 0 and key_id != current:
-            notes.append("unused: may be removed")
-        if counts["unpadded"]:
-            notes.append(f"{counts['unpadded']} in the old unpadded form: run 'permanence keys rotate'")
-        print(f"{key_id}: {total} values" + (f" ({'; '.join(notes)})" if notes else ""))
-    return 0
-
-
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `audit verify` and `audit show` to the `permanence` command line."""
     audit = subparsers.add_parser("audit", help="the audit trail (tamper-evident)").add_subparsers(
         dest="sub", required=True

@@ -1,22 +1,15 @@
-"""Operator commands: `permanence outbox list|retry|drop`, `plan check` and `backup`.
-
-`register` adds them to the parser of `bot.cli`; each handler takes (args, settings) and returns
-the exit code: 0 done, 1 a problem found or a row refused, 2 a usage or configuration error.
-"""
+"""`permanence outbox list|retry|drop`: calendar writes and messages waiting to be delivered."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from datetime import datetime
-from pathlib import Path
 
-from booking.document import Deployment
 from booking.records import Conflict, NotFound, OutboxEntry
 from bot import texts
-from bot.clock import service_clock
+from bot.cli.common import with_store
 from bot.settings import Settings
 from storage.store import Store
 
@@ -34,12 +27,11 @@ def _entry(entry: OutboxEntry) -> dict[str, object]:
 
 def outbox_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.operations import outbox_entries
-    from bot.cli import _with_store
 
     async def run(store: Store, now: datetime) -> list[OutboxEntry]:
         return await outbox_entries(store, now, state=args.state, limit=args.limit)
 
-    entries = _with_store(settings, run)
+    entries = with_store(settings, run)
     if args.json:
         print(json.dumps([_entry(e) for e in entries], indent=2))
         return 0
@@ -55,7 +47,6 @@ def outbox_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def _one_row(command: str, args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.operations import outbox_drop, outbox_retry
-    from bot.cli import _with_store
 
     async def run(store: Store, now: datetime) -> int:
         if command == "retry":
@@ -64,7 +55,7 @@ def _one_row(command: str, args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
     try:
-        count = _with_store(settings, run)
+        count = with_store(settings, run)
     except NotFound:
         print(f"permanence outbox {command}: no outbox row {args.id}", file=sys.stderr)
         return 1
@@ -93,84 +84,10 @@ def outbox_drop(args: argparse.Namespace, settings: Settings) -> int:
     return _one_row("drop", args, settings)
 
 
-def plan_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.checks.plan_check import budget_warnings, check_plan_text
-
-    path = Path(args.file)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        print(f"{path} : illisible / unreadable ({type(err).__name__})", file=sys.stderr)
-        return 2
-    deployment, problems = check_plan_text(text)
-    for problem in problems:
-        for line in problem.lines(str(path)):
-            print(line, file=sys.stderr)
-    if deployment is None:
-        print(f"{len(problems)} problème(s) / problem(s)", file=sys.stderr)
-        return 1
-    year = service_clock(settings)().astimezone(texts.PARIS).year
-    for warning in budget_warnings(deployment, (year, year + 1)):
-        print(f"attention / warning: {warning}")
-    print(f"{path} : plan valide / valid plan")
-    if args.against_database:
-        return _orphans(deployment, settings)
-    return 0
-
-
-def _orphans(deployment: Deployment, settings: Settings) -> int:
-    from bot.application.operations import orphaned_by
-    from bot.cli import _with_store
-
-    async def run(store: Store, now: datetime) -> list[str]:
-        return await orphaned_by(store, deployment, now, texts.PARIS)
-
-    references = _with_store(settings, run)
-    if not references:
-        print("aucun rendez-vous orphelin / no orphaned appointment")
-        return 0
-    print(f"{len(references)} rendez-vous sans créneau dans ce plan / appointments this plan would orphan:")
-    for reference in references:
-        print(f"  {reference}")
-    return 1
-
-
-def backup(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy.engine import make_url
-
-    from bot.ops import BackupError, backup_sqlite
-    from storage.db import is_sqlite
-
-    url = settings.effective_database_url
-    if not is_sqlite(url):
-        print(
-            "permanence backup: the database is PostgreSQL; back it up with its own tools, e.g.\n"
-            '  pg_dump --format=custom --file=permanence.dump "$DATABASE"   (restore: pg_restore --clean)\n'
-            "and keep PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY in a secret store, apart from the dump.",
-            file=sys.stderr,
-        )
-        return 2
-    database = Path(make_url(url).database or "")
-    try:
-        size = asyncio.run(backup_sqlite(database, Path(args.output)))
-    except (BackupError, OSError) as err:
-        print(f"permanence backup: {err}", file=sys.stderr)
-        return 1
-    from bot.runtime import key_file
-
-    keys = key_file(settings)
-    print(f"backup written to {args.output} ({size} bytes, mode 0600)")
-    if not settings.encryption_key.get_secret_value():
-        print(f"the keys are not in it: keep {keys} safe, apart from the backup (without it nothing can be read)")
-    return 0
-
-
 def register(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
-    *,
-    plan: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
 ) -> None:
-    """Add the operator commands to `permanence` (`plan`: the existing `plan` subcommands)."""
+    """Add `outbox list|retry|drop` to `permanence`."""
     outbox = commands.add_parser("outbox", help="calendar writes and messages waiting to be delivered")
     sub = outbox.add_subparsers(dest="sub", required=True)
     p = sub.add_parser("list", help="rows not done yet: kind, state, attempts, due time, last error (no payload)")
@@ -186,17 +103,3 @@ def register(
     p.add_argument("id", type=int)
     p.add_argument("--force", action="store_true", help="a pending row too")
     p.set_defaults(handler=outbox_drop)
-
-    if plan is not None:
-        p = plan.add_parser("check", help="validate a plan file (exit code 1 on a problem, with the line)")
-        p.add_argument("file")
-        p.add_argument(
-            "--against-database",
-            action="store_true",
-            help="also list the booked appointments this plan would orphan (references only)",
-        )
-        p.set_defaults(handler=plan_check)
-
-    p = commands.add_parser("backup", help="online copy of the embedded SQLite database (file mode 0600)")
-    p.add_argument("--output", required=True)
-    p.set_defaults(handler=backup)

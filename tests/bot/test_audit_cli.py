@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from bot.cli import main
-from bot.cli.audit import operator
+from bot.cli.common import operator
 from bot.settings import Settings
 from tests.bot.test_report import seed
 

@@ -13,7 +13,7 @@ import pytest
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
 from bot.application.rights import conversation_state_key
 from bot.cli import main
-from bot.cli.audit import operator
+from bot.cli.common import operator
 from bot.runtime import open_store
 from bot.settings import Settings
 

@@ -1,0 +1,31 @@
+"""`permanence purge`: delete what retention no longer allows (`serve` also runs it daily)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+
+from bot.cli.common import operator, with_store
+from bot.settings import Settings
+from storage.store import Store
+
+
+def purge(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.application.retention import purge as purge_store
+
+    async def run(store: Store, now: datetime) -> dict[str, int]:
+        return await purge_store(
+            store, settings.retention(now), now, dry_run=args.dry_run, actor="admin", operator=operator()
+        )
+
+    counts = with_store(settings, run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `purge` to `permanence`."""
+    p = commands.add_parser("purge", help="delete what retention no longer allows (also run daily by serve)")
+    p.add_argument("--dry-run", action="store_true", help="count only")
+    p.set_defaults(handler=purge)

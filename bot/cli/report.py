@@ -1,0 +1,130 @@
+"""`permanence report`: the aggregate activity report, small counts hidden."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+from booking.budget import day_budget
+from booking.holidays import FrenchHolidays
+from booking.plan import expand_plan
+from bot import texts
+from bot.cli.common import operator, with_store
+from bot.clock import service_clock
+from bot.settings import Settings
+from storage.store import Store
+
+REPORT_TABLES = {
+    "topic": "Par sujet",
+    "site": "Par site",
+    "mode": "Par modalité",
+    "day": "Par type de journée",
+    "status": "Par statut (tous les rendez-vous de la période)",
+    "urgent_site": "Demandes urgentes, par site",
+}
+
+STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "cancelled": "annulé", "declined": "refusé"}
+
+
+def report(args: argparse.Namespace, settings: Settings) -> int:
+    from booking.reports import year_reports
+    from bot.application.reports import report_rows
+
+    deployment = settings.load_deployment()
+    if args.quarter is not None and not 1 <= args.quarter <= 4:
+        print("permanence report: --quarter must be 1 to 4", file=sys.stderr)
+        return 2
+    first_month = 1 if args.quarter is None else 3 * args.quarter - 2
+    start = datetime(args.year, first_month, 1, tzinfo=texts.PARIS)
+    end = (
+        datetime(args.year + 1, 1, 1, tzinfo=texts.PARIS)
+        if args.quarter in (None, 4)
+        else datetime(args.year, first_month + 3, 1, tzinfo=texts.PARIS)
+    )
+
+    period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
+
+    # Every report of a year is computed from the whole year and suppressed with the others.
+    year_start, year_end = (
+        datetime(args.year, 1, 1, tzinfo=texts.PARIS),
+        datetime(args.year + 1, 1, 1, tzinfo=texts.PARIS),
+    )
+
+    async def rows(store: Store, now: datetime) -> tuple[list[Any], list[Any]]:
+        return await report_rows(store, start=year_start, end=year_end, period=period, now=now, operator=operator())
+
+    appointments, urgent = with_store(settings, rows)
+    directory = deployment.directory
+    result = year_reports(
+        appointments=appointments,
+        urgent=urgent,
+        year=args.year,
+        timezone=texts.PARIS,
+        threshold=args.threshold,
+        topics=[t.id for t in directory.topics],
+        sites=[s.id for s in directory.sites],
+    )[f"Q{args.quarter}" if args.quarter else "year"]
+    plan = deployment.plans[directory.zones[0].worker_id]
+    calendar = expand_plan(
+        plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), FrenchHolidays(deployment.subdivision)
+    )
+    budget = day_budget(plan, calendar, args.year, min(end.date(), service_clock(settings)().date()))
+    labels = {
+        **{t.id: t.label for t in directory.topics},
+        "non_precise": "Non précisé",
+        **{s.id: s.name for s in directory.sites},
+        **texts.MODE_LABELS,
+        **texts.DAY_KIND,
+        **STATUS_LABELS,
+    }
+    shown = texts.HIDDEN_COUNT
+    if args.json:
+        document = {
+            "period": {"start": start.isoformat(), "end": end.isoformat()},
+            "threshold": result.threshold,
+            "appointments_held": result.held if result.held is not None else shown,
+            "tables": {
+                name: {
+                    "total": t.total if t.total is not None else shown,
+                    "cells": {c.key: c.shown() for c in t.cells},
+                }
+                for name, t in result.tables.items()
+            },
+            "median_lead_days": result.median_lead_days,
+            "urgent_requests": result.urgent_requests if result.urgent_requests is not None else shown,
+            "median_callback_hours": result.median_callback_hours,
+            "days": {"budget": budget.total, "planned_in_year": budget.planned, "used": budget.used},
+        }
+        print(json.dumps(document, ensure_ascii=False, indent=2))
+        return 0
+    title = f"{args.quarter}e trimestre {args.year}" if args.quarter else f"année {args.year}"
+    print(f"Rapport d'activité du service social du travail — {title}")
+    print(
+        f"Effectifs inférieurs à {result.threshold} masqués, ainsi que tout effectif qui se déduirait des "
+        "totaux ou des autres rapports de la même année ; aucune donnée nominative."
+    )
+    print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
+    for name, heading in REPORT_TABLES.items():
+        table = result.tables[name]
+        print(f"{heading} :")
+        for cell in table.cells:
+            print(f"  {labels.get(cell.key, cell.key):<74} {cell.shown():>6}")
+    lead = f"{result.median_lead_days} jours" if result.median_lead_days is not None else shown
+    callback = f"{result.median_callback_hours} h" if result.median_callback_hours is not None else shown
+    print(f"Délai médian entre la réservation et le rendez-vous : {lead}")
+    print(f"Délai médian de rappel des demandes urgentes : {callback}")
+    print(f"Journées de présence : {budget.used} passées, {budget.planned} prévues sur l'année, budget {budget.total}.")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `report` to `permanence`."""
+    p = commands.add_parser("report", help="aggregate activity report (quarterly or yearly), small counts hidden")
+    p.add_argument("--year", type=int, help="default: this year")
+    p.add_argument("--quarter", type=int, help="1 to 4 (default: the whole year)")
+    p.add_argument("--threshold", type=int, default=5, help="hide counts below this (at least 2)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=report)
