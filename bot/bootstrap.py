@@ -10,7 +10,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from botbuilder.core import BotAdapter
 from botbuilder.integration.aiohttp import CloudAdapter
@@ -24,7 +24,6 @@ from bot.channel.auth import ReusingAuthentication, check_authentication
 from bot.channel.connector import ChannelConnector
 from bot.clock import Clock, service_clock
 from bot.metrics import Metrics
-from bot.ops import register_outbox_gauges
 from bot.runtime import check_schema, open_store
 from bot.settings import CalendarProvider, Settings
 from bot.teams.bot import PermanenceBot
@@ -99,6 +98,27 @@ async def open_application(settings: Settings, *, deployment: Deployment | None 
         if settings.calendar_provider is CalendarProvider.MICROSOFT
         else LocalCalendar(settings.local_meeting_url),
     )
+
+
+def register_outbox_gauges(metrics: Metrics, store: Store, clock: Callable[[], datetime]) -> None:
+    """Gauges to alert on: rows due now (future reminders excluded), late ones and dead ones."""
+
+    async def read(field: str) -> float:
+        async with store.unit_of_work(read_only=True) as uow:
+            return float(getattr(await uow.outbox.health(clock()), field))
+
+    async def due() -> float:
+        return await read("due")
+
+    async def overdue() -> float:
+        return await read("overdue")
+
+    async def dead() -> float:
+        return await read("dead")
+
+    metrics.gauge("permanence_outbox_depth", "Outbox rows due now, not yet delivered (future reminders excluded)", due)
+    metrics.gauge("permanence_outbox_overdue", "Outbox rows due more than 5 minutes ago, not delivered", overdue)
+    metrics.gauge("permanence_outbox_dead", "Outbox rows given up on: retry or drop them (permanence outbox)", dead)
 
 
 async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> Runtime:

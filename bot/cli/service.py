@@ -52,7 +52,7 @@ def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
 def backup(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.engine import make_url
 
-    from bot.ops import BackupError, backup_sqlite
+    from storage.backup import BackupError, backup_sqlite
     from storage.db import is_sqlite
 
     url = settings.effective_database_url

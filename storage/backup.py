@@ -1,4 +1,4 @@
-"""Operator use cases shared by the web application and the command line: outbox health and backups."""
+"""Backups of the embedded SQLite database: an online, consistent copy, never readable by others."""
 
 from __future__ import annotations
 
@@ -6,33 +6,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
-
-from bot.metrics import Metrics
-from storage.store import Store
-
-
-def register_outbox_gauges(metrics: Metrics, store: Store, clock: Callable[[], datetime]) -> None:
-    """Gauges to alert on: rows due now (future reminders excluded), late ones and dead ones."""
-
-    async def read(field: str) -> float:
-        async with store.unit_of_work(read_only=True) as uow:
-            return float(getattr(await uow.outbox.health(clock()), field))
-
-    async def due() -> float:
-        return await read("due")
-
-    async def overdue() -> float:
-        return await read("overdue")
-
-    async def dead() -> float:
-        return await read("dead")
-
-    metrics.gauge("permanence_outbox_depth", "Outbox rows due now, not yet delivered (future reminders excluded)", due)
-    metrics.gauge("permanence_outbox_overdue", "Outbox rows due more than 5 minutes ago, not delivered", overdue)
-    metrics.gauge("permanence_outbox_dead", "Outbox rows given up on: retry or drop them (permanence outbox)", dead)
 
 
 class BackupError(Exception):
