@@ -149,13 +149,13 @@ class DossierRepository:
         self._uow = uow
 
     async def export(self, *, open_only: bool, now: datetime, grant: Grant) -> dict[str, Any]:
-        from storage.dossiers import export_dossiers
+        from storage.repositories.dossiers import export_dossiers
 
         return await export_dossiers(self._uow, open_only=open_only, now=now, grant=grant)
 
     async def import_(
         self, payload: dict[str, Any], *, assign_to: str | None, now: datetime, grant: Grant
     ) -> dict[str, int]:
-        from storage.dossiers import import_dossiers
+        from storage.repositories.dossiers import import_dossiers
 
         return await import_dossiers(self._uow, payload, assign_to=assign_to, now=now, grant=grant)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from storage.crypto import Keyring
-from storage.dossiers import SealError, export_dossiers, import_dossiers, seal, unseal
+from storage.repositories.dossiers import SealError, export_dossiers, import_dossiers, seal, unseal
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
 from tests.storage.test_store import NOW, SLOT, WORKERS, appointment, book, seed

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from booking.grants import Grant, NotGranted, Purpose, issue_grant
-from storage.dossiers import export_dossiers, import_dossiers
+from storage.repositories.dossiers import export_dossiers, import_dossiers
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
 from tests.storage.test_store import NOW, SLOT, appointment, book, seed
