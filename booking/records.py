@@ -153,3 +153,20 @@ class AgentRecord:
     has_conversation: bool
     created_at: datetime
     updated_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImportedAppointment:
+    """An appointment that an import of sealed case files inserted (one already there is not)."""
+
+    id: str
+    status: str
+    start: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ImportedDossiers:
+    """What an import of sealed case files inserted: counts by kind, and the appointments added."""
+
+    counts: dict[str, int]
+    appointments: tuple[ImportedAppointment, ...]

@@ -6,15 +6,12 @@ import asyncio
 import contextlib
 import functools
 from collections.abc import AsyncIterator
-from datetime import datetime
 from types import TracebackType
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from booking.grants import Grant
 from booking.records import (
     ConcurrentChange,
     Conflict,
@@ -26,6 +23,7 @@ from storage.repositories.agents import AgentRepository
 from storage.repositories.appointments import AppointmentRepository
 from storage.repositories.audit import AuditRepository
 from storage.repositories.calendar import CalendarRepository
+from storage.repositories.dossiers import DossierRepository
 from storage.repositories.idempotency import IdempotencyRepository
 from storage.repositories.outbox import OutboxRepository
 from storage.repositories.retention import RetentionRepository
@@ -109,7 +107,7 @@ class UnitOfWork:
 
     @functools.cached_property
     def dossiers(self) -> DossierRepository:
-        return DossierRepository(self)
+        return DossierRepository(self.session, self._keyring)
 
     @functools.cached_property
     def idempotency(self) -> IdempotencyRepository:
@@ -140,22 +138,3 @@ class UnitOfWork:
             INLINE.reset(self._inline)
             if self._lock is not None:
                 self._lock.release()
-
-
-class DossierRepository:
-    """The sealed hand-over's rows: everything about the agents concerned, in and out."""
-
-    def __init__(self, uow: UnitOfWork) -> None:
-        self._uow = uow
-
-    async def export(self, *, open_only: bool, now: datetime, grant: Grant) -> dict[str, Any]:
-        from storage.repositories.dossiers import export_dossiers
-
-        return await export_dossiers(self._uow, open_only=open_only, now=now, grant=grant)
-
-    async def import_(
-        self, payload: dict[str, Any], *, assign_to: str | None, now: datetime, grant: Grant
-    ) -> dict[str, int]:
-        from storage.repositories.dossiers import import_dossiers
-
-        return await import_dossiers(self._uow, payload, assign_to=assign_to, now=now, grant=grant)

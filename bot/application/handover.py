@@ -1,5 +1,5 @@
 """The hand-over of case files to a successor (contract §4.2): everything about the agents
-concerned, out of one deployment and into another; sealing is the caller's (storage.repositories.dossiers)."""
+concerned, out of one deployment and into another; sealing is the caller's (storage.sealed)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,15 @@ async def import_files(
             now=now,
             operator=operator,
         )
-        counts = await uow.dossiers.import_(payload, assign_to=assign_to, now=now, grant=grant)
+        imported = await uow.dossiers.import_(payload, assign_to=assign_to, now=now, grant=grant)
+        writes = 0
+        if assign_to:  # the successor's upcoming appointments go into her calendar
+            for appointment in imported.appointments:
+                start = appointment.start
+                if appointment.status in ("requested", "confirmed") and start is not None and start > now:
+                    await uow.outbox.add(
+                        "calendar.create", {"appointment_id": appointment.id}, now, aggregate_id=appointment.id
+                    )
+                    writes += 1
         await uow.commit()
-    return counts
+    return {**imported.counts, "calendar_writes": writes}

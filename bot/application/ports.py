@@ -17,6 +17,7 @@ from booking.records import (
     AgentRecord,
     AppointmentDetails,
     CalendarEntry,
+    ImportedDossiers,
     OutboxEntry,
     OutboxHealth,
     OutboxMessage,
@@ -210,7 +211,7 @@ class Dossiers(Protocol):
 
     async def import_(
         self, payload: dict[str, Any], *, assign_to: str | None, now: datetime, grant: Grant
-    ) -> dict[str, int]: ...
+    ) -> ImportedDossiers: ...
 
 
 class UnitOfWork(Protocol):

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import text
 
+from bot.application.handover import import_files
 from storage.crypto import Keyring
-from storage.repositories.dossiers import SealError, export_dossiers, import_dossiers, seal, unseal
+from storage.sealed import SealError, seal, unseal
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
 from tests.storage.test_store import NOW, SLOT, WORKERS, appointment, book, seed
@@ -43,7 +44,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
         await uow.session.execute(text("UPDATE agents SET object_id_enc = '' WHERE id = :id"), {"id": old})
         await uow.commit()
     async with store.unit_of_work() as uow:
-        exported = await export_dossiers(uow, open_only=True, now=NOW, grant=OPERATOR)
+        exported = await uow.dossiers.export(open_only=True, now=NOW, grant=OPERATOR)
         data = seal(exported, PASSPHRASE, scope="open", now=NOW)
     _, payload = unseal(data, PASSPHRASE)
     assert len(payload["appointments"]) == 3 and len(payload["agents"]) == 3
@@ -61,9 +62,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             await uow.workers.sync(WORKERS)
             already = await uow.agents.ensure("oid-2", "Agent oid-2", NOW)  # she wrote to the successor first
             await uow.commit()
-        async with target.unit_of_work() as uow:
-            counts = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW, grant=OPERATOR)
-            await uow.commit()
+        counts = await import_files(target, payload, assign_to="remplacante", now=NOW)
         assert counts == {
             "agents": 2,
             "agents_unlinked": 1,
@@ -84,7 +83,9 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             assert (await uow.appointments.details(older, grant=OPERATOR)).message == "Ancien"
             assert await uow.agents.find("oid-3") is None  # could not be carried as recognisable
             assert [h[1] for h in await uow.appointments.history(mine)] == ["confirmed"]
-            again = await import_dossiers(uow, payload, assign_to="remplacante", now=NOW, grant=OPERATOR)
+            calendar_writes = [e.kind for e in await uow.outbox.entries(NOW, state="all", limit=100)]
+            assert calendar_writes == ["calendar.create"] * 3  # the successor's upcoming appointments
+        again = await import_files(target, payload, assign_to="remplacante", now=NOW)
         assert again == {
             "agents": 0,
             "agents_unlinked": 0,
@@ -92,8 +93,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             "urgent_requests": 0,
             "calendar_writes": 0,
         }
-        async with target.unit_of_work() as uow:
-            with pytest.raises(SealError, match="unknown worker"):
-                await import_dossiers(uow, payload, assign_to="nobody", now=NOW, grant=OPERATOR)
+        with pytest.raises(SealError, match="unknown worker"):
+            await import_files(target, payload, assign_to="nobody", now=NOW)
     finally:
         await target.dispose()

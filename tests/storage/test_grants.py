@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from booking.grants import Grant, NotGranted, Purpose, issue_grant
-from storage.repositories.dossiers import export_dossiers, import_dossiers
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
 from tests.storage.test_store import NOW, SLOT, appointment, book, seed
@@ -60,9 +59,9 @@ def reads(rows: dict[str, str]) -> dict[str, Callable[[Any, Grant | None], Await
         "agent e-mail": lambda uow, g: uow.agents.email(agent, grant=g),
         "agent conversation": lambda uow, g: uow.agents.conversation(agent, grant=g),
         "report rows": lambda uow, g: uow.appointments.report_rows(NOW, NOW + timedelta(days=30), grant=g),
-        "dossiers export": lambda uow, g: export_dossiers(uow, open_only=False, now=NOW, grant=g),
-        "dossiers import": lambda uow, g: import_dossiers(
-            uow, {"agents": [], "appointments": [], "urgent_requests": []}, assign_to=None, now=NOW, grant=g
+        "dossiers export": lambda uow, g: uow.dossiers.export(open_only=False, now=NOW, grant=g),
+        "dossiers import": lambda uow, g: uow.dossiers.import_(
+            {"agents": [], "appointments": [], "urgent_requests": []}, assign_to=None, now=NOW, grant=g
         ),
     }
 
@@ -125,7 +124,7 @@ async def test_each_purpose_opens_only_its_fields(store, rows):
             uow.agents.conversation(agent, grant=case),
             uow.appointments.report_rows(NOW, SLOT, grant=case),
             uow.appointments.report_rows(NOW, SLOT, grant=own),
-            export_dossiers(uow, open_only=False, now=NOW, grant=report),
+            uow.dossiers.export(open_only=False, now=NOW, grant=report),
         ):
             with pytest.raises(NotGranted):
                 await refused
