@@ -405,8 +405,9 @@ async def measure_idle_sync(store: Store, deployment_: Deployment) -> dict[str, 
 
     from bot.application.calendar_sync import CalendarSync
     from bot.metrics import Metrics
+    from graph.client import GraphOptions
     from graph.credentials import CredentialKind, graph_credential
-    from graph.microsoft import GraphOptions, MicrosoftCalendar
+    from graph.microsoft import MicrosoftCalendar
     from tests.graph.fake_graph import FakeGraph, make_certificate
 
     class Clock:

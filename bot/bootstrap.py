@@ -30,8 +30,9 @@ from bot.teams.bot import PermanenceBot
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.state import DatabaseStorage
 from bot.web.liveness import Heartbeats
-from graph.local import LocalCalendar
+from graph.local import LocalCalendar, LocalReach
 from graph.provider import CalendarProvider as Provider
+from graph.provider import Reach
 from storage.db import is_sqlite
 from storage.store import Store
 
@@ -50,12 +51,24 @@ def default_provider(settings: Settings) -> Provider:
     return LocalCalendar(settings.local_meeting_url)
 
 
+def default_reach(settings: Settings, provider: Provider) -> Reach:
+    """Graph's reach shares the calendar's client (one connection pool, one token); without
+    Graph nothing can be installed nor e-mailed."""
+    if provider.name == "microsoft":  # the SDK is imported only where Graph is used
+        from graph.microsoft import MicrosoftCalendar
+
+        if isinstance(provider, MicrosoftCalendar):
+            return provider.reach
+    return LocalReach()
+
+
 @dataclass(frozen=True, kw_only=True)
 class Overrides:
     """What a test (or an embedding) may replace; everything else comes from the settings."""
 
     clock: Clock | None = None  # default: the service's (`bot.clock.service_clock`)
     provider: Callable[[Settings], Provider] = default_provider
+    reach: Callable[[Settings, Provider], Reach] = default_reach  # Teams app installation, the neutral e-mail
     channel: BotAdapter | None = None  # proactive messages; default: the Bot Framework adapter
     deployment: Deployment | None = None  # default: the plan file of the settings
 
@@ -71,6 +84,7 @@ class Runtime:
     bot: PermanenceBot
     dispatcher: OutboxDispatcher
     provider: Provider
+    reach: Reach
     metrics: Metrics
     calendar_sync: CalendarSync | None
     exits: contextlib.AsyncExitStack  # the outgoing HTTP session, closed last
@@ -140,6 +154,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     auth = ReusingAuthentication(settings, connector)
     adapter = CloudAdapter(auth)
     provider = overrides.provider(settings)
+    reach = overrides.reach(settings, provider)
     # The embedded calendar names an appointment's event in its booking's transaction.
     app.context.immediate_calendar = provider if isinstance(provider, LocalCalendar) else None
     if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
@@ -168,6 +183,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     dispatcher = OutboxDispatcher(
         context=app.context,
         provider=provider,
+        reach=reach,
         notifier=notifier,
         clock=clock,
         name=f"{socket.gethostname()}-{uuid.uuid4().hex[:6]}",
@@ -179,9 +195,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     )
 
     async def reach_workers() -> list[Reachability]:
-        return await app.people.make_reachable(
-            provider=provider, now=clock(), chat_reference=notifier.reference_for_chat
-        )
+        return await app.people.make_reachable(reach=reach, now=clock(), chat_reference=notifier.reference_for_chat)
 
     async def after_commit(_: str) -> None:
         await dispatcher.drain_soon()
@@ -209,6 +223,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         bot=bot,
         dispatcher=dispatcher,
         provider=provider,
+        reach=reach,
         metrics=metrics,
         calendar_sync=calendar_sync,
         exits=exits,

@@ -3,7 +3,7 @@
 Appointments, blocked times and added days are rows already; writing an "event" only
 names it, and there is nothing to read back. There is no Teams tenant and no mailbox
 behind it: the app cannot be installed for anyone (workers become reachable when they
-first write to the bot) and no e-mail can be sent.
+first write to the bot) and no e-mail can be sent (`LocalReach`).
 """
 
 from __future__ import annotations
@@ -46,6 +46,16 @@ class LocalCalendar:
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult:
         return SyncResult()
 
+    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
+        return MailboxAccess.NOT_APPLICABLE
+
+    async def close(self) -> None:
+        return None
+
+
+class LocalReach:
+    """The reach port without a Teams tenant or a mailbox: nothing to install, no e-mail."""
+
     async def install_app(self, user_id: str) -> AppInstallation:
         return AppInstallation.NOT_AVAILABLE
 
@@ -55,9 +65,3 @@ class LocalCalendar:
     async def send_urgent_mail(self, recipient: str, *, open_url: str) -> None:
         # Refused, not pretended: the caller must try the next channel or the next person.
         raise CalendarError("mail_not_available", retryable=False)
-
-    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
-        return MailboxAccess.NOT_APPLICABLE
-
-    async def close(self) -> None:
-        return None

@@ -136,6 +136,18 @@ class CalendarProvider(Protocol):
 
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult: ...
 
+    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
+        """Read the worker's mailbox settings and one day of her calendar (`permanence doctor`,
+        `/readyz`); raises `CalendarError` (with the HTTP status) when either cannot be read."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Reach(Protocol):
+    """Reaching people outside the calendar: the Teams app installed for a worker (her personal
+    chat with the bot) and the neutral e-mail of the urgent path."""
+
     async def install_app(self, user_id: str) -> AppInstallation:
         """Install the Teams app in the personal scope of a worker (her Entra object id), so
         that a personal conversation with the bot exists before anything must reach her."""
@@ -150,10 +162,3 @@ class CalendarProvider(Protocol):
 
         Raises `CalendarError` (code `mail_not_available`, not retryable) where no mailbox can send."""
         ...
-
-    async def check_mailbox(self, mailbox: Mailbox, now: datetime) -> MailboxAccess:
-        """Read the worker's mailbox settings and one day of her calendar (`permanence doctor`,
-        `/readyz`); raises `CalendarError` (with the HTTP status) when either cannot be read."""
-        ...
-
-    async def close(self) -> None: ...

@@ -22,7 +22,7 @@ from bot.application.context import Context
 from bot.application.urgent import UrgentRequests
 from bot.logs import exception_summary
 from bot.metrics import Metrics
-from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox
+from graph.provider import CalendarError, CalendarProvider, EventDraft, Mailbox, Reach
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class OutboxDispatcher:
         *,
         context: Context,
         provider: CalendarProvider,
+        reach: Reach,
         notifier: Notifier,
         clock: Callable[[], datetime],
         name: str,
@@ -63,6 +64,7 @@ class OutboxDispatcher:
         self.context = context
         self.store = context.store
         self.provider = provider
+        self.reach = reach  # the neutral e-mail of the urgent path
         self.notifier = notifier
         self.clock = clock
         self.name = name
@@ -249,7 +251,7 @@ class OutboxDispatcher:
             self.metrics.inc("permanence_urgent_notices_total", channel="mail", outcome="no_mailbox")
             return False
         try:
-            await self.provider.send_urgent_mail(address, open_url=self.open_url)
+            await self.reach.send_urgent_mail(address, open_url=self.open_url)
         except CalendarError as err:
             log.warning("urgent e-mail not sent: %s", err.code, extra={"event": "urgent.mail_failed", "code": err.code})
             self.metrics.inc("permanence_urgent_notices_total", channel="mail", outcome="failed")

@@ -14,7 +14,7 @@ from booking.model import Worker
 from bot.application.access import own_grant
 from bot.application.context import Context
 from bot.application.ports import UnitOfWork
-from graph.provider import AppInstallation, CalendarError, CalendarProvider
+from graph.provider import AppInstallation, CalendarError, Reach
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,7 @@ class People:
         person = await uow.agents.find(worker.object_id)
         return person is not None and await uow.agents.has_conversation(person)
 
-    async def make_reachable(
-        self, *, provider: CalendarProvider, now: datetime, chat_reference: ChatReference
-    ) -> list[Reachability]:
+    async def make_reachable(self, *, reach: Reach, now: datetime, chat_reference: ChatReference) -> list[Reachability]:
         """Install the Teams app for every worker with an Entra identity (a personal chat with
         the bot then exists, and Teams tells the bot about it), and keep a conversation reference
         for her, from the chat Graph names when the bot has none yet. At start-up and daily."""
@@ -109,9 +107,9 @@ class People:
         for worker in self.context.directory.workers:
             installation = ""
             if worker.object_id:
-                installation = await self._install(provider, worker)
+                installation = await self._install(reach, worker)
                 if installation in (AppInstallation.INSTALLED, AppInstallation.ALREADY_INSTALLED):
-                    await self._keep_chat(provider, worker, now, chat_reference)
+                    await self._keep_chat(reach, worker, now, chat_reference)
             async with self.context.store.unit_of_work(read_only=True) as uow:
                 conversation = await self._has_conversation(uow, worker)
             result.append(
@@ -131,20 +129,18 @@ class People:
         return result
 
     @staticmethod
-    async def _install(provider: CalendarProvider, worker: Worker) -> str:
+    async def _install(reach: Reach, worker: Worker) -> str:
         try:
-            return str(await provider.install_app(worker.object_id))
+            return str(await reach.install_app(worker.object_id))
         except CalendarError as err:
             return err.code
 
-    async def _keep_chat(
-        self, provider: CalendarProvider, worker: Worker, now: datetime, chat_reference: ChatReference
-    ) -> None:
+    async def _keep_chat(self, reach: Reach, worker: Worker, now: datetime, chat_reference: ChatReference) -> None:
         async with self.context.store.unit_of_work(read_only=True) as uow:
             if await self._has_conversation(uow, worker):
                 return  # Teams told the bot (installationUpdate, conversationUpdate or a message)
         try:
-            chat_id = await provider.app_chat_id(worker.object_id)
+            chat_id = await reach.app_chat_id(worker.object_id)
         except CalendarError:
             return  # tried again tomorrow; the installation's own activity may arrive meanwhile
         if not chat_id:

@@ -18,8 +18,9 @@ from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.metrics import Metrics
 from bot.settings import Settings
+from graph.client import GraphOptions
 from graph.credentials import CredentialKind, graph_credential
-from graph.microsoft import GraphOptions, MicrosoftCalendar
+from graph.microsoft import MicrosoftCalendar
 from storage.crypto import Keyring
 from storage.store import Store
 from tests.bot.conftest import Clock, sample_deployment
@@ -105,6 +106,7 @@ class GraphWorld:
         self.dispatcher = OutboxDispatcher(
             context=self.app.context,
             provider=self.calendar,
+            reach=self.calendar.reach,
             notifier=self.notifier,
             clock=clock,
             name="test",

@@ -14,8 +14,9 @@ from botbuilder.core.adapters import TestAdapter
 from bot import texts
 from bot.bootstrap import Overrides, bootstrap
 from bot.settings import Settings
+from graph.client import GraphOptions
 from graph.credentials import CredentialKind, graph_credential
-from graph.microsoft import GraphOptions, MicrosoftCalendar
+from graph.microsoft import MicrosoftCalendar
 from tests.bot.conftest import Clock, Person, Reply, World, sample_deployment, walk
 from tests.bot.conftest import test_settings as bot_settings
 from tests.graph.conftest import CLIENT_ID, MAILBOX, GraphWorld

@@ -17,9 +17,10 @@ from babel.core import get_global
 from tzlocal.windows_tz import tz_win
 
 from booking.absence import AbsenceLength
+from graph.client import GRAPH_SCOPE
 from graph.credentials import CredentialKind, graph_credential
-from graph.local import LocalCalendar
-from graph.microsoft import GRAPH_SCOPE, MicrosoftCalendar
+from graph.local import LocalReach
+from graph.microsoft import MicrosoftCalendar
 from graph.provider import URGENT_MAIL_SUBJECT, AppInstallation, CalendarError
 from graph.timezones import UnknownTimeZone, windows_to_iana
 from tests.graph.conftest import CATALOG_ID, CLIENT_ID, CLIENT_STATE, MAILBOX, NOTIFICATION_MAILBOX, GraphWorld
@@ -67,7 +68,7 @@ async def test_automatic_replies_without_dates_make_her_absent_until_turned_off(
     try:
         await world.sync.sync_worker("ass")
     finally:
-        await restarted._http.aclose()
+        await restarted.graph._http.aclose()  # the credential is world.calendar's
     async with world.store.unit_of_work(read_only=True) as uow:
         absences = await uow.absences.overlapping(world.clock() - timedelta(days=30), world.clock())
     assert [(a.start, a.is_open_ended) for a in absences] == [(first_seen, True)]
@@ -217,7 +218,7 @@ async def test_reauthorization_required_is_answered_at_once_with_three_days_left
 
 
 async def test_every_graph_request_asks_for_immutable_ids_with_a_fresh_client_request_id(world: GraphWorld, caplog):
-    with caplog.at_level(logging.INFO, logger="graph.microsoft"):
+    with caplog.at_level(logging.INFO, logger="graph"):
         await world.book("oid-1")
         await world.drain()
         await world.sync.sync_worker("ass")
@@ -239,17 +240,17 @@ async def test_every_graph_request_asks_for_immutable_ids_with_a_fresh_client_re
 
 async def test_the_app_is_installed_for_each_worker_once_and_her_chat_is_found(world: GraphWorld):
     users = [ASS_OBJECT_ID, "9d3e1c2b-1111-4222-8333-444455556666"]
-    assert await world.calendar.app_chat_id(users[0]) is None  # not installed yet
-    first = await asyncio.gather(*(world.calendar.install_app(u) for u in users))
+    assert await world.calendar.reach.app_chat_id(users[0]) is None  # not installed yet
+    first = await asyncio.gather(*(world.calendar.reach.install_app(u) for u in users))
     assert first == [AppInstallation.INSTALLED, AppInstallation.INSTALLED]
-    again = await world.calendar.install_app(users[0])
+    again = await world.calendar.reach.install_app(users[0])
     assert again is AppInstallation.ALREADY_INSTALLED  # 409 Conflict is success
     posts = world.graph.graph_requests("POST", "/teamwork/installedApps")
     assert len(posts) == 3
     assert {p.body["teamsApp@odata.bind"] for p in posts} == {
         f"{world.graph.base}/v1.0/appCatalogs/teamsApps/{CATALOG_ID}"
     }
-    chat_id = await world.calendar.app_chat_id(users[0])
+    chat_id = await world.calendar.reach.app_chat_id(users[0])
     assert chat_id and chat_id.startswith("19:") and chat_id.endswith("@unq.gbl.spaces")
     lookup = world.graph.graph_requests("GET", "/teamwork/installedApps")[-2]
     assert lookup.query["$filter"] == f"teamsApp/id eq '{CATALOG_ID}'"
@@ -258,7 +259,7 @@ async def test_the_app_is_installed_for_each_worker_once_and_her_chat_is_found(w
 async def test_an_app_missing_from_the_catalog_is_an_error_not_an_installation(world: GraphWorld):
     world.graph.catalog.clear()
     with pytest.raises(CalendarError) as raised:
-        await world.calendar.install_app(ASS_OBJECT_ID)
+        await world.calendar.reach.install_app(ASS_OBJECT_ID)
     assert not raised.value.retryable and ASS_OBJECT_ID not in raised.value.code
 
 
@@ -267,7 +268,7 @@ async def test_an_app_missing_from_the_catalog_is_an_error_not_an_installation(w
 
 async def test_the_urgent_mail_is_neutral_and_sent_from_the_configured_mailbox(world: GraphWorld):
     await world.book("oid-1")  # a topic and a SENTINEL message exist in the product
-    await world.calendar.send_urgent_mail("ass@cned.example", open_url=OPEN_URL)
+    await world.calendar.reach.send_urgent_mail("ass@cned.example", open_url=OPEN_URL)
     (mail,) = world.graph.mails
     assert mail["sender"] == NOTIFICATION_MAILBOX
     assert mail["subject"] == URGENT_MAIL_SUBJECT == "Une demande urgente vous attend dans Permanence"
@@ -281,7 +282,7 @@ async def test_the_urgent_mail_is_neutral_and_sent_from_the_configured_mailbox(w
 async def test_a_refused_mail_is_reported_not_retried_and_logged_without_the_address(world: GraphWorld, caplog):
     world.graph.planned.append(("POST", "/sendMail", "400"))
     with pytest.raises(CalendarError) as raised:
-        await world.calendar.send_urgent_mail("ass@cned.example", open_url=OPEN_URL)
+        await world.calendar.reach.send_urgent_mail("ass@cned.example", open_url=OPEN_URL)
     assert raised.value.status == 400 and not raised.value.retryable
     assert raised.value.code == "graph_400_errormimecontentinvalidbase64string"
     assert len(world.graph.graph_requests("POST", "/sendMail")) == 1 and world.graph.mails == []
@@ -289,7 +290,7 @@ async def test_a_refused_mail_is_reported_not_retried_and_logged_without_the_add
 
 
 async def test_the_local_provider_installs_nothing_and_refuses_mail_clearly():
-    local = LocalCalendar()
+    local = LocalReach()
     assert await local.install_app(ASS_OBJECT_ID) is AppInstallation.NOT_AVAILABLE
     assert await local.app_chat_id(ASS_OBJECT_ID) is None
     with pytest.raises(CalendarError) as raised:

@@ -18,8 +18,9 @@ from bot import texts
 from bot.application.access import delivery_grant
 from bot.bootstrap import Overrides, bootstrap
 from bot.web.app import RUNTIME, create_app
+from graph.client import GraphOptions
 from graph.credentials import CredentialKind, graph_credential
-from graph.microsoft import GraphOptions, MicrosoftCalendar
+from graph.microsoft import MicrosoftCalendar
 from graph.provider import URGENT_MAIL_BODY, URGENT_MAIL_SUBJECT
 from tests.bot.conftest import (
     REPLACEMENT_OID,

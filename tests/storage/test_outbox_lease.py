@@ -10,7 +10,7 @@ from booking.records import OutboxMessage
 from bot.application import Application
 from bot.application.outbox import OutboxDispatcher
 from bot.metrics import Metrics
-from graph.local import LocalCalendar
+from graph.local import LocalCalendar, LocalReach
 from storage.repositories.outbox import LEASE
 from storage.store import Store
 from tests.bot.conftest import Clock, sample_deployment
@@ -79,6 +79,7 @@ async def test_the_dispatcher_heartbeat_keeps_a_long_delivery_claimed(store):
     dispatcher = OutboxDispatcher(
         context=Application(store, sample_deployment()).context,
         provider=LocalCalendar(),
+        reach=LocalReach(),
         notifier=notifier,
         clock=clock,
         name="replica-a",
