@@ -15,7 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from bot import logs
-from tests.bot.test_replicas import Connector, card_action
+from tests.bot.web.test_replicas import Connector, card_action
 from tests.dates import served_environment
 from tests.e2e.conftest import free_port, wait_http
 

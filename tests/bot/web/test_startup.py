@@ -17,7 +17,7 @@ from bot.runtime import StartupError
 from bot.settings import Settings
 from bot.web.app import create_app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 APP_ID = "c0ffee00-1234-4abc-8def-000000000001"
 TENANT = "11111111-2222-3333-4444-555555555555"
 METADATA = "http://127.0.0.1:9/.well-known/openid-configuration"

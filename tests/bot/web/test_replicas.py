@@ -26,14 +26,14 @@ from bot import texts
 from storage.crypto import Keyring
 from storage.models import AppointmentRow, OutboxRow
 from storage.store import Store
-from tests.bot.channel import Recorded, RecordingChannel, serve_channel
-from tests.bot.test_http import APP_ID, TENANT, Issuer
+from tests.bot.web.test_http import APP_ID, TENANT, Issuer
 from tests.dates import served_environment
 from tests.e2e.conftest import free_port, wait_http
 from tests.graph.fake_graph import make_certificate
+from tests.helpers.channel import Recorded, RecordingChannel, serve_channel
 from tests.storage.conftest import PG_ADMIN, pg_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Connector:

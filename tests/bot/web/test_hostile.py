@@ -19,10 +19,10 @@ from sqlalchemy import text
 
 from bot.settings import Settings
 from bot.web.app import RUNTIME, create_app
-from tests.bot.channel import RecordingChannel, serve_channel
-from tests.bot.test_http import APP_ID, TENANT, Issuer
+from tests.bot.web.test_http import APP_ID, TENANT, Issuer
 from tests.dates import DEFAULT
 from tests.graph.fake_graph import make_certificate
+from tests.helpers.channel import RecordingChannel, serve_channel
 
 SECRET = "bot-secret"
 EFFECT_TABLES = (

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot import texts
 from storage.models import AppointmentRow, OutboxRow, UrgentRequestRow
 from tests.bot.conftest import Person, Reply, World
-from tests.bot.test_journeys import PHONE, appointments, book, open_slots, worker
+from tests.bot.teams.test_journeys import PHONE, appointments, book, open_slots, worker
 
 
 async def count(world: World, *where: object, model: type = UrgentRequestRow) -> int:

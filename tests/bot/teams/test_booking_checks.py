@@ -12,8 +12,8 @@ from booking.model import Interval
 from bot import texts
 from graph.provider import CalendarChange, ChangeKind, SyncResult
 from tests.bot.conftest import MEETING_URL, World, walk
-from tests.bot.test_journeys import appointments, open_slots
-from tests.bot.test_once import friendly, notices, twice
+from tests.bot.teams.test_journeys import appointments, open_slots
+from tests.bot.teams.test_once import friendly, notices, twice
 
 THURSDAY_9H = "ass@20270304T0800Z"  # the first slot offered to Vanves (jeudi 4 mars, 9 h)
 

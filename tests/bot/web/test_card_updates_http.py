@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot import texts
-from tests.bot.channel import Recorded
 from tests.bot.conftest import walk
-from tests.bot.test_hostile import Harness, bot_framework, harness
+from tests.bot.web.test_hostile import Harness, bot_framework, harness
+from tests.helpers.channel import Recorded
 
 __all__ = ["bot_framework", "harness"]  # the fixtures of the HTTP harness, used here
 

@@ -17,7 +17,7 @@ from bot.settings import Settings
 from bot.teams.bot import match_command
 from bot.teams.manifest import ManifestError, build
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCHEMAS = ROOT / "node_modules" / "@microsoft" / "app-manifest" / "build" / "json-schemas" / "teams"
 BOT_ID = "c0ffee00-1234-4abc-8def-000000000001"
 APP_ID = "d00dfeed-1234-4abc-8def-000000000002"

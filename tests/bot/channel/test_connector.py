@@ -19,9 +19,9 @@ from botbuilder.schema import Activity
 from bot.channel.connector import ChannelConnector, ChannelError, ChannelOptions
 from bot.settings import Settings
 from bot.web.app import RUNTIME, create_app
-from tests.bot.channel import DeadEndpoint, RecordingChannel
-from tests.bot.test_http import APP_ID, TENANT, Issuer
+from tests.bot.web.test_http import APP_ID, TENANT, Issuer
 from tests.graph.fake_graph import make_certificate
+from tests.helpers.channel import DeadEndpoint, RecordingChannel
 
 SECRET = "bot-secret"
 

@@ -17,7 +17,7 @@ from bot import texts
 from bot.teams import cards
 from tests.bot.conftest import sample_deployment, walk
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 VALIDATOR = ROOT / "tests" / "tools" / "validate_cards.js"
 WARNINGS_ALLOWED = {0}  # hints
 

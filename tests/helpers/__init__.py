@@ -1,0 +1,1 @@
+"""Builders and harnesses shared by test modules (never imported from a test_*.py)."""
