@@ -9,7 +9,7 @@ import pytest
 
 from bot import texts
 from tests.bot.logwatch import LeakFound, LogWatch
-from tests.bot.teams.test_journeys import PHONE, book
+from tests.helpers.conversation import PHONE, book
 
 
 def caught(watch: LogWatch) -> str:

@@ -15,9 +15,9 @@ import aiohttp
 from aiohttp import web
 
 from bot import logs
-from tests.bot.web.test_replicas import Connector, card_action
 from tests.dates import served_environment
 from tests.e2e.conftest import free_port, wait_http
+from tests.helpers.bot_http import Connector, card_action
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_OID = "5e9c1a7b-0d42-4c3e-9f11-7a2b3c4d5e6f"

@@ -15,7 +15,8 @@ from bot.cli import main
 from bot.clock import PinnedClock, service_clock, system_clock
 from bot.runtime import StartupError
 from bot.settings import Settings
-from tests.bot.web.test_startup import APP_ID, TENANT, serve
+from tests.helpers.bot_http import APP_ID, TENANT
+from tests.helpers.served import serve
 
 LEAP_DAY = datetime(2028, 2, 29, 9, 0, tzinfo=UTC)
 

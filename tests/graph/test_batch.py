@@ -11,7 +11,7 @@ import pytest
 
 from graph.provider import CalendarError
 from tests.graph.conftest import MAILBOX, GraphWorld
-from tests.graph.test_outlook_and_teams import offer_notice, replies
+from tests.helpers.outlook import offer_notice, replies
 
 
 async def first_sync_then_replies_due(world: GraphWorld) -> tuple[int, int]:

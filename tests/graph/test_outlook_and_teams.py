@@ -5,7 +5,6 @@ zones from CLDR, immutable ids and client-request-id, the Teams app and the neut
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import uuid
@@ -25,27 +24,10 @@ from graph.provider import URGENT_MAIL_SUBJECT, AppInstallation, CalendarError
 from graph.timezones import UnknownTimeZone, windows_to_iana
 from tests.graph.conftest import CATALOG_ID, CLIENT_ID, CLIENT_STATE, MAILBOX, NOTIFICATION_MAILBOX, GraphWorld
 from tests.graph.fake_graph import example
+from tests.helpers.outlook import offer_notice, replies
 
 ASS_OBJECT_ID = "5b649834-7412-4cce-9e69-176e95a394f5"
 OPEN_URL = "https://teams.microsoft.com/l/app/1542629c-01b3-4a6d-8f76-1938b779e48d"
-
-
-def replies(status: str, *, start: str = "", end: str = "", zone: str = "UTC") -> dict[str, object]:
-    """GET mailboxSettings as documented, with the automatic replies of the example for `status`."""
-    settings = example("mailboxSettings.get.response.1.json")
-    setting = copy.deepcopy(example("mailboxSettings.automaticRepliesSetting.get.response.1.json"))
-    setting.pop("@odata.context")
-    setting["status"] = status
-    if start:
-        setting["scheduledStartDateTime"] = {"dateTime": start, "timeZone": zone}
-        setting["scheduledEndDateTime"] = {"dateTime": end, "timeZone": zone}
-    settings["automaticRepliesSetting"] = setting
-    return settings
-
-
-async def offer_notice(world: GraphWorld):  # type: ignore[no-untyped-def]
-    offer = await world.app.offers.offer(now=world.clock(), site_id="vanves", topic_id=None, days=21)
-    return offer
 
 
 # -- automatic replies --------------------------------------------------------------------

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from booking.records import Retention
 from storage.store import Store
-from tests.storage.test_store import NOW
+from tests.helpers.store import NOW
 
 
 async def append(store: Store, count: int, *, start: int = 0, operator: str | None = None) -> None:

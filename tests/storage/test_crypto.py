@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from storage.crypto import Keyring, KeyringError, padded_size
+from tests.helpers.store import SLOT, appointment, book, seed
 from tests.storage.conftest import OPERATOR, make_keyring
-from tests.storage.test_store import SLOT, appointment, book, seed
 
 
 def sample_topics() -> list[str]:

@@ -12,8 +12,8 @@ from bot.application.handover import import_files
 from storage.crypto import Keyring
 from storage.sealed import SealError, seal, unseal
 from storage.store import Store
+from tests.helpers.store import NOW, SLOT, WORKERS, appointment, book, seed
 from tests.storage.conftest import OPERATOR
-from tests.storage.test_store import NOW, SLOT, WORKERS, appointment, book, seed
 
 PASSPHRASE = "correct horse battery staple"
 

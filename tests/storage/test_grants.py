@@ -11,8 +11,8 @@ import pytest
 
 from booking.grants import Grant, NotGranted, Purpose, issue_grant
 from storage.store import Store
+from tests.helpers.store import NOW, SLOT, appointment, book, seed
 from tests.storage.conftest import OPERATOR
-from tests.storage.test_store import NOW, SLOT, appointment, book, seed
 
 
 async def urgent(store: Store, agent_id: str) -> str:

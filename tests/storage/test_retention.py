@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from booking.records import Retention
 from storage.models import AgentRow, AppointmentChangeRow, AuditRow, BotStateRow, OutboxRow
-from tests.storage.test_store import appointment, book, seed
+from tests.helpers.store import appointment, book, seed
 
 NOW = datetime(2028, 6, 1, tzinfo=UTC)
 RETENTION = Retention(

@@ -19,8 +19,8 @@ from botbuilder.schema import Activity
 from bot.channel.connector import ChannelConnector, ChannelError, ChannelOptions
 from bot.settings import Settings
 from bot.web.app import RUNTIME, create_app
-from tests.bot.web.test_http import APP_ID, TENANT, Issuer
 from tests.graph.fake_graph import make_certificate
+from tests.helpers.bot_http import APP_ID, TENANT, Issuer
 from tests.helpers.channel import DeadEndpoint, RecordingChannel
 
 SECRET = "bot-secret"

@@ -11,7 +11,7 @@ import pytest
 from bot.cli import main
 from bot.cli.common import operator
 from bot.settings import Settings
-from tests.bot.cli.test_report import seed
+from tests.helpers.cli import seed
 
 
 @pytest.fixture

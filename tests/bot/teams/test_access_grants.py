@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot import texts
 from storage.models import AppointmentRow, UrgentRequestRow
 from tests.bot.conftest import World
-from tests.bot.teams.test_journeys import PHONE, book, worker
+from tests.helpers.conversation import PHONE, book, worker
 
 
 async def mark(world: World) -> int:

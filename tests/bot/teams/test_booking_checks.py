@@ -6,26 +6,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from botbuilder.schema import Activity
-
 from booking.model import Interval
 from bot import texts
 from graph.provider import CalendarChange, ChangeKind, SyncResult
 from tests.bot.conftest import MEETING_URL, World, walk
-from tests.bot.teams.test_journeys import appointments, open_slots
-from tests.bot.teams.test_once import friendly, notices, twice
+from tests.helpers.conversation import appointments, friendly, links, notices, open_slots, twice
 
 THURSDAY_9H = "ass@20270304T0800Z"  # the first slot offered to Vanves (jeudi 4 mars, 9 h)
-
-
-def links(sent: list[Activity]) -> list[Activity]:
-    """The proactive messages carrying the Teams link."""
-    return [
-        a
-        for a in sent
-        for attachment in a.attachments or []
-        if any(n.get("type") == "Action.OpenUrl" and n.get("url") == MEETING_URL for n in walk(attachment.content))
-    ]
 
 
 async def outlook_busy(world: World, start: datetime, end: datetime) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import texts
 from tests.bot.conftest import Reply, World, walk
-from tests.bot.teams.test_journeys import appointments, book, worker
+from tests.helpers.conversation import appointments, book, worker
 
 
 def submits(card: dict[str, Any]) -> list[str]:

@@ -13,9 +13,7 @@ from booking.model import Appointment, AppointmentStatus, DayKind, Mode
 from bot import texts
 from storage.models import AppointmentRow, OutboxRow
 from tests.bot.conftest import MEETING_URL, World, walk
-from tests.bot.teams.test_booking_checks import links
-from tests.bot.teams.test_journeys import appointments, book, open_slots
-from tests.bot.teams.test_once import friendly, notices, twice
+from tests.helpers.conversation import appointments, book, friendly, links, notices, open_slots, twice
 
 
 async def events(world: World) -> list[tuple[str, str | None, str | None, str]]:

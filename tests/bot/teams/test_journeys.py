@@ -5,39 +5,12 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from booking.model import AppointmentStatus
 from bot import texts
-from storage.models import AppointmentRow
-from tests.bot.conftest import MEETING_URL, REPLACEMENT_OID, WORKER_OID, Person, Reply, World, said, walk
-
-PHONE = "06 12 34 56 78"
-
-
-async def open_slots(person: Person, site: str, *, mode: str = "teams", topic: str = "", message: str = "") -> Reply:
-    reply = await person.say("rendez-vous")
-    if texts.SITE_TITLE in reply.text:
-        reply = await person.submit(reply.action(texts.CONTINUE), site=site)
-    assert texts.FORM_TITLE in reply.text
-    return await person.submit(reply.action(texts.SEE_SLOTS), mode=mode, topic=topic, message=message, phone=PHONE)
-
-
-async def book(person: Person, site: str, *, index: int = 0, **form: str) -> Reply:
-    slots = await open_slots(person, site, **form)
-    summary = await person.submit(slots.actions("pick")[index])
-    assert texts.SUMMARY_TITLE in summary.text
-    return await person.submit(summary.action(texts.CONFIRM))
-
-
-async def appointments(world: World) -> list[tuple[str, str]]:
-    async with world.store.unit_of_work() as uow:
-        rows = (
-            await uow.session.execute(
-                select(AppointmentRow.status, AppointmentRow.start_at).order_by(AppointmentRow.start_at)
-            )
-        ).all()
-    return [(status, start.strftime("%Y-%m-%d %H:%M:%S")) for status, start in rows]
+from tests.bot.conftest import MEETING_URL, REPLACEMENT_OID, Reply, said, walk
+from tests.helpers.conversation import PHONE, appointments, book, open_slots, worker
 
 
 async def test_welcome_on_install_states_the_confidentiality_promise_once(world):
@@ -215,10 +188,6 @@ async def test_a_moved_appointment_is_reminded_at_its_new_time_only(world):
     assert await world.deliver() == []
     world.clock.now = datetime(2027, 3, 10, 8, 0, tzinfo=UTC)
     assert [said(a) for a in await world.deliver()] == [texts.REMINDER_DAY.format(date="jeudi 11 mars 2027 à 9 h")]
-
-
-async def worker(world: World) -> Person:
-    return world.person("Assistante sociale", WORKER_OID)
 
 
 async def test_the_worker_sees_who_and_why_and_each_read_is_audited(world):

@@ -10,29 +10,13 @@ from sqlalchemy import func, select
 
 from bot import texts
 from storage.models import AppointmentRow, OutboxRow, UrgentRequestRow
-from tests.bot.conftest import Person, Reply, World
-from tests.bot.teams.test_journeys import PHONE, appointments, book, open_slots, worker
+from tests.bot.conftest import World
+from tests.helpers.conversation import PHONE, appointments, book, friendly, notices, open_slots, twice, worker
 
 
 async def count(world: World, *where: object, model: type = UrgentRequestRow) -> int:
     async with world.store.unit_of_work(read_only=True) as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-async def twice(person: Person, data: dict[str, object], **inputs: object) -> list[Reply]:
-    return list(await asyncio.gather(person.submit(data, **inputs), person.twin().submit(data, **inputs)))
-
-
-async def notices(world: World, what: str) -> int:
-    """Proactive messages queued with this purpose (sent or not)."""
-    async with world.store.unit_of_work(read_only=True) as uow:
-        payloads = (await uow.session.scalars(select(OutboxRow.payload).where(OutboxRow.kind.like("notify.%")))).all()
-    return sum(1 for p in payloads if p.get("what") == what)
-
-
-def friendly(replies: list[Reply]) -> None:
-    for reply in replies:
-        assert reply.text and texts.ERROR not in reply.text and texts.STALE_CARD not in reply.text
 
 
 async def test_two_confirms_at_once_book_once_and_both_are_told(world):

@@ -12,7 +12,7 @@ from booking.model import Interval
 from bot import texts
 from graph.provider import CalendarChange, ChangeKind, SyncResult
 from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID, World, said, walk
-from tests.bot.teams.test_journeys import PHONE, book
+from tests.helpers.conversation import PHONE, book
 
 AGENT = "Dominique Lefèvre"
 MESSAGE = "SENTINEL-loyer-impayé"

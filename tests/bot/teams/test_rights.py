@@ -13,7 +13,7 @@ from booking.records import NotFound
 from bot import texts
 from storage.models import AgentRow, AppointmentRow, OutboxRow, UrgentRequestRow
 from tests.bot.conftest import WORKER_OID, Person, World
-from tests.bot.teams.test_journeys import PHONE, book
+from tests.helpers.conversation import PHONE, book
 from tests.storage.conftest import OPERATOR
 
 ALICE = "Alice Sentinelle"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from bot import texts
 from storage.models import BotStateRow
 from tests.bot.conftest import Person, World
-from tests.bot.teams.test_journeys import book
+from tests.helpers.conversation import book
 
 
 async def writes(world: World, person: Person) -> list[tuple[int, object]]:

@@ -8,10 +8,8 @@ from typing import Any
 
 from bot import texts
 from tests.bot.conftest import walk
-from tests.bot.web.test_hostile import Harness, bot_framework, harness
+from tests.helpers.bot_http import Harness
 from tests.helpers.channel import Recorded
-
-__all__ = ["bot_framework", "harness"]  # the fixtures of the HTTP harness, used here
 
 
 def card_of(recorded: Recorded) -> dict[str, Any]:

@@ -3,86 +3,19 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator
 from typing import Any
 
-import jwt
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.runtime import StartupError
 from bot.settings import Settings
 from bot.web.app import RUNTIME, check_listen_address, create_app
-
-APP_ID = "c0ffee00-1234-4abc-8def-000000000001"
-TENANT = "11111111-2222-3333-4444-555555555555"
-SERVICE_URL = "https://smba.trafficmanager.net/emea/"
-
-
-class Issuer:
-    """Bot Framework's OpenID metadata and signing keys, served locally (botbuilder fetches
-    them with blocking `requests`, so this runs in its own thread)."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = uuid.uuid4().hex
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        jwk.update({"kid": self.kid, "use": "sig", "endorsements": ["msteams", "webchat"]})
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path.endswith("openid-configuration"):
-                    body = {
-                        "issuer": "https://api.botframework.com",
-                        "jwks_uri": f"http://127.0.0.1:{issuer.port}/keys",
-                    }
-                else:
-                    body = {"keys": [jwk]}
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def metadata_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/.well-known/openid-configuration"
-
-    def token(self, *, key: Any = None, kid: str | None = None, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": "https://api.botframework.com",
-            "aud": APP_ID,
-            "serviceurl": SERVICE_URL,
-            "nbf": now - 60,
-            "exp": now + 3600,
-            **claims,
-        }
-        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
-
-
-@pytest.fixture(scope="module")
-def issuer() -> Iterator[Issuer]:
-    instance = Issuer()
-    yield instance
-    instance.server.shutdown()
+from tests.helpers.bot_http import APP_ID, SERVICE_URL, TENANT
 
 
 def settings(tmp_path, **overrides: Any) -> Settings:  # type: ignore[no-untyped-def]

@@ -26,39 +26,14 @@ from bot import texts
 from storage.crypto import Keyring
 from storage.models import AppointmentRow, OutboxRow
 from storage.store import Store
-from tests.bot.web.test_http import APP_ID, TENANT, Issuer
 from tests.dates import served_environment
 from tests.e2e.conftest import free_port, wait_http
 from tests.graph.fake_graph import make_certificate
+from tests.helpers.bot_http import APP_ID, TENANT, Connector, Issuer, card_action
 from tests.helpers.channel import Recorded, RecordingChannel, serve_channel
 from tests.storage.conftest import PG_ADMIN, pg_url
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-class Connector:
-    """The Bot Connector side: stores every activity the replicas send, by conversation."""
-
-    def __init__(self) -> None:
-        self.activities: dict[str, list[dict[str, Any]]] = {}
-        self.ids = iter(range(1, 10_000))
-
-    async def post(self, request: web.Request) -> web.Response:
-        body = await request.json()
-        body["id"] = f"act-{next(self.ids)}"
-        self.activities.setdefault(request.match_info["conversation"], []).append(body)
-        return web.json_response({"id": body["id"]})
-
-    async def member(self, request: web.Request) -> web.Response:
-        return web.json_response({"id": request.match_info["member"], "email": "agent@cned.example"})
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_post("/v3/conversations/{conversation}/activities", self.post)
-        app.router.add_post("/v3/conversations/{conversation}/activities/{id}", self.post)
-        app.router.add_put("/v3/conversations/{conversation}/activities/{id}", self.post)
-        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self.member)
-        return app
 
 
 @pytest.fixture
@@ -103,23 +78,6 @@ def start_replicas(env: dict[str, str], cwd: Path) -> tuple[list[int], list[subp
                 )
             )
     return ports, replicas
-
-
-def card_action(activity: dict[str, Any], action: str, index: int = 0) -> dict[str, Any]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "Action.Submit" and node.get("data", {}).get("action") == action:
-                found.append(node["data"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(activity.get("attachments", []))
-    return found[index]
 
 
 async def stored(database: str, key: str, lookup: str, column: Any) -> tuple[list[Any], list[Any]]:

@@ -3,9 +3,6 @@ credentials without the tenant, and the test-only OpenID override outside test m
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +13,8 @@ from bot.bootstrap import bootstrap
 from bot.runtime import StartupError
 from bot.settings import Settings
 from bot.web.app import create_app
+from tests.helpers.served import serve
 
-ROOT = Path(__file__).resolve().parents[3]
 APP_ID = "c0ffee00-1234-4abc-8def-000000000001"
 TENANT = "11111111-2222-3333-4444-555555555555"
 METADATA = "http://127.0.0.1:9/.well-known/openid-configuration"
@@ -25,28 +22,6 @@ METADATA = "http://127.0.0.1:9/.well-known/openid-configuration"
 
 def settings(tmp_path: Path, **values: Any) -> Settings:
     return Settings(_env_file=None, data_dir=tmp_path / "var", key_file=tmp_path / "config" / "keys.json", **values)
-
-
-def serve(tmp_path: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    """`permanence serve` with only these settings; a service that starts instead of refusing
-    is stopped by the timeout, which fails the test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PERMANENCE_", "Microsoft"))}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "PERMANENCE_DATA_DIR": str(tmp_path / "var"),
-        "PERMANENCE_KEY_FILE": str(tmp_path / "config" / "keys.json"),
-        "PERMANENCE_PORT": "9",  # never reached: the refusal comes first
-        **variables,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "serve"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_credentials_without_a_tenant_refuse_to_bootstrap(tmp_path):
