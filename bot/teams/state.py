@@ -2,7 +2,6 @@
 
 A turn loads its conversation's document once and saves it only if what it serialises to
 changed (a digest compared before and after the turn): a turn that only reads writes nothing.
-`DatabaseStorage` is also botbuilder's `Storage` (values are dicts with an "e_tag").
 """
 
 from __future__ import annotations
@@ -14,9 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botbuilder.core import Storage
-
-from booking.records import ConcurrentChange
 from storage.store import Store
 
 PROPERTY = "permanence"  # the document's one property (the shape botbuilder's ConversationState wrote)
@@ -43,11 +39,10 @@ class Conversation:
     loaded: bytes  # the digest at load
 
 
-class DatabaseStorage(Storage):  # type: ignore[misc]
-    """Values are dicts; their "e_tag" is checked on write ("*" or absent: last writer wins)."""
+class DatabaseStorage:
+    """Conversations' state documents in the store, loaded and saved with their eTag."""
 
     def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
-        super().__init__()
         self._store = store
         self._clock = clock
 
@@ -76,30 +71,3 @@ class DatabaseStorage(Storage):  # type: ignore[misc]
             await uow.commit()
         conversation.loaded = digest(conversation.state, ignore)
         return True
-
-    async def read(self, keys: list[str]) -> dict[str, Any]:
-        if not keys:
-            return {}
-        async with self._store.unit_of_work(read_only=True) as uow:
-            found = await uow.state.read(keys)
-        return {key: {**value, "e_tag": etag} for key, (value, etag) in found.items()}
-
-    async def write(self, changes: dict[str, Any]) -> None:
-        if changes is None:
-            raise ValueError("changes are required")
-        if not changes:
-            return
-        async with self._store.unit_of_work() as uow:
-            for key, change in changes.items():
-                value = dict(change) if isinstance(change, dict) else dict(vars(change))
-                etag = value.pop("e_tag", None)
-                try:
-                    await uow.state.write(key, value, etag, self._clock())
-                except ConcurrentChange as err:
-                    raise KeyError("eTag conflict") from err  # what botbuilder's storages raise
-            await uow.commit()
-
-    async def delete(self, keys: list[str]) -> None:
-        async with self._store.unit_of_work() as uow:
-            await uow.state.delete(keys)
-            await uow.commit()
