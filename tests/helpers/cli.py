@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
-from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
+from booking.model import DayKind, Worker, WorkerRole
 from bot.runtime import open_store
 from bot.settings import Settings
+from tests.helpers.store import appointment
 
 
 async def seed(settings: Settings) -> None:
@@ -21,16 +21,7 @@ async def seed(settings: Settings) -> None:
                 agent = await uow.agents.ensure(f"oid-{i}", f"SENTINEL-Nom-{i}", now)
                 start = datetime(2027, 2, 4, 8, tzinfo=UTC) + timedelta(hours=i)
                 await uow.appointments.add(
-                    Appointment(
-                        id=str(uuid.uuid4()),
-                        worker_id="ass",
-                        agent_id=agent,
-                        start=start,
-                        end=start + timedelta(minutes=45),
-                        mode=Mode.TEAMS,
-                        kind=DayKind.RETIREMENT if topic == "retraite" else DayKind.PERMANENCE,
-                        status=AppointmentStatus.CONFIRMED,
-                    ),
+                    appointment(agent, start, kind=DayKind.RETIREMENT if topic == "retraite" else DayKind.PERMANENCE),
                     site_id="vanves" if i % 2 else "lyon",
                     topic_id=topic,
                     message="SENTINEL-message",

@@ -18,16 +18,27 @@ WORKERS = [
 ]
 
 
-def appointment(agent_id: str, start: datetime = SLOT, minutes: int = 45, worker: str = "ass") -> Appointment:
+def appointment(
+    agent_id: str,
+    start: datetime = SLOT,
+    minutes: int = 45,
+    worker: str = "ass",
+    *,
+    mode: Mode = Mode.TEAMS,
+    kind: DayKind = DayKind.PERMANENCE,
+    status: AppointmentStatus = AppointmentStatus.CONFIRMED,
+    id: str | None = None,
+) -> Appointment:
+    """A confirmed 45-minute Teams appointment of the permanence with the titular, unless told."""
     return Appointment(
-        id=str(uuid.uuid4()),
+        id=id or str(uuid.uuid4()),
         worker_id=worker,
         agent_id=agent_id,
         start=start,
         end=start + timedelta(minutes=minutes),
-        mode=Mode.TEAMS,
-        kind=DayKind.PERMANENCE,
-        status=AppointmentStatus.CONFIRMED,
+        mode=mode,
+        kind=kind,
+        status=status,
     )
 
 

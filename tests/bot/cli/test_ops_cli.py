@@ -7,7 +7,6 @@ import json
 import shutil
 import stat
 import tomllib
-import uuid
 from datetime import date, datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -16,12 +15,13 @@ import pytest
 
 from booking.document import parse_deployment
 from booking.holidays import FrenchHolidays
-from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
+from booking.model import DayKind, Worker, WorkerRole
 from booking.plan import expand_plan
 from bot.cli import main
 from bot.runtime import key_file, open_store
 from bot.settings import Settings
 from bot.texts import PARIS
+from tests.helpers.store import appointment
 from tests.storage.conftest import OPERATOR
 
 SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
@@ -62,16 +62,7 @@ async def book(settings: Settings, starts: list[datetime], now: datetime) -> lis
             for i, start in enumerate(starts):
                 agent = await uow.agents.ensure(f"oid-{i}", f"SENTINEL-Nom-{i}", now)
                 stored = await uow.appointments.add(
-                    Appointment(
-                        id=str(uuid.uuid4()),
-                        worker_id="ass",
-                        agent_id=agent,
-                        start=start,
-                        end=start + timedelta(minutes=45),
-                        mode=Mode.TEAMS,
-                        kind=DayKind.PERMANENCE,
-                        status=AppointmentStatus.CONFIRMED,
-                    ),
+                    appointment(agent, start),
                     site_id="vanves",
                     topic_id="logement",
                     message=f"SENTINEL-message-{i}",

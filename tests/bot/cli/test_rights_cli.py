@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
 
-from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
+from booking.model import AppointmentStatus, Mode, Worker, WorkerRole
 from bot.application.rights import conversation_state_key
 from bot.cli import main
 from bot.cli.common import operator
 from bot.runtime import open_store
 from bot.settings import Settings
+from tests.helpers.store import appointment
 
 OID = "cccccccc-0000-0000-0000-000000000001"
 OTHER = "cccccccc-0000-0000-0000-000000000002"
@@ -39,16 +39,7 @@ async def seed(settings: Settings, now: datetime) -> None:
                 (dan, now + timedelta(days=31), "SENTINEL-dan"),
             ):
                 await uow.appointments.add(
-                    Appointment(
-                        id=str(uuid.uuid4()),
-                        worker_id="ass",
-                        agent_id=agent,
-                        start=start,
-                        end=start + timedelta(minutes=45),
-                        mode=Mode.PHONE,
-                        kind=DayKind.PERMANENCE,
-                        status=AppointmentStatus.CONFIRMED,
-                    ),
+                    appointment(agent, start, mode=Mode.PHONE),
                     site_id="lyon",
                     topic_id="budget",
                     message=message,

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from booking.model import Appointment, AppointmentStatus, DayKind, Mode
 from bot import texts
 from storage.models import AppointmentRow, OutboxRow
 from tests.bot.conftest import MEETING_URL, World, walk
 from tests.helpers.conversation import appointments, book, friendly, links, notices, open_slots, twice
+from tests.helpers.store import appointment
 
 
 async def events(world: World) -> list[tuple[str, str | None, str | None, str]]:
@@ -92,16 +92,7 @@ async def test_an_appointment_booked_before_events_were_named_at_once_is_still_w
     start = datetime(2027, 3, 4, 13, tzinfo=UTC)
     async with world.store.unit_of_work() as uow:
         stored = await uow.appointments.add(
-            Appointment(
-                id="a0000000-0000-0000-0000-000000000001",
-                worker_id="ass",
-                agent_id=agent_id,
-                start=start,
-                end=start + timedelta(minutes=45),
-                mode=Mode.TEAMS,
-                kind=DayKind.PERMANENCE,
-                status=AppointmentStatus.CONFIRMED,
-            ),
+            appointment(agent_id, start, id="a0000000-0000-0000-0000-000000000001"),
             site_id="vanves",
             topic_id=None,
             message="",
