@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import Appointment, AppointmentStatus, Mode, Topic
-from booking.records import Conflict, NotFound, StoredAppointment
+from booking.records import NotFound, StoredAppointment
 from booking.rules import check_change, check_new_booking
 from bot.application.context import Context, once, settle
 from bot.application.offers import Offers
@@ -48,7 +48,7 @@ class Bookings:
         context = self.context
         topic = context.topic(topic_id)
         site = context.site(site_id)
-        try:
+        async with self.offers.slot_taken(now, slot_key, site_id, topic_id):  # noqa: SIM117 - around the whole transaction
             async with context.store.unit_of_work() as uow:
                 await once(uow, key, "book", now)
                 slot, free, planned = await self.offers.validated_slot(
@@ -106,13 +106,6 @@ class Bookings:
                 await settle(uow, key, stored.id)
                 await uow.commit()
                 return stored
-        except Conflict as err:  # the database's guard: someone else was faster
-            raise await self.offers.taken_with_alternatives(now, slot_key, site_id, topic_id) from err
-        except BookingRefused as refused:
-            # The check saw the slot's day only: the alternatives are looked for around it afresh.
-            if refused.reason is RefusalReason.SLOT_TAKEN:
-                raise await self.offers.taken_with_alternatives(now, slot_key, site_id, topic_id) from refused
-            raise
 
     async def mine(self, *, now: datetime, agent_id: str) -> list[StoredAppointment]:
         async with self.context.store.unit_of_work(read_only=True) as uow:
@@ -172,12 +165,12 @@ class Bookings:
         `link_notice`: as for `book`, when the appointment has no Teams link yet."""
         context = self.context
         kinds: list[str] = []
-        try:
+        async with self.offers.slot_taken(now, slot_key, site_id, None, kinds):  # noqa: SIM117 - around the whole transaction
             async with context.store.unit_of_work() as uow:
                 await once(uow, key, "move", now)
                 stored = await self._owned(uow, agent_id, appointment_id)
                 current = stored.appointment
-                kinds = [current.kind.value]
+                kinds.append(current.kind.value)  # read by the « slot taken » alternatives
                 check_change(now=now, appointment=current, agent_id=agent_id, policy=context.deployment.booking)
                 same_kind = Topic(id="", label="", day_kinds=frozenset({current.kind}))
                 slot, free, planned = await self.offers.validated_slot(
@@ -211,12 +204,6 @@ class Bookings:
                 await settle(uow, key, stored.id)
                 await uow.commit()
                 return moved
-        except Conflict as err:
-            raise await self.offers.taken_with_alternatives(now, slot_key, site_id, None, kinds) from err
-        except BookingRefused as refused:
-            if refused.reason is RefusalReason.SLOT_TAKEN:
-                raise await self.offers.taken_with_alternatives(now, slot_key, site_id, None, kinds) from refused
-            raise
 
     async def confirmation(self, *, agent_id: str, appointment_id: str, now: datetime) -> StoredAppointment:
         """The just booked (or moved) Teams appointment as stored now, for her confirmation card:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 from booking.availability import Offer, offer_slots
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import DayKind, Slot, Topic
+from booking.records import Conflict
 from booking.slots import alternatives
 from bot.application.context import Context
 from bot.application.ports import UnitOfWork
@@ -139,6 +141,22 @@ class Offers:
                 raise BookingRefused(RefusalReason.TOPIC_NOT_ALLOWED)
             raise BookingRefused(RefusalReason.SLOT_NOT_OFFERED)
         return slot, free, planned
+
+    @contextlib.asynccontextmanager
+    async def slot_taken(
+        self, now: datetime, slot_key: object, site_id: str, topic_id: str | None, kinds: Sequence[str] | None = None
+    ) -> AsyncIterator[None]:
+        """The one refusal branch of booking and moving: inside, a slot someone else was faster to
+        (the database's guard, or the check, which saw the slot's day only) becomes « slot taken »
+        with the nearest free slots, looked for around it afresh. `kinds` is read when it happens."""
+        try:
+            yield
+        except Conflict as err:
+            raise await self.taken_with_alternatives(now, slot_key, site_id, topic_id, kinds) from err
+        except BookingRefused as refused:
+            if refused.reason is RefusalReason.SLOT_TAKEN:
+                raise await self.taken_with_alternatives(now, slot_key, site_id, topic_id, kinds) from refused
+            raise
 
     async def taken_with_alternatives(
         self, now: datetime, slot_key: object, site_id: str, topic_id: str | None, kinds: Sequence[str] | None = None
