@@ -166,6 +166,8 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         app_id=settings.app_id,
         context=app.context,
         clock=clock,
+        shown=app.shown_cards,
+        urgent=app.urgent,
         service_url=settings.teams_service_url,
         tenant_id=settings.app_tenant_id,
     )

@@ -13,7 +13,7 @@ from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, Con
 from booking.model import AppointmentStatus
 from booking.records import NotFound, OutboxMessage, UrgentRequest
 from bot import texts
-from bot.application.access import AccessPolicy, delivery_grant
+from bot.application.access import delivery_grant
 from bot.application.context import Context
 from bot.application.outbox import DeliveryError
 from bot.application.shown_cards import OUTLOOK_CHOICE, ShownCard, ShownCards
@@ -48,18 +48,22 @@ class TeamsNotifier:
         app_id: str,
         context: Context,
         clock: Callable[[], datetime],
+        shown: ShownCards,
+        urgent: UrgentRequests,
         service_url: str = TEAMS_SERVICE_URL,
         tenant_id: str = "",
     ) -> None:
+        """`shown` and `urgent` are the application's (`bootstrap()` hands them over): the
+        notifier sends what the use cases decided and keeps no state of its own."""
         self.adapter = adapter
         self.app_id = app_id
         self.context = context
         self.store = context.store
         self.clock = clock
-        self.shown = ShownCards(context)
+        self.shown = shown
         self.service_url = service_url
         self.tenant_id = tenant_id
-        self.urgent = UrgentRequests(context, AccessPolicy(context))
+        self.urgent = urgent
 
     def reference_for_chat(self, chat_id: str, object_id: str) -> dict[str, Any]:
         """A conversation reference for the personal chat Graph names (the app installed for
