@@ -10,12 +10,12 @@ from typing import Any
 from botbuilder.core import BotAdapter, CardFactory, MessageFactory, TurnContext
 from botbuilder.schema import Activity, ChannelAccount, ConversationAccount, ConversationReference
 
-from booking.model import AppointmentStatus
 from booking.records import NotFound, OutboxMessage, UrgentRequest
 from bot import texts
 from bot.application.access import delivery_grant
 from bot.application.context import Context
 from bot.application.outbox import DeliveryError
+from bot.application.reminders import reminder_still_applies
 from bot.application.shown_cards import OUTLOOK_CHOICE, ShownCard, ShownCards
 from bot.application.urgent import UrgentRequests
 from bot.channel.wire import from_json, to_json
@@ -256,9 +256,7 @@ class TeamsNotifier:
         appointment = stored.appointment
         when = texts.day_and_hour(appointment.start)
         if what == "reminder":
-            if not appointment.status.is_active or appointment.start.isoformat() != payload.get("start"):
-                return None  # cancelled or moved since: its own reminders were queued anew
-            if appointment.status is not AppointmentStatus.CONFIRMED:
+            if not reminder_still_applies(appointment, payload.get("start")):
                 return None
             if payload.get("before") == "day":
                 return proactive(None, [texts.REMINDER_DAY.format(date=when)])
