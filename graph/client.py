@@ -119,7 +119,7 @@ class GraphRequestHeaders(BaseMiddleware):
 
 
 class GraphSettings(Protocol):
-    """What `MicrosoftCalendar.from_settings` reads (bot.settings.Settings has it all)."""
+    """What `configured` reads (bot.settings.Settings has it all)."""
 
     @property
     def app_tenant_id(self) -> str: ...
@@ -172,6 +172,28 @@ class GraphOptions:
     max_wait: float = 30.0  # longer Retry-After values go back to the caller
 
 
+def configured(settings: GraphSettings) -> tuple[GraphCredential, GraphOptions]:
+    """The credential and the options the settings describe."""
+    credential = graph_credential(
+        CredentialKind(settings.graph_credential),
+        tenant_id=settings.app_tenant_id,
+        client_id=settings.graph_client_id or settings.app_id,
+        authority_host=settings.authority_host,
+        secret=settings.graph_secret(),
+        certificate_pem=settings.graph_certificate_pem().encode(),
+        managed_identity_client_id=settings.graph_managed_identity_client_id,
+        ca_bundle=settings.graph_ca_bundle or None,
+    )
+    options = GraphOptions(
+        base_url=settings.graph_base_url,
+        replies_every=timedelta(seconds=settings.automatic_replies_refresh_seconds),
+        teams_app_catalog_id=settings.teams_app_catalog_id,
+        notification_mailbox=settings.notification_mailbox,
+        ca_bundle=settings.graph_ca_bundle,
+    )
+    return credential, options
+
+
 class GraphClient:
     """One Graph service client (one HTTP connection pool, one credential) and the plumbing every
     role shares: retries, concurrency per mailbox, request counting and timing, batches."""
@@ -204,27 +226,6 @@ class GraphClient:
         self.requests = 0  # calls made, for figures
         # Called with (operation, seconds) after each Graph call, for the latency histogram.
         self.observe_request: Callable[[str, float], None] | None = None
-
-    @classmethod
-    def from_settings(cls, settings: GraphSettings) -> GraphClient:
-        credential = graph_credential(
-            CredentialKind(settings.graph_credential),
-            tenant_id=settings.app_tenant_id,
-            client_id=settings.graph_client_id or settings.app_id,
-            authority_host=settings.authority_host,
-            secret=settings.graph_secret(),
-            certificate_pem=settings.graph_certificate_pem().encode(),
-            managed_identity_client_id=settings.graph_managed_identity_client_id,
-            ca_bundle=settings.graph_ca_bundle or None,
-        )
-        options = GraphOptions(
-            base_url=settings.graph_base_url,
-            replies_every=timedelta(seconds=settings.automatic_replies_refresh_seconds),
-            teams_app_catalog_id=settings.teams_app_catalog_id,
-            notification_mailbox=settings.notification_mailbox,
-            ca_bundle=settings.graph_ca_bundle,
-        )
-        return cls(credential, options)
 
     async def close(self) -> None:
         await self._http.aclose()

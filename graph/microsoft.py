@@ -13,7 +13,7 @@ from kiota_abstractions.base_request_configuration import RequestConfiguration
 from msgraph.generated.users.item.calendar_view.calendar_view_request_builder import CalendarViewRequestBuilder
 from msgraph.generated.users.item.events.item.cancel.cancel_post_request_body import CancelPostRequestBody
 
-from graph.client import GraphClient, GraphOptions, GraphSettings
+from graph.client import GraphClient, GraphOptions, GraphSettings, configured
 from graph.credentials import GraphCredential
 from graph.delta import DeltaSync
 from graph.mapping import event_body, join_url
@@ -47,8 +47,7 @@ class MicrosoftCalendar:
 
     @classmethod
     def from_settings(cls, settings: GraphSettings) -> MicrosoftCalendar:
-        graph = GraphClient.from_settings(settings)
-        return cls(graph.credential, graph.options)
+        return cls(*configured(settings))
 
     @property
     def options(self) -> GraphOptions:
