@@ -97,8 +97,17 @@ class Runtime:
         await self.exits.aclose()
 
 
-async def open_application(settings: Settings, *, deployment: Deployment | None = None) -> tuple[Store, Application]:
-    """The store and the use cases only (the command line's administrative commands)."""
+async def open_application(
+    settings: Settings, *, deployment: Deployment | None = None, provider: Provider | None = None
+) -> tuple[Store, Application]:
+    """The store and the use cases only (the command line's administrative commands); with the
+    service's `provider`, the embedded calendar is that one."""
+    if provider is not None:
+        immediate = provider if isinstance(provider, LocalCalendar) else None
+    elif settings.calendar_provider is CalendarProvider.MICROSOFT:
+        immediate = None
+    else:
+        immediate = LocalCalendar(settings.local_meeting_url)
     if deployment is None:
         deployment = await asyncio.to_thread(settings.load_deployment)
     store = await open_store(settings)
@@ -108,9 +117,7 @@ async def open_application(settings: Settings, *, deployment: Deployment | None 
         reminders=settings.reminder_offsets(),
         urgent_ack_after=timedelta(minutes=settings.urgent_ack_minutes),
         retention=settings.retention_periods(),
-        immediate_calendar=None
-        if settings.calendar_provider is CalendarProvider.MICROSOFT
-        else LocalCalendar(settings.local_meeting_url),
+        immediate_calendar=immediate,  # names an appointment's event in its booking's transaction
     )
 
 
@@ -140,7 +147,12 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     overrides = overrides or Overrides()
     clock = overrides.clock or service_clock(settings)
     metrics = Metrics()
-    store, app = await open_application(settings, deployment=overrides.deployment)
+    provider = overrides.provider(settings)
+    try:
+        store, app = await open_application(settings, deployment=overrides.deployment, provider=provider)
+    except BaseException:
+        await provider.close()
+        raise
     if not is_sqlite(store.url):
         await check_schema(store)
     await app.sync_workers()
@@ -153,10 +165,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     connector = await exits.enter_async_context(ChannelConnector.open(settings))  # one session for every reply
     auth = ReusingAuthentication(settings, connector)
     adapter = CloudAdapter(auth)
-    provider = overrides.provider(settings)
     reach = overrides.reach(settings, provider)
-    # The embedded calendar names an appointment's event in its booking's transaction.
-    app.context.immediate_calendar = provider if isinstance(provider, LocalCalendar) else None
     if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
         provider.observe_request = lambda what, seconds: metrics.observe(
             "permanence_graph_request_seconds", seconds, operation=what
