@@ -22,6 +22,8 @@ PLANTS = {
     "domain-pure": ("booking/rules.py", "import sqlalchemy"),
     "sdk-at-the-edge": ("storage/crypto.py", "import botbuilder.schema"),
     "storage-graph-independent": ("storage/db.py", "import bot.settings"),
+    "channel-under-the-adapter": ("bot/channel/wire.py", "import bot.teams.cards"),
+    "command-line-on-top": ("bot/web/jobs.py", "import bot.cli.common"),
 }
 
 
