@@ -9,7 +9,7 @@ import contextlib
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from botbuilder.core import BotAdapter
@@ -29,7 +29,6 @@ from bot.settings import CalendarProvider, Settings
 from bot.teams.bot import PermanenceBot
 from bot.teams.notifier import TeamsNotifier
 from bot.teams.state import DatabaseStorage
-from bot.web.liveness import Heartbeats
 from graph.local import LocalCalendar, LocalReach
 from graph.provider import CalendarProvider as Provider
 from graph.provider import Reach
@@ -89,7 +88,6 @@ class Runtime:
     calendar_sync: CalendarSync | None
     exits: contextlib.AsyncExitStack  # the outgoing HTTP session, closed last
     reach_workers: Callable[[], Awaitable[list[Reachability]]]  # install the app for workers, keep their chats
-    heartbeats: Heartbeats = field(default_factory=Heartbeats)  # background tasks, for /healthz
 
     async def close(self) -> None:
         await self.provider.close()

@@ -33,6 +33,7 @@ from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.runtime import StartupError
 from bot.settings import Settings
 from bot.web.jobs import schedule_jobs
+from bot.web.liveness import Heartbeats
 from bot.web.plan_reload import PlanReloader
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ OVERRIDES = web.AppKey("overrides", Overrides)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 OUTBOX_TASK = web.AppKey("outbox_task", asyncio.Task[None])
 READINESS = web.AppKey("readiness", Readiness)
+HEARTBEATS = web.AppKey("heartbeats", Heartbeats)  # background tasks, for /healthz
 RELOADER = web.AppKey("reloader", PlanReloader)
 
 
@@ -86,8 +88,9 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
     scheduler = AsyncIOScheduler(timezone=UTC)
     app[SCHEDULER] = scheduler
-    schedule_jobs(scheduler, runtime, settings)
-    heartbeats, timeout = runtime.heartbeats, settings.heartbeat_timeout_seconds
+    heartbeats, timeout = Heartbeats(), settings.heartbeat_timeout_seconds
+    app[HEARTBEATS] = heartbeats
+    schedule_jobs(scheduler, runtime, settings, heartbeats)
     scheduler.start()
     loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
     app[OUTBOX_TASK] = loop
@@ -238,7 +241,7 @@ async def graph_lifecycle(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Liveness: 503 naming each background task that stopped or stopped beating (restart me)."""
-    heartbeats = request.app[RUNTIME].heartbeats
+    heartbeats = request.app[HEARTBEATS]
     problems = heartbeats.problems()
     if problems:
         return web.json_response({"status": "unhealthy", "tasks": problems}, status=503)

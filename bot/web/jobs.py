@@ -65,10 +65,10 @@ def periodic(
     )
 
 
-def schedule_jobs(scheduler: AsyncIOScheduler, runtime: Runtime, settings: Settings) -> None:
+def schedule_jobs(scheduler: AsyncIOScheduler, runtime: Runtime, settings: Settings, heartbeats: Heartbeats) -> None:
     """Urgent escalation, the SQLite checkpoint, the retention purge, reaching the workers, and
     with Graph the calendar sync and its subscriptions."""
-    heartbeats, timeout = runtime.heartbeats, settings.heartbeat_timeout_seconds
+    timeout = settings.heartbeat_timeout_seconds
     clock, store, dispatcher = runtime.clock, runtime.store, runtime.dispatcher
 
     async def escalate() -> None:

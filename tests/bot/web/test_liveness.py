@@ -9,7 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.settings import Settings
-from bot.web.app import OUTBOX_TASK, RUNTIME, SCHEDULER, create_app
+from bot.web.app import HEARTBEATS, OUTBOX_TASK, SCHEDULER, create_app
 from bot.web.liveness import Heartbeats
 from tests.dates import DEFAULT
 
@@ -62,7 +62,7 @@ async def test_an_unscheduled_job_or_a_stopped_scheduler_is_named(client):
 
 
 async def test_a_silent_job_is_reported_stuck(client):
-    heartbeats = client.app[RUNTIME].heartbeats
+    heartbeats = client.app[HEARTBEATS]
     real = heartbeats.clock
     heartbeats.clock = lambda: real() + 2 * 86400  # two days without the daily purge ticking
     status, body = await health(client)
