@@ -14,10 +14,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from botbuilder.core.adapters import TestAdapter
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -30,9 +32,9 @@ from storage.models import AppointmentRow
 from storage.store import Store
 from tests.bot.conftest import MEETING_URL, Clock, Person, World, sample_deployment
 from tests.bot.test_journeys import open_slots
-from tests.bot.test_replicas import Connector
-from tests.dates import bookable_plan_text
-from tests.e2e.conftest import free_port
+from tests.bot.test_replicas import ROOT, Connector, card_action, start_replicas
+from tests.dates import bookable_plan_text, served_environment
+from tests.e2e.conftest import free_port, wait_http
 from tests.storage.conftest import PG_ADMIN, pg_url
 
 
@@ -71,8 +73,6 @@ def pool_settings(tmp_path: Path, url: str, **values: Any) -> Settings:
 
 async def pool_world(tmp_path: Path, url: str, now: datetime, **pool: Any) -> World:
     """The real composition on PostgreSQL with the pool sizes given, the embedded calendar as it ships."""
-    from botbuilder.core.adapters import TestAdapter
-
     clock = Clock(now)
     proactive = TestAdapter()
     overrides = Overrides(clock=clock, channel=proactive, deployment=sample_deployment(bookable_plan_text(now)))
@@ -193,3 +193,107 @@ async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_pat
             assert texts.BUSY not in str(connector.activities["a:busy"][-1])
     finally:
         await runner.cleanup()
+
+
+async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_three_slots(tmp_path, pinned_now):
+    """The deployment guide's two `permanence serve` replicas, each with a pool of five and no
+    overflow, sixty agents at once, every turn on the other replica than the one before."""
+    name = f"permanence_pool_replicas_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL not reachable: {err!r}")
+        pytest.skip(f"PostgreSQL not reachable: {type(err).__name__}")
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    connector = Connector()
+    runner = web.AppRunner(connector.app(), access_log=None)
+    await runner.setup()
+    connector_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", connector_port).start()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PERMANENCE_DATABASE_URL": pg_url(name),
+        "PERMANENCE_ENCRYPTION_KEY": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
+        "PERMANENCE_LOOKUP_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "PERMANENCE_DATA_DIR": str(tmp_path),
+        "PERMANENCE_LOCAL_MEETING_URL": MEETING_URL,
+        "PERMANENCE_LOG_LEVEL": "WARNING",
+        "PERMANENCE_DB_POOL_SIZE": "5",
+        "PERMANENCE_DB_MAX_OVERFLOW": "0",
+        "PERMANENCE_DB_POOL_TIMEOUT": "30",
+        **served_environment(pinned_now, tmp_path),
+    }
+    ports, replicas = start_replicas(env, tmp_path)
+    turns = 0
+    try:
+        for port in ports:
+            await wait_http(f"http://127.0.0.1:{port}/readyz")
+        async with aiohttp.ClientSession() as session:
+
+            async def send(user: int, text: str | None = None, value: dict[str, Any] | None = None) -> dict[str, Any]:
+                nonlocal turns
+                conversation = f"a:pool-user-{user}"
+                before = len(connector.activities.get(conversation, []))
+                activity = {
+                    "type": "message",
+                    "id": f"in-{user}-{before}",
+                    "channelId": "msteams",
+                    "text": text,
+                    "value": value,
+                    "serviceUrl": f"http://127.0.0.1:{connector_port}/",
+                    "from": {"id": f"29:{user}", "aadObjectId": f"00000000-0000-0000-0000-{user:012d}", "name": "A"},
+                    "recipient": {"id": "28:bot"},
+                    "conversation": {"id": conversation, "conversationType": "personal"},
+                    "channelData": {"tenant": {"id": "00000000-0000-0000-0000-0000000000e1"}},
+                    "replyToId": connector.activities[conversation][-1]["id"] if before else None,
+                }
+                port = ports[(user + before) % 2]  # each turn of a conversation on the other replica
+                turns += 1
+                async with session.post(f"http://127.0.0.1:{port}/api/messages", json=activity) as response:
+                    assert response.status == 200, await response.text()
+                replies = connector.activities[conversation][before:]
+                assert replies, "no reply"
+                return replies[-1]
+
+            async def summary(user: int) -> dict[str, Any]:
+                picker = await send(user, "rendez-vous")
+                form = await send(user, value={**card_action(picker, "site"), "site": "vanves"})
+                inputs = {"mode": "teams", "topic": "", "message": "", "phone": ""}
+                slots = await send(user, value={**card_action(form, "slots"), **inputs})
+                return await send(user, value=card_action(slots, "pick", user % 3))
+
+            agents = range(60)
+            summaries = await asyncio.gather(*(summary(user) for user in agents))
+            done = await asyncio.gather(
+                *(send(user, value=card_action(s, "confirm")) for user, s in zip(agents, summaries, strict=True))
+            )
+            said = [str(d) for d in done]
+            assert not [s for s in said if texts.ERROR in s or texts.BUSY in s]
+            assert sum(texts.CONFIRMED_TITLE in s for s in said) == 3
+            lost = [d for d in done if texts.REFUSALS["slot_taken"] in str(d)]
+            assert len(lost) == 57
+            assert all(card_action(d, "pick") for d in lost)  # the nearest slots offered
+            errors = 0.0
+            for port in ports:
+                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                    page = await response.text()
+                errors += metric(page, "permanence_turn_errors_total")
+                errors += metric(page, "permanence_pool_exhausted_total")
+            assert errors == 0
+            assert turns == 60 * 5
+    finally:
+        for replica in replicas:
+            replica.terminate()
+            replica.wait(timeout=10)
+        await runner.cleanup()
+        store = Store(pg_url(name), Keyring(keys={"m": secrets.token_bytes(32)}, current="m", lookup_key=b"0" * 32))
+        try:
+            async with store.unit_of_work(read_only=True) as uow:
+                rows = (await uow.session.execute(select(AppointmentRow.start_at))).all()
+        finally:
+            await store.dispose()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    assert len({start for (start,) in rows}) == len(rows) == 3
