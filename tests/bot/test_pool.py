@@ -26,6 +26,7 @@ from sqlalchemy import select
 from bot import texts
 from bot.app import RUNTIME, create_app
 from bot.bootstrap import Overrides, bootstrap
+from bot.doctor import examine
 from bot.settings import Settings
 from storage.crypto import Keyring
 from storage.models import AppointmentRow
@@ -297,3 +298,60 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     assert len({start for (start,) in rows}) == len(rows) == 3
+
+
+async def test_doctor_warns_when_the_replicas_pools_exceed_what_the_server_allows(tmp_path, database, pinned_now):
+    admin = await asyncpg.connect(PG_ADMIN, timeout=5)
+    try:
+        allowed = int(await admin.fetchval("SHOW max_connections"))
+        reserved = int(await admin.fetchval("SHOW superuser_reserved_connections"))
+    finally:
+        await admin.close()
+    usable = allowed - reserved
+    per_replica = 4 + 2 + 1  # pool + overflow + jobs, as set below
+
+    async def pool_check(replicas: int) -> tuple[str, str, str]:
+        settings = pool_settings(
+            tmp_path, database, db_pool_size=4, db_max_overflow=2, db_job_pool_size=1, replicas=replicas
+        )
+        (check,) = [c for c in await examine(settings, now=pinned_now) if (c.area, c.subject) == ("database", "pool")]
+        return check.status.value, check.code, check.detail
+
+    fits = usable // per_replica
+    status, _, detail = await pool_check(fits)
+    assert status == "ok"
+    assert f"= {fits * per_replica} connections" in detail
+    status, code, detail = await pool_check(fits + 1)
+    assert (status, code) == ("warning", "pool_exceeds_server")
+    assert f"{fits + 1} replica(s) × (4 pool + 2 overflow + 1 jobs) = {(fits + 1) * per_replica}" in detail
+    assert f"max_connections - {reserved} reserved" in detail
+
+
+async def test_background_jobs_holding_all_their_connections_never_stop_the_turns(tmp_path, database, pinned_now):
+    """A job stuck with every connection of the jobs' pool (a slow calendar sync): the turns
+    have their own, and twenty agents racing on three slots are all answered."""
+    world = await pool_world(
+        tmp_path, database, pinned_now, db_pool_size=2, db_max_overflow=0, db_job_pool_size=1, db_pool_timeout=30
+    )
+    stuck = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_job() -> None:
+        with world.store.for_jobs():
+            async with world.store.advisory_lock("a-slow-job") as mine:
+                assert mine
+                async with world.store.unit_of_work(read_only=True) as uow:
+                    await uow.session.execute(select(AppointmentRow.id).limit(1))
+                    stuck.set()
+                    await release.wait()
+
+    job = asyncio.create_task(slow_job())
+    try:
+        await stuck.wait()
+        await race(world, 20)
+        assert not job.done()  # the job still holds the jobs' only connection
+        assert world.store.exhausted["turn"] == 0
+    finally:
+        release.set()
+        await job
+        await world.runtime.close()
