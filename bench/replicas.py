@@ -97,7 +97,7 @@ class Replicas:
                     cwd=ROOT,
                     env={**env, "PERMANENCE_PORT": str(port)},
                     stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stderr=(Path(self.workdir) / f"{self.database}-{port}.log").open("wb"),
                 )
             )
         async with aiohttp.ClientSession() as session:
@@ -118,6 +118,10 @@ class Replicas:
             process.terminate()
             process.wait(timeout=10)
         self.processes = []
+        for log in Path(self.workdir).glob(f"{self.database}-*.log"):
+            text = log.read_text(errors="replace")
+            for event in ("turn.error", "turn.busy"):
+                LOGGED[event] = LOGGED.get(event, 0) + text.count(f'"{event}"')
         if self.database:
             admin = await asyncpg.connect(PG_ADMIN, timeout=5)
             try:
@@ -135,7 +139,10 @@ def show(title: str, rows: list[tuple[str, dict[str, float]]]) -> None:
     print(f"\n{title}")
     print(f"  {'bot':<16}{'turns/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'× echo':>8}{'RSS MiB':>9}  notes")
     for label, f in rows:
-        notes = [f"{int(f['failures'])} HTTP failures", f"{int(f.get('errors', 0))} error replies"]
+        notes = [
+            f"{int(f['failures'])} HTTP failures",
+            f"{int(f.get('errors', 0))} error replies ({int(f.get('busy', 0))} « très sollicité »)",
+        ]
         if "confirmed" in f and label != ECHO:
             notes.append(f"{int(f['confirmed'])} bookings confirmed")
         print(
@@ -150,10 +157,12 @@ async def measured(connector: Connector, run: Any) -> dict[str, float]:
     busy_before = BUSY_REPLIES[0]
     result: dict[str, float] = await run
     result["errors"] = connector.errors - before + BUSY_REPLIES[0] - busy_before
+    result["busy"] = BUSY_REPLIES[0] - busy_before
     return result
 
 
 BUSY_REPLIES = [0]  # « très sollicité » replies seen by the connector
+LOGGED: dict[str, int] = {}  # what the replicas logged, by event
 
 
 async def main() -> None:
@@ -242,6 +251,7 @@ async def main() -> None:
         await permanence.stop()
         await runner.cleanup()
         tmp.cleanup()
+    print(f"\nlogged by the replicas: {LOGGED.get('turn.error', 0)} turn.error, {LOGGED.get('turn.busy', 0)} turn.busy")
     print("\ntargets")
     for label, value, wanted in targets:
         print(f"  {label:<48}{value:>7.2f}  {'met' if value >= wanted else 'NOT met'}")
