@@ -304,6 +304,12 @@ class Store:
             await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         await connection.commit()
 
+    @staticmethod
+    async def _driver(connection: AsyncConnection) -> Any:
+        """The asyncpg connection under `connection`: a statement outside any transaction is
+        one round trip (SQLAlchemy's adapter would wrap it in BEGIN … COMMIT: three)."""
+        return (await connection.get_raw_connection()).driver_connection
+
     @contextlib.asynccontextmanager
     async def serial(self, name: str) -> AsyncIterator[None]:
         """One block at a time per `name`: in this process (a lock per name, kept only while
@@ -320,13 +326,15 @@ class Store:
                 return
             key = int.from_bytes(hashlib.sha256(f"serial:{name}".encode()).digest()[:8], "big", signed=True)
             async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                await connection.commit()
+                driver = await self._driver(connection)
+                await driver.fetchval("SELECT pg_advisory_lock($1)", key)
                 try:
                     with self._pin(connection):
                         yield
                 finally:
-                    await self._release(connection, key, True)
+                    if connection.in_transaction():  # what a unit of work left (rolled back unless committed)
+                        await connection.rollback()
+                    await driver.fetchval("SELECT pg_advisory_unlock($1)", key)
 
     async def checkpoint(self) -> tuple[int, int] | None:
         """SQLite: copy what the write-ahead log holds into the database file (a PASSIVE
