@@ -10,7 +10,8 @@ concurrency: the largest at which every turn of « mes rendez-vous » is answere
 Prints turns/s, p50, p99, the slowest turn and errors (HTTP failures and « problème technique »
 or « très sollicité » replies). Pool sizes: the settings' defaults unless given.
 
-    .venv/bin/python bench/replicas.py [--turns 600] [--flows-per-client 3] [--pool 10 --overflow 5]
+    .venv/bin/python bench/replicas.py [--turns 600] [--flows-per-client 2] [--pool 10 --overflow 5 --timeout 5]
+                                       [--only mine|booking|single]
 
 Needs PostgreSQL (PERMANENCE_TEST_POSTGRES, default postgresql://postgres@127.0.0.1:5432/postgres).
 """
@@ -172,6 +173,7 @@ async def main() -> None:
     parser.add_argument("--flows-per-client", type=int, default=2, help="booking flows per concurrent client")
     parser.add_argument("--pool", type=int, help="PERMANENCE_DB_POOL_SIZE of each replica")
     parser.add_argument("--overflow", type=int, help="PERMANENCE_DB_MAX_OVERFLOW of each replica")
+    parser.add_argument("--timeout", type=float, help="PERMANENCE_DB_POOL_TIMEOUT of each replica (seconds)")
     parser.add_argument("--only", choices=("mine", "booking", "single"), action="append", help="parts to run")
     args = parser.parse_args()
     random.seed(7)
@@ -180,6 +182,8 @@ async def main() -> None:
         pool["PERMANENCE_DB_POOL_SIZE"] = str(args.pool)
     if args.overflow is not None:
         pool["PERMANENCE_DB_MAX_OVERFLOW"] = str(args.overflow)
+    if args.timeout is not None:
+        pool["PERMANENCE_DB_POOL_TIMEOUT"] = str(args.timeout)
     connector = Connector()
     original_reply = connector.reply
 
