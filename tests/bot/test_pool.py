@@ -34,9 +34,16 @@ from storage.store import Store
 from tests.bot.conftest import MEETING_URL, Clock, Person, World, sample_deployment
 from tests.bot.test_journeys import open_slots
 from tests.bot.test_replicas import ROOT, Connector, card_action, start_replicas
-from tests.dates import bookable_plan_text, served_environment
+from tests.dates import DEFAULT, bookable_plan_text, served_environment
 from tests.e2e.conftest import free_port, wait_http
 from tests.storage.conftest import PG_ADMIN, pg_url
+
+
+@pytest.fixture
+def now() -> datetime:
+    # The pool's behaviour does not depend on the date (bookable_plan_text opens slots on any
+    # date): one instant is enough, and keeps the two-replica race out of the date matrix.
+    return DEFAULT.instant
 
 
 @pytest.fixture
@@ -113,8 +120,8 @@ async def race(world: World, agents: int) -> None:
     assert len(starts) == len(set(starts)) == 3
 
 
-async def test_sixty_agents_race_on_three_slots_through_a_pool_of_five(tmp_path, database, pinned_now):
-    world = await pool_world(tmp_path, database, pinned_now, db_pool_size=5, db_max_overflow=0, db_pool_timeout=30)
+async def test_sixty_agents_race_on_three_slots_through_a_pool_of_five(tmp_path, database, now):
+    world = await pool_world(tmp_path, database, now, db_pool_size=5, db_max_overflow=0, db_pool_timeout=30)
     try:
         await race(world, 60)
         assert world.store.exhausted == {"turn": 0, "job": 0}
@@ -122,10 +129,10 @@ async def test_sixty_agents_race_on_three_slots_through_a_pool_of_five(tmp_path,
         await world.runtime.close()
 
 
-async def test_a_pool_of_one_connection_serves_every_turn(tmp_path, database, pinned_now):
+async def test_a_pool_of_one_connection_serves_every_turn(tmp_path, database, now):
     """Every turn of every journey here needs one connection at a time: with one in the pool,
     twenty agents at once all book or are offered the nearest slots (none waits for a second)."""
-    world = await pool_world(tmp_path, database, pinned_now, db_pool_size=1, db_max_overflow=0, db_pool_timeout=30)
+    world = await pool_world(tmp_path, database, now, db_pool_size=1, db_max_overflow=0, db_pool_timeout=30)
     try:
         await race(world, 20)
         mine = await asyncio.gather(*(world.person(f"Autre {n}").say("mes rendez-vous") for n in range(10)))
@@ -143,7 +150,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     )
 
 
-async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_path, database, pinned_now):
+async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_path, database, now):
     """Every connection held elsewhere beyond the pool's timeout: the agent is asked to retry in
     a few seconds (not « un problème technique »), the metrics count it and /healthz shows it."""
     connector = Connector()
@@ -158,7 +165,7 @@ async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_pat
         db_max_overflow=0,
         db_pool_timeout=0.3,
         test_mode=True,
-        test_now=pinned_now,
+        test_now=now,
     )
     body = {
         "type": "message",
@@ -196,7 +203,7 @@ async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_pat
         await runner.cleanup()
 
 
-async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_three_slots(tmp_path, pinned_now):
+async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_three_slots(tmp_path, now):
     """The deployment guide's two `permanence serve` replicas, each with a pool of five and no
     overflow, sixty agents at once, every turn on the other replica than the one before."""
     name = f"permanence_pool_replicas_{uuid.uuid4().hex[:8]}"
@@ -224,7 +231,7 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
         "PERMANENCE_DB_POOL_SIZE": "5",
         "PERMANENCE_DB_MAX_OVERFLOW": "0",
         "PERMANENCE_DB_POOL_TIMEOUT": "30",
-        **served_environment(pinned_now, tmp_path),
+        **served_environment(now, tmp_path),
     }
     ports, replicas = start_replicas(env, tmp_path)
     turns = 0
@@ -300,7 +307,7 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
     assert len({start for (start,) in rows}) == len(rows) == 3
 
 
-async def test_doctor_warns_when_the_replicas_pools_exceed_what_the_server_allows(tmp_path, database, pinned_now):
+async def test_doctor_warns_when_the_replicas_pools_exceed_what_the_server_allows(tmp_path, database, now):
     admin = await asyncpg.connect(PG_ADMIN, timeout=5)
     try:
         allowed = int(await admin.fetchval("SHOW max_connections"))
@@ -314,7 +321,7 @@ async def test_doctor_warns_when_the_replicas_pools_exceed_what_the_server_allow
         settings = pool_settings(
             tmp_path, database, db_pool_size=4, db_max_overflow=2, db_job_pool_size=1, replicas=replicas
         )
-        (check,) = [c for c in await examine(settings, now=pinned_now) if (c.area, c.subject) == ("database", "pool")]
+        (check,) = [c for c in await examine(settings, now=now) if (c.area, c.subject) == ("database", "pool")]
         return check.status.value, check.code, check.detail
 
     fits = usable // per_replica
@@ -327,11 +334,11 @@ async def test_doctor_warns_when_the_replicas_pools_exceed_what_the_server_allow
     assert f"max_connections - {reserved} reserved" in detail
 
 
-async def test_background_jobs_holding_all_their_connections_never_stop_the_turns(tmp_path, database, pinned_now):
+async def test_background_jobs_holding_all_their_connections_never_stop_the_turns(tmp_path, database, now):
     """A job stuck with every connection of the jobs' pool (a slow calendar sync): the turns
     have their own, and twenty agents racing on three slots are all answered."""
     world = await pool_world(
-        tmp_path, database, pinned_now, db_pool_size=2, db_max_overflow=0, db_job_pool_size=1, db_pool_timeout=30
+        tmp_path, database, now, db_pool_size=2, db_max_overflow=0, db_job_pool_size=1, db_pool_timeout=30
     )
     stuck = asyncio.Event()
     release = asyncio.Event()
