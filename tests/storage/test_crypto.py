@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from storage.crypto import Keyring, KeyringError, padded_size
+from storage.sealing import appointment_context
 from tests.storage.conftest import OPERATOR, make_keyring
 from tests.storage.test_store import SLOT, appointment, book, seed
 
@@ -86,8 +87,8 @@ async def test_rotation_pads_values_left_in_the_first_form_under_the_current_key
         await uow.session.execute(
             text("UPDATE appointments SET topic_enc = :t, message_enc = :m WHERE id = :id"),
             {
-                "t": old_token(keyring, "budget", f"appointments.topic:{appointment_id}"),
-                "m": old_token(keyring, "a few words", f"appointments.message:{appointment_id}"),
+                "t": old_token(keyring, "budget", appointment_context("topic", appointment_id, agent)),
+                "m": old_token(keyring, "a few words", appointment_context("message", appointment_id, agent)),
                 "id": appointment_id,
             },
         )
