@@ -12,7 +12,7 @@ from storage.sealing import Tampered
 from storage.store import Store
 from tests.storage.conftest import OPERATOR, make_keyring
 from tests.storage.test_ownership import HER, HIS, insider, urgent
-from tests.storage.test_store import NOW, appointment, book, seed
+from tests.storage.test_store import appointment, book, seed
 
 MESSAGE = "SENTINEL-message de soixante-dix octets, pour voir le remplissage."
 
