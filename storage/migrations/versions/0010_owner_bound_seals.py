@@ -77,7 +77,7 @@ def _reseal(*, forward: bool) -> None:
     left = 0
     for name, owner, columns, before, after, seal_empty in STEPS:
         old, new = (before, after) if forward else (after, before)
-        owners = [sa.column(owner)] if owner != "id" else []
+        owners: list[sa.ColumnClause[Any]] = [sa.column(owner)] if owner != "id" else []
         table = sa.table(name, sa.column("id"), *owners, *(sa.column(f"{c}_enc") for c in columns))
         rows = connection.execute(sa.select(table)).fetchall()
         if rows and keyring is None:
