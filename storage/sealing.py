@@ -14,7 +14,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
+from booking.records import Tampered
 from storage.crypto import Keyring, KeyringError
+
+__all__ = ["Tampered", "appointment_context", "object_id_context", "report", "tampered_counts", "urgent_context"]
 
 log = logging.getLogger("storage.tamper")
 
@@ -22,11 +25,6 @@ APPOINTMENT_COLUMNS = ("topic", "message", "notes")
 URGENT_COLUMNS = ("description", "phone", "availability")
 
 _TAMPERED: Counter[str] = Counter()
-
-
-class Tampered(Exception):
-    """A stored row does not match the owner its sealed values are bound to (a change made in
-    the database, not by the service). Carries nothing about the row."""
 
 
 def appointment_context(column: str, appointment_id: str, agent_id: str) -> str:
