@@ -113,3 +113,43 @@ async def test_topic_lengths_are_equal_in_the_database_across_topics(store):
     async with store.unit_of_work() as uow:
         lengths = set((await uow.session.scalars(text("SELECT length(topic_enc) FROM appointments"))).all())
     assert len(lengths) == 1
+
+
+FREE_TEXT = {  # the column's context, and the longest value its form accepts (in characters)
+    "appointments.message": 1000,
+    "urgent.description": 2000,
+    "urgent.availability": 200,
+    "absences.reason": 200,
+}
+
+
+@pytest.mark.parametrize("column", sorted(FREE_TEXT))
+def test_free_text_of_any_length_its_form_accepts_has_one_ciphertext_length(column: str):
+    """Issue 22, finding 7: 60 and 70 bytes, 1 and 500, or the whole box in emoji look alike."""
+    keyring = make_keyring()
+    limit = FREE_TEXT[column]
+    context = f"{column}:row|agent:someone"
+    texts = ["", "x", "é" * 30, "a" * 60, "a" * 70, "b" * 500, "c" * limit, "é" * limit, "🙂" * limit]
+    lengths = {len(keyring.encrypt(t, context)) for t in texts}
+    assert len(lengths) == 1
+    assert all(keyring.decrypt(keyring.encrypt(t, context), context) == t for t in texts)
+
+
+def test_sixty_and_seventy_byte_messages_were_told_apart_by_the_plain_buckets():
+    """What finding 7 reported, still true of a context without a floor (ids, topics): the
+    floor is what makes free text alike."""
+    keyring = make_keyring()
+    assert len(keyring.encrypt("a" * 60, "c")) != len(keyring.encrypt("a" * 70, "c"))
+    assert len(keyring.encrypt("a" * 60, "appointments.message:r")) == len(
+        keyring.encrypt("a" * 70, "appointments.message:r")
+    )
+
+
+async def test_messages_of_different_lengths_are_alike_in_the_database(store):
+    (agent,) = await seed(store, "oid-1")
+    for index, message in enumerate(["a" * 60, "a" * 70, "x", "y" * 500]):
+        await book(store, appointment(agent, SLOT + timedelta(hours=index)), message=message)
+    async with store.unit_of_work() as uow:
+        lengths = set((await uow.session.scalars(text("SELECT length(message_enc) FROM appointments"))).all())
+        notes = set((await uow.session.scalars(text("SELECT length(notes_enc) FROM appointments"))).all())
+    assert len(lengths) == 1 and len(notes) == 1
