@@ -35,7 +35,7 @@ from sqlalchemy import select
 from booking.grants import Grant, Purpose, require_everything
 from storage.crypto import pad, unpad
 from storage.models import AgentRow, AppointmentChangeRow, AppointmentRow, UrgentRequestRow, WorkerRow
-from storage.sealing import appointment_context, object_id_context, urgent_context
+from storage.sealing import appointment_context, join_url_context, object_id_context, urgent_context
 from storage.unit_of_work import UnitOfWork
 
 MAGIC = b"PERMANENCE-DOSSIERS-1\n"
@@ -176,7 +176,7 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, gr
                 "notes": opened(a.notes_enc, appointment_context("notes", a.id, a.agent_id)),
                 "transaction_id": a.transaction_id,
                 "outlook_event_id": a.outlook_event_id,
-                "join_url": a.join_url,
+                "join_url": (opened(a.join_url, join_url_context(a.id)) or None) if a.join_url else None,
                 "created_at": _iso(a.created_at),
                 "updated_at": _iso(a.updated_at),
                 "history": history.get(a.id, []),
@@ -272,7 +272,7 @@ async def import_dossiers(
                 notes_enc=sealed(a["notes"], appointment_context("notes", a["id"], owner)),
                 transaction_id=a["transaction_id"],
                 outlook_event_id=None if assign_to else a["outlook_event_id"],
-                join_url=a["join_url"],
+                join_url=sealed(a["join_url"] or "", join_url_context(a["id"])),
                 created_at=_dt(a["created_at"]),
                 updated_at=_dt(a["updated_at"]),
             )

@@ -14,10 +14,18 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from booking.records import Tampered
+from booking.records import Tampered as Tampered  # raised here, a domain error
 from storage.crypto import Keyring, KeyringError
 
-__all__ = ["Tampered", "appointment_context", "object_id_context", "report", "tampered_counts", "urgent_context"]
+__all__ = [
+    "Tampered",
+    "appointment_context",
+    "join_url_context",
+    "object_id_context",
+    "report",
+    "tampered_counts",
+    "urgent_context",
+]
 
 log = logging.getLogger("storage.tamper")
 
@@ -29,6 +37,11 @@ _TAMPERED: Counter[str] = Counter()
 
 def appointment_context(column: str, appointment_id: str, agent_id: str) -> str:
     return f"appointments.{column}:{appointment_id}|agent:{agent_id}"
+
+
+def join_url_context(appointment_id: str) -> str:
+    """A meeting link is sealed too (bound to its appointment; it tells nothing of who)."""
+    return f"appointments.join_url:{appointment_id}"
 
 
 def urgent_context(column: str, request_id: str, agent_id: str) -> str:

@@ -52,6 +52,7 @@ ENCRYPTED: tuple[tuple[type[Any], str, Callable[[Any], str]], ...] = (
         (UrgentRequestRow, f"{column}_enc", partial(lambda c, row: urgent_context(c, row.id, row.agent_id), column))
         for column in URGENT_COLUMNS
     ),
+    (AppointmentRow, "join_url", _prefixed("appointments.join_url")),
     (AbsenceRow, "reason_enc", _prefixed("absences.reason")),
 )
 

@@ -22,12 +22,13 @@ from booking.reports import ReportAppointment
 from storage.crypto import KeyringError
 from storage.models import (
     ACTIVE_STATUSES,
+    AgentRow,
     AppointmentChangeRow,
     AppointmentRow,
 )
 from storage.repositories.agents import AgentRepository
 from storage.repositories.base import Repository, new_id, new_reference, table, to_appointment, to_domain
-from storage.sealing import appointment_context, opens, report
+from storage.sealing import appointment_context, join_url_context, opens, report
 
 # No appointment lasts longer (a slot lies within one day; `add` and `move` refuse longer):
 # a query for the appointments overlapping a period also bounds their start from below, so
@@ -185,7 +186,7 @@ class AppointmentRepository(Repository):
             "notes_enc": self._seal("", appointment_context("notes", appointment.id, appointment.agent_id)),
             "transaction_id": transaction_id or new_id(),
             "outlook_event_id": outlook_event_id,
-            "join_url": join_url,
+            "join_url": self._seal(join_url or "", join_url_context(appointment.id)),
             "version": 1,
             "created_at": now,
             "updated_at": now,
@@ -207,7 +208,7 @@ class AppointmentRepository(Repository):
                 "actor": actor,
             },
         )
-        return to_domain(AppointmentRow(**values))
+        return self._domain(AppointmentRow(**values))
 
     def _history(self, row: AppointmentRow, now: datetime, actor: str) -> None:
         self.session.add(
@@ -220,6 +221,10 @@ class AppointmentRepository(Repository):
                 actor=actor,
             )
         )
+
+    def _domain(self, row: Any) -> StoredAppointment:
+        link = self._open(row.join_url, join_url_context(row.id)) if row.join_url else ""
+        return to_domain(row, join_url=link or None)
 
     def _owned(self, row: Any) -> bool:
         """Whether the row's sealed values are bound to the agent it names (a row moved to
@@ -236,27 +241,27 @@ class AppointmentRepository(Repository):
         return row
 
     async def get(self, appointment_id: str) -> StoredAppointment:
-        return to_domain(await self._row(appointment_id))
+        return self._domain(await self._row(appointment_id))
 
     async def by_reference(self, reference: str) -> StoredAppointment:
         row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.reference == reference))
         if row is None:
             raise NotFound
-        return to_domain(row)
+        return self._domain(row)
 
     async def by_outlook_event(self, event_id: str) -> StoredAppointment | None:
         row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.outlook_event_id == event_id))
-        return None if row is None else to_domain(row)
+        return None if row is None else self._domain(row)
 
     async def by_transaction(self, transaction_id: str) -> StoredAppointment | None:
         row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.transaction_id == transaction_id))
-        return None if row is None else to_domain(row)
+        return None if row is None else self._domain(row)
 
     async def upcoming_for_agent(self, agent_id: str, now: datetime) -> list[StoredAppointment]:
         rows = await self.session.execute(
             _UPCOMING_FOR_AGENT, {"agent": agent_id, "now": now, "earliest": now - LONGEST}
         )
-        return [to_domain(r) for r in rows if self._owned(r)]  # plain rows: no ORM identity map to fill
+        return [self._domain(r) for r in rows if self._owned(r)]  # plain rows: no ORM identity map to fill
 
     async def of_agent(self, agent_id: str) -> list[StoredAppointment]:
         """Every appointment of the agent still kept, past, cancelled and upcoming, by start
@@ -264,7 +269,7 @@ class AppointmentRepository(Repository):
         rows = await self.session.scalars(
             select(AppointmentRow).where(AppointmentRow.agent_id == agent_id).order_by(AppointmentRow.start_at)
         )
-        return [to_domain(r) for r in rows if self._owned(r)]
+        return [self._domain(r) for r in rows if self._owned(r)]
 
     async def detach(self, appointment_id: str, anonymous_agent_id: str, now: datetime) -> None:
         """Erase the agent's part of an appointment at her request: it is left to an anonymous
@@ -276,7 +281,14 @@ class AppointmentRepository(Repository):
         row.message_enc = self._seal("", appointment_context("message", row.id, anonymous_agent_id))
         row.notes_enc = self._seal("", appointment_context("notes", row.id, anonymous_agent_id))
         row.invite_agent = False
-        row.updated_at = now
+        # Nothing dated by the erasure: the row keeps its times, and the anonymous agent takes
+        # the booking's (a row left at the erasure's instant would name whose it was, through
+        # the audit entry of that instant).
+        await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == anonymous_agent_id)
+            .values(created_at=row.created_at, updated_at=row.created_at)
+        )
         await self.session.flush()
 
     async def active_between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[Appointment]:
@@ -295,7 +307,7 @@ class AppointmentRepository(Repository):
             )
             .order_by(AppointmentRow.start_at)
         )
-        return [to_domain(r) for r in rows if self._owned(r)]
+        return [self._domain(r) for r in rows if self._owned(r)]
 
     async def set_status(
         self, appointment_id: str, status: AppointmentStatus, *, version: int, now: datetime, actor: str
@@ -306,7 +318,7 @@ class AppointmentRepository(Repository):
         row.status, row.updated_at = status.value, now
         await self._flush_or_taken()
         self._history(row, now, actor)
-        return to_domain(row)
+        return self._domain(row)
 
     async def move(
         self, appointment_id: str, interval: Interval, *, version: int, now: datetime, actor: str
@@ -321,12 +333,18 @@ class AppointmentRepository(Repository):
         row.start_at, row.end_at, row.updated_at = interval.start, interval.end, now
         await self._flush_or_taken()
         self._history(row, now, actor)
-        return to_domain(row)
+        return self._domain(row)
 
     async def set_outlook(self, appointment_id: str, event_id: str, join_url: str | None, now: datetime) -> None:
         """One UPDATE (the outbox, once the event is written; nothing else of the row changes)."""
         done = await self.session.execute(
-            _SET_OUTLOOK, {"appointment": appointment_id, "event": event_id, "url": join_url, "at": now}
+            _SET_OUTLOOK,
+            {
+                "appointment": appointment_id,
+                "event": event_id,
+                "url": self._seal(join_url or "", join_url_context(appointment_id)),
+                "at": now,
+            },
         )
         if not done.rowcount:  # type: ignore[attr-defined]
             raise NotFound

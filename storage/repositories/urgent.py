@@ -15,6 +15,7 @@ from booking.records import (
 )
 from booking.reports import ReportUrgent
 from storage.models import (
+    AgentRow,
     UrgentRequestRow,
 )
 from storage.repositories.base import Repository, new_id, new_reference
@@ -110,6 +111,12 @@ class UrgentRepository(Repository):
         row.description_enc = self._seal("", urgent_context("description", request_id, anonymous_agent_id))
         row.phone_enc = self._seal("", urgent_context("phone", request_id, anonymous_agent_id))
         row.availability_enc = self._seal("", urgent_context("availability", request_id, anonymous_agent_id))
+        # The anonymous agent dated by the request, not by the erasure (see appointments' detach).
+        await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == anonymous_agent_id)
+            .values(created_at=row.received_at, updated_at=row.received_at)
+        )
         await self.session.flush()
 
     async def acknowledge(self, request_id: str, worker_id: str, now: datetime) -> UrgentRequest:

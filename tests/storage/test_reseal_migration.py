@@ -14,6 +14,7 @@ from tests.storage.conftest import OPERATOR, make_keyring
 from tests.storage.test_ownership import HER, HIS, insider, urgent
 from tests.storage.test_store import appointment, book, seed
 
+LINK = "https://teams.microsoft.com/l/meetup-join/SENTINEL-link"
 MESSAGE = "SENTINEL-message de soixante-dix octets, pour voir le remplissage."
 
 
@@ -29,7 +30,8 @@ async def as_before_0010(store: Store, alice: str, mallory: str) -> tuple[str, s
 
     await insider(
         store,
-        "UPDATE appointments SET topic_enc = :t, message_enc = :m, notes_enc = '' WHERE id = :i",
+        "UPDATE appointments SET topic_enc = :t, message_enc = :m, notes_enc = '', join_url = :u WHERE id = :i",
+        u=LINK,
         t=old("budget", f"appointments.topic:{appointment_id}"),
         m=old(MESSAGE, f"appointments.message:{appointment_id}"),
         i=appointment_id,
@@ -64,6 +66,8 @@ async def test_0010_reseals_rows_written_before_it_and_then_catches_a_moved_row(
             assert (details.topic_id, details.message, details.notes) == ("budget", MESSAGE, "")
             assert await uow.urgent.details(request_id, grant=OPERATOR) == ("SENTINEL-situation", "06 12 34 56 78", "")
             assert await uow.agents.find(HER) == alice and await uow.agents.find(HIS) == mallory
+            assert (await uow.appointments.get(appointment_id)).join_url == LINK
+            assert "SENTINEL" not in await uow.session.scalar(text("SELECT join_url FROM appointments"))
             for query in (  # empty values are sealed like any value
                 "SELECT count(*) FROM appointments WHERE notes_enc = '' OR message_enc = '' OR topic_enc = ''",
                 "SELECT count(*) FROM urgent_requests WHERE availability_enc = ''",
@@ -88,6 +92,7 @@ async def test_0010_reseals_rows_written_before_it_and_then_catches_a_moved_row(
         async with store.unit_of_work(read_only=True) as uow:
             topic, message = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
             object_id = await uow.session.scalar(text("SELECT object_id_enc FROM agents WHERE id = :a"), {"a": alice})
+            assert await uow.session.scalar(text("SELECT join_url FROM appointments")) == LINK
         assert store.keyring.decrypt(topic, f"appointments.topic:{appointment_id}") == "budget"
         assert store.keyring.decrypt(message, f"appointments.message:{appointment_id}") == MESSAGE
         assert store.keyring.decrypt(object_id, f"agents.object_id:{alice}") == HER

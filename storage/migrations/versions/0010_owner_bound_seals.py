@@ -1,6 +1,6 @@
 """re-seal confidential values bound to their owner: appointments' and urgent requests' values
 to their agent, an agent's Entra id to her lookup; empty values sealed like any value; free
-text padded to its field's limit (storage.sealing, storage.crypto)
+text padded to its field's limit; meeting links sealed (storage.sealing, storage.crypto)
 
 A data migration: it needs the keyring, which `Store.migrate` hands over (`permanence migrate`
 and the service's start do). A value that does not open under its old binding (changed in the
@@ -26,6 +26,7 @@ from storage.sealing import (
     APPOINTMENT_COLUMNS,
     URGENT_COLUMNS,
     appointment_context,
+    join_url_context,
     object_id_context,
     urgent_context,
 )
@@ -103,9 +104,30 @@ def _reseal(*, forward: bool) -> None:
         log.warning("%d stored values did not open under their binding and were left as they were", left)
 
 
+def _meeting_links(*, forward: bool) -> None:
+    """Meeting links were kept in clear (None without one): sealed, an empty value for none."""
+    connection = op.get_bind()
+    keyring = _keyring()
+    table = sa.table("appointments", sa.column("id"), sa.column("join_url"))
+    for row in connection.execute(sa.select(table)).fetchall():
+        context = join_url_context(row.id)
+        if forward:
+            if keyring is None:
+                raise RuntimeError("migration 0010 re-seals stored values: run it with the keys (permanence migrate)")
+            value: str | None = keyring.encrypt(row.join_url or "", context)
+        else:
+            try:
+                value = (keyring.decrypt(row.join_url, context) if keyring and row.join_url else "") or None
+            except KeyringError:
+                continue
+        connection.execute(sa.update(table).where(table.c.id == row.id).values(join_url=value))
+
+
 def upgrade() -> None:
     _reseal(forward=True)
+    _meeting_links(forward=True)
 
 
 def downgrade() -> None:
+    _meeting_links(forward=False)
     _reseal(forward=False)
