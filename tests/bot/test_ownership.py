@@ -8,7 +8,8 @@ import re
 from datetime import UTC, datetime
 
 from bot import texts
-from tests.bot.conftest import Person, World, said
+from bot.application.diagnostics import Diagnostics
+from tests.bot.conftest import WORKER_OID, Person, World, said
 from tests.bot.test_journeys import book
 from tests.storage.test_ownership import insider
 
@@ -79,3 +80,14 @@ async def test_his_lookup_copied_onto_her_profile_redirects_none_of_her_notices(
     sent = await world.deliver()
     assert [a.conversation.id for a in sent] == [alice.conversation_id]
     assert [said(a) for a in sent] == [texts.REMINDER_DAY.format(date="jeudi 4 mars 2027 à 9 h")]
+
+
+async def test_a_worker_profile_that_does_not_hold_her_sealed_id_is_a_doctor_problem(world: World):
+    social = world.person("Assistante sociale", WORKER_OID)
+    await social.say("aide")
+    worker_profile = await agent_id(world, social)
+    await insider(world.store, "UPDATE agents SET object_id_enc = '' WHERE id = :w", w=worker_profile)
+    checks = await Diagnostics(world.runtime.app.context, world.runtime.provider, webhooks=False).teams()
+    found = [c for c in checks if c.subject == "ass"]
+    assert [(c.status.value, c.code) for c in found] == [("problem", "tampered")]
+    assert WORKER_OID not in found[0].detail
