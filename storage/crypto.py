@@ -6,8 +6,8 @@ is padded before encryption to a fixed bucket (64, 256, 1024, 4096, 16384, 65536
 multiples of 65536), with its length as a 4-byte prefix inside the ciphertext: a ciphertext's
 length tells only the bucket, so a topic id, a phone number or a short message all look alike.
 Free text (messages, notes, an urgent situation, availabilities, reasons) is padded at least to
-the largest value its field accepts (`FREE_TEXT_FLOORS`): every message an agent can send has
-the same ciphertext length, whether she wrote one word or the whole box.
+a floor that covers what its field accepts (`FREE_TEXT_FLOORS`): a message of one word and one
+that fills the box look alike.
 Tokens of the first version (`<key id>:<base64>`, unpadded) still decrypt; `keys rotate`
 rewrites them. Agents are looked up by a keyed hash of their Entra id, never by the id itself.
 """
@@ -34,13 +34,17 @@ BUCKETS = (64, 256, 1024, 4096, 16384, 65536)
 LENGTH_PREFIX = 4
 PADDED = "2"  # token version of padded values
 AUDIT_KEY_INFO = b"permanence audit chain v1"
-# Free-text columns (the part of the context before ':'), padded at least to this many bytes:
-# the field's limit in characters at up to 4 bytes each (UTF-8), plus the length prefix. A value
-# of these fields never tells its length; only a value longer than the form allows (a hand-over
-# from a deployment with other limits) falls in a larger bucket.
+# Free-text columns (the part of the context before ':'), padded at least to this many bytes
+# (the 4-byte length prefix included). The short fields and the rare urgent situation are padded
+# to their form's limit at the worst UTF-8 width (4 bytes a character): their length never shows.
+# The booking message, one per appointment (a million rows at ministry scale), is padded to
+# 2048 bytes: any message of the box's 1000 characters in French, accents included (at most 2
+# bytes each), has one length; only a long message written mostly in emoji or non-Latin script
+# falls in the next bucket (4096). Notes (written by no form today, carried by hand-overs) take
+# 1024 bytes, so that notes of up to a page look like none.
 FREE_TEXT_FLOORS = {
-    "appointments.message": 4096,  # 1000 characters (the booking form's box)
-    "appointments.notes": 4096,  # a worker's notes
+    "appointments.message": 2048,  # 1000 characters (the booking form's box)
+    "appointments.notes": 1024,
     "urgent.description": 8192,  # 2000 characters
     "urgent.availability": 1024,  # 200 characters
     "absences.reason": 1024,  # 200 characters
