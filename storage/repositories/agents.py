@@ -67,7 +67,10 @@ class AgentRepository(Repository):
         row = await self.session.scalar(select(AgentRow).where(AgentRow.lookup == lookup))
         if row is None:
             row = AgentRow(id=new_id(), lookup=lookup, created_at=now, updated_at=now)
-            row.phone_enc = self._seal("", f"agents.phone:{row.id}")  # whether she gave one is private
+            # Whether she gave a phone, or Teams an address or a name, is private: sealed empty values.
+            row.phone_enc = self._seal("", f"agents.phone:{row.id}")
+            row.email_enc = self._seal("", f"agents.email:{row.id}")
+            row.name_enc = self._seal("", f"agents.name:{row.id}")
             self.session.add(row)
             sealed = ""
         else:
@@ -161,7 +164,10 @@ class AgentRepository(Repository):
         erased appointment or request is left attached to, one each, so that they stay counted
         in the reports without linking to anyone nor to each other."""
         row = AgentRow(id=new_id(), lookup=new_lookup(), created_at=now, updated_at=now)
+        # Shaped like a live profile: every value sealed (empty), none left blank to single it out.
         row.object_id_enc = self._seal("", object_id_context(row.id, row.lookup))
+        row.name_enc = self._seal("", f"agents.name:{row.id}")
+        row.email_enc = self._seal("", f"agents.email:{row.id}")
         row.phone_enc = self._seal("", f"agents.phone:{row.id}")
         self.session.add(row)
         await self.session.flush()

@@ -287,7 +287,7 @@ class AppointmentRepository(Repository):
         await self.session.execute(
             update(AgentRow)
             .where(AgentRow.id == anonymous_agent_id)
-            .values(created_at=row.created_at, updated_at=row.created_at)
+            .values(created_at=row.created_at, updated_at=row.created_at, site_id=row.site_id)
         )
         await self.session.flush()
 

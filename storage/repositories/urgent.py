@@ -115,7 +115,7 @@ class UrgentRepository(Repository):
         await self.session.execute(
             update(AgentRow)
             .where(AgentRow.id == anonymous_agent_id)
-            .values(created_at=row.received_at, updated_at=row.received_at)
+            .values(created_at=row.received_at, updated_at=row.received_at, site_id=row.site_id)
         )
         await self.session.flush()
 

@@ -71,7 +71,7 @@ async def test_0010_reseals_rows_written_before_it_and_then_catches_a_moved_row(
             for query in (  # empty values are sealed like any value
                 "SELECT count(*) FROM appointments WHERE notes_enc = '' OR message_enc = '' OR topic_enc = ''",
                 "SELECT count(*) FROM urgent_requests WHERE availability_enc = ''",
-                "SELECT count(*) FROM agents WHERE phone_enc = '' OR object_id_enc = ''",
+                "SELECT count(*) FROM agents WHERE phone_enc = '' OR object_id_enc = '' OR email_enc = ''",
             ):
                 assert await uow.session.scalar(text(query)) == 0
             lengths = set((await uow.session.scalars(text("SELECT length(message_enc) FROM appointments"))).all())

@@ -45,6 +45,7 @@ async def test_whether_a_phone_was_given_does_not_show(store):
 async def test_rows_an_erasure_leaves_look_like_live_rows_and_carry_no_erasure_time(store):
     live, erased = await seed(store, "oid-live", "oid-erased")
     async with store.unit_of_work() as uow:
+        await uow.agents.set_site(live, "vanves", NOW)
         for agent, hour in ((live, 0), (erased, 2)):
             await uow.appointments.add(
                 appointment(agent, SLOT + timedelta(hours=hour)),
@@ -65,7 +66,8 @@ async def test_rows_an_erasure_leaves_look_like_live_rows_and_carry_no_erasure_t
             await uow.session.execute(
                 text(
                     "SELECT a.updated_at, g.created_at, g.updated_at, length(a.notes_enc), length(a.message_enc),"
-                    " length(g.object_id_enc), length(g.phone_enc)"
+                    " length(g.object_id_enc), length(g.phone_enc), length(g.name_enc), length(g.email_enc),"
+                    " g.site_id"
                     " FROM appointments a JOIN agents g ON g.id = a.agent_id ORDER BY a.start_at"
                 )
             )
@@ -74,4 +76,5 @@ async def test_rows_an_erasure_leaves_look_like_live_rows_and_carry_no_erasure_t
     for row in rows:
         assert all(str(erasure.date()) not in str(value) for value in row[:3])  # nothing dated by the erasure
     assert rows[0][3:5] == rows[1][3:5]  # notes and message: the same shape, live or erased
-    assert all(row[5] and row[6] for row in rows)  # both agents have a sealed id and phone
+    assert all(row[5] and row[6] and row[7] and row[8] for row in rows)  # sealed id, phone, name, e-mail
+    assert rows[0][9] == rows[1][9] == "vanves"  # the anonymous profile has a site like a live one

@@ -361,7 +361,7 @@ async def test_key_rotation_re_encrypts_everything(store):
         await uow.commit()
     rotated, _ = store.keyring.with_new_key()
     changed = await store.rotate_keys(rotated, grant=OPERATOR)
-    assert changed == 8  # agent name, phone (empty), Entra id; topic, message, notes (empty), link; state
+    assert changed == 9  # agent name, phone, e-mail (empty), Entra id; topic, message, notes, link; state
     async with store.unit_of_work() as uow:
         tokens = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert all(t.startswith(f"{rotated.current}:") for t in tokens)

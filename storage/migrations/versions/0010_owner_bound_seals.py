@@ -62,7 +62,7 @@ STEPS: tuple[tuple[str, str, tuple[str, ...], Context, Context, bool], ...] = (
     ("appointments", "agent_id", APPOINTMENT_COLUMNS, _old("appointments"), _appointment, True),
     ("urgent_requests", "agent_id", URGENT_COLUMNS, _old("urgent"), _urgent, True),
     ("agents", "lookup", ("object_id",), _old("agents"), _object_id, True),
-    ("agents", "lookup", ("phone",), _old("agents"), _old("agents"), True),
+    ("agents", "lookup", ("phone", "name", "email"), _old("agents"), _old("agents"), True),
     ("absences", "id", ("reason",), _old("absences"), _old("absences"), False),
 )
 
