@@ -33,9 +33,9 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import select
 
 from booking.grants import Grant, Purpose, require_everything
-from storage.crypto import pad, unpad
+from storage.crypto import KeyringError, pad, unpad
 from storage.models import AgentRow, AppointmentChangeRow, AppointmentRow, UrgentRequestRow, WorkerRow
-from storage.sealing import appointment_context, join_url_context, object_id_context, urgent_context
+from storage.sealing import appointment_context, join_url_context, object_id_context, report, urgent_context
 from storage.unit_of_work import UnitOfWork
 
 MAGIC = b"PERMANENCE-DOSSIERS-1\n"
@@ -128,7 +128,15 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, gr
     agents = [a for a in await uow.session.scalars(select(AgentRow)) if a.id in agent_ids]
 
     def opened(token: str, context: str) -> str:
-        return keyring.decrypt(token, context) if token else ""
+        if not token:
+            return ""
+        try:
+            return keyring.decrypt(token, context)
+        except KeyringError as err:  # a case moved to another owner, a value copied: reported, refused
+            report(context.partition(".")[0])
+            raise SealError(
+                "a stored value does not open under its row and owner (changed in the database): nothing exported"
+            ) from err
 
     history: dict[str, list[dict[str, Any]]] = {}
     for change in await uow.session.scalars(select(AppointmentChangeRow).order_by(AppointmentChangeRow.id)):

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from booking.grants import Purpose, issue_grant
 from booking.records import NotFound
 from storage.crypto import Keyring
+from storage.dossiers import SealError, export_dossiers
 from storage.sealing import Tampered, appointment_context, tampered_counts, urgent_context
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
@@ -159,3 +160,14 @@ def test_the_owner_is_part_of_what_a_value_is_bound_to(keyring: Keyring):
             keyring.decrypt(token, other)
     with pytest.raises(Exception, match="cannot be decrypted"):
         keyring.decrypt(keyring.encrypt("x", urgent_context("phone", "u", "alice")), urgent_context("phone", "u", "m"))
+
+
+async def test_a_hand_over_refuses_to_export_a_case_moved_to_another_agent(store):
+    alice, mallory = await seed(store, HER, HIS)
+    await book(store, appointment(alice), message="SENTINEL-message")
+    await insider(store, "UPDATE appointments SET agent_id = :m", m=mallory)
+    before = tampered()
+    async with store.unit_of_work(read_only=True) as uow:
+        with pytest.raises(SealError, match="nothing exported") as refused:
+            await export_dossiers(uow, open_only=False, now=NOW, grant=OPERATOR)
+    assert "SENTINEL" not in str(refused.value) and tampered() - before == 1
