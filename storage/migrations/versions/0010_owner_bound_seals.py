@@ -37,6 +37,7 @@ branch_labels = None
 depends_on = None
 
 log = logging.getLogger("storage.migrations")
+BATCH = 5000  # rows per executemany
 
 Context = Callable[[Any, str], str]  # (row, column) -> associated data
 
@@ -83,10 +84,13 @@ def _reseal(*, forward: bool) -> None:
         rows = connection.execute(sa.select(table)).fetchall()
         if rows and keyring is None:
             raise RuntimeError("migration 0010 re-seals stored values: run it with the keys (permanence migrate)")
+        # One statement for every row (executemany), each row's columns all given: a value that
+        # does not open, or an empty one not to seal, is written back as it was.
+        updates: list[dict[str, Any]] = []
         for row in rows:
-            values: dict[str, str] = {}
+            values: dict[str, Any] = {"_id": row.id}
             for column in columns:
-                token = getattr(row, f"{column}_enc")
+                token = values[f"{column}_enc"] = getattr(row, f"{column}_enc")
                 if not token and not (forward and seal_empty):
                     continue
                 try:
@@ -98,8 +102,14 @@ def _reseal(*, forward: bool) -> None:
                     values[f"{column}_enc"] = ""  # before 0010, an unknown Entra id was left empty
                     continue
                 values[f"{column}_enc"] = keyring.encrypt(plain, new(row, column))  # type: ignore[union-attr]
-            if values:
-                connection.execute(sa.update(table).where(table.c.id == row.id).values(**values))
+            updates.append(values)
+        for start in range(0, len(updates), BATCH):
+            connection.execute(
+                sa.update(table)
+                .where(table.c.id == sa.bindparam("_id"))
+                .values({f"{c}_enc": sa.bindparam(f"{c}_enc") for c in columns}),
+                updates[start : start + BATCH],
+            )
     if left:
         log.warning("%d stored values did not open under their binding and were left as they were", left)
 
@@ -109,6 +119,7 @@ def _meeting_links(*, forward: bool) -> None:
     connection = op.get_bind()
     keyring = _keyring()
     table = sa.table("appointments", sa.column("id"), sa.column("join_url"))
+    updates: list[dict[str, Any]] = []
     for row in connection.execute(sa.select(table)).fetchall():
         context = join_url_context(row.id)
         if forward:
@@ -120,7 +131,12 @@ def _meeting_links(*, forward: bool) -> None:
                 value = (keyring.decrypt(row.join_url, context) if keyring and row.join_url else "") or None
             except KeyringError:
                 continue
-        connection.execute(sa.update(table).where(table.c.id == row.id).values(join_url=value))
+        updates.append({"_id": row.id, "link": value})
+    for start in range(0, len(updates), BATCH):
+        connection.execute(
+            sa.update(table).where(table.c.id == sa.bindparam("_id")).values(join_url=sa.bindparam("link")),
+            updates[start : start + BATCH],
+        )
 
 
 def upgrade() -> None:
