@@ -33,6 +33,7 @@ from graph.local import LocalCalendar, LocalReach
 from graph.provider import CalendarProvider as Provider
 from graph.provider import Reach
 from storage.db import is_sqlite
+from storage.sealing import tampered_counts
 from storage.store import Store
 
 
@@ -139,6 +140,16 @@ def register_outbox_gauges(metrics: Metrics, store: Store, clock: Callable[[], d
     metrics.gauge("permanence_outbox_overdue", "Outbox rows due more than 5 minutes ago, not delivered", overdue)
     metrics.gauge("permanence_outbox_dead", "Outbox rows given up on: retry or drop them (permanence outbox)", dead)
 
+    async def tampered() -> float:
+        return float(sum(tampered_counts().values()))
+
+    # Any value above zero is an alert: someone changed who owns a row in the database.
+    metrics.gauge(
+        "permanence_tampered_rows",
+        "Rows read since start whose owner does not match their seal (changed in the database): hidden",
+        tampered,
+    )
+
 
 async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> Runtime:
     check_authentication(settings)  # before anything is opened
@@ -222,6 +233,19 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     )
 
     register_outbox_gauges(metrics, store, clock)
+
+    async def in_use() -> float:
+        return float(store.engine.pool.checkedout()) if store.dialect == "postgresql" else 0.0  # type: ignore[attr-defined]
+
+    async def jobs_put_off() -> float:
+        return float(store.exhausted["job"])
+
+    metrics.gauge("permanence_db_pool_in_use", "Database connections the turns hold now (PostgreSQL)", in_use)
+    metrics.gauge(
+        "permanence_db_jobs_put_off",
+        "Background job passes put off since start for want of a database connection of their own",
+        jobs_put_off,
+    )
     return Runtime(
         settings=settings,
         clock=clock,

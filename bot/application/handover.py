@@ -1,5 +1,5 @@
 """The hand-over of case files to a successor (contract §4.2): everything about the agents
-concerned, out of one deployment and into another; sealing is the caller's (storage.sealed)."""
+concerned, out of one deployment and into another; sealing is the caller's (storage.dossier_file)."""
 
 from __future__ import annotations
 

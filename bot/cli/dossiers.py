@@ -31,7 +31,7 @@ def _passphrase(confirm: bool) -> str:
 
 def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.handover import export_files
-    from storage.sealed import SealError, seal
+    from storage.dossier_file import SealError, seal
 
     passphrase = _passphrase(confirm=True)
 
@@ -59,7 +59,7 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
 
 def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
     """The sealed export's header and payload, or None after saying why it cannot be opened."""
-    from storage.sealed import SealError, unseal
+    from storage.dossier_file import SealError, unseal
 
     try:
         return unseal(Path(file).read_bytes(), _passphrase(confirm=False))
@@ -91,7 +91,7 @@ def _unlinked_note(payload: dict[str, Any]) -> str:
 
 def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
     from bot.application.handover import import_files
-    from storage.sealed import SealError
+    from storage.dossier_file import SealError
 
     opened = _unseal("import", args.file)
     if opened is None:

@@ -56,6 +56,14 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     clock, store, dispatcher, metrics = runtime.clock, runtime.store, runtime.dispatcher, runtime.metrics
 
     async def on_error(context: TurnContext, error: Exception) -> None:
+        if store.note_if_exhausted(error, "turn"):
+            # A rush: every connection of this replica stayed taken for the pool's timeout. The
+            # agent is asked to retry in a few seconds (nothing of her turn was done).
+            log.warning("turn put off: no database connection free", extra={"event": "turn.busy"})
+            metrics.inc("permanence_pool_exhausted_total", who="turn")
+            with contextlib.suppress(Exception):
+                await context.send_activity(texts.BUSY)
+            return
         log.error("turn failed: %s", logs.exception_summary(error), extra={"event": "turn.error"})
         metrics.inc("permanence_turn_errors_total")
         with contextlib.suppress(Exception):
@@ -241,11 +249,15 @@ async def graph_lifecycle(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Liveness: 503 naming each background task that stopped or stopped beating (restart me)."""
+    runtime = request.app[RUNTIME]
     heartbeats = request.app[HEARTBEATS]
     problems = heartbeats.problems()
+    # The database pool: its use, and how often a turn was told to retry or a job put off for
+    # want of a connection (a rush, not a reason to restart: the status stays "ok").
+    database = runtime.store.pool_report()
     if problems:
-        return web.json_response({"status": "unhealthy", "tasks": problems}, status=503)
-    return web.json_response({"status": "ok", "tasks": heartbeats.names()})
+        return web.json_response({"status": "unhealthy", "tasks": problems, "database": database}, status=503)
+    return web.json_response({"status": "ok", "tasks": heartbeats.names(), "database": database})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:

@@ -39,10 +39,12 @@ def periodic(
         if heartbeats is not None:
             heartbeats.beat(name)
         try:
-            async with store.advisory_lock(name) as mine:
-                if mine:
-                    await work()
+            with store.for_jobs():  # the jobs' own connections: a job never takes a turn's
+                async with store.advisory_lock(name) as mine:
+                    if mine:
+                        await work()
         except Exception as err:  # noqa: BLE001 - the scheduler must keep ticking
+            store.note_if_exhausted(err, "job")
             log.error("%s tick failed: %s", name, logs.exception_summary(err))
         finally:
             if heartbeats is not None:

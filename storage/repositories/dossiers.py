@@ -1,5 +1,5 @@
 """Case files handed over to a successor (contract §4.2): everything about the agents concerned,
-read out for a sealed export (`storage/sealed.py`) and inserted back by the matching import.
+read out for a sealed export (`storage/dossier_file.py`) and inserted back by the matching import.
 
 Agents travel with their Entra object id (inside the seal), never with the exporter's lookup
 key: the importer derives its own lookups, so that key never leaves its deployment. Agents
@@ -17,9 +17,11 @@ from sqlalchemy import select
 
 from booking.grants import Grant, Purpose, require_everything
 from booking.records import ImportedAppointment, ImportedDossiers
+from storage.crypto import KeyringError
+from storage.dossier_file import SealError
 from storage.models import AgentRow, AppointmentChangeRow, AppointmentRow, UrgentRequestRow, WorkerRow
 from storage.repositories.base import Repository
-from storage.sealed import SealError
+from storage.sealing import appointment_context, join_url_context, object_id_context, report, urgent_context
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -47,7 +49,15 @@ class DossierRepository(Repository):
         agents = [a for a in await self.session.scalars(select(AgentRow)) if a.id in agent_ids]
 
         def opened(token: str, context: str) -> str:
-            return keyring.decrypt(token, context) if token else ""
+            if not token:
+                return ""
+            try:
+                return keyring.decrypt(token, context)
+            except KeyringError as err:  # a case moved to another owner, a value copied: reported, refused
+                report(context.partition(".")[0])
+                raise SealError(
+                    "a stored value does not open under its row and owner (changed in the database): nothing exported"
+                ) from err
 
         history: dict[str, list[dict[str, Any]]] = {}
         for change in await self.session.scalars(select(AppointmentChangeRow).order_by(AppointmentChangeRow.id)):
@@ -60,7 +70,7 @@ class DossierRepository(Repository):
                     "actor": change.actor,
                 }
             )
-        object_ids = {a.id: opened(a.object_id_enc, f"agents.object_id:{a.id}") or None for a in agents}
+        object_ids = {a.id: opened(a.object_id_enc, object_id_context(a.id, a.lookup)) or None for a in agents}
         return {
             "agents_without_object_id": sum(1 for oid in object_ids.values() if oid is None),
             "agents": [
@@ -90,12 +100,12 @@ class DossierRepository(Repository):
                     "kind": a.kind,
                     "status": a.status,
                     "urgent": a.urgent,
-                    "topic": opened(a.topic_enc, f"appointments.topic:{a.id}"),
-                    "message": opened(a.message_enc, f"appointments.message:{a.id}"),
-                    "notes": opened(a.notes_enc, f"appointments.notes:{a.id}"),
+                    "topic": opened(a.topic_enc, appointment_context("topic", a.id, a.agent_id)),
+                    "message": opened(a.message_enc, appointment_context("message", a.id, a.agent_id)),
+                    "notes": opened(a.notes_enc, appointment_context("notes", a.id, a.agent_id)),
                     "transaction_id": a.transaction_id,
                     "outlook_event_id": a.outlook_event_id,
-                    "join_url": a.join_url,
+                    "join_url": (opened(a.join_url, join_url_context(a.id)) or None) if a.join_url else None,
                     "created_at": _iso(a.created_at),
                     "updated_at": _iso(a.updated_at),
                     "history": history.get(a.id, []),
@@ -109,9 +119,9 @@ class DossierRepository(Repository):
                     "agent_id": u.agent_id,
                     "site_id": u.site_id,
                     "received_at": _iso(u.received_at),
-                    "description": opened(u.description_enc, f"urgent.description:{u.id}"),
-                    "phone": opened(u.phone_enc, f"urgent.phone:{u.id}"),
-                    "availability": opened(u.availability_enc, f"urgent.availability:{u.id}"),
+                    "description": opened(u.description_enc, urgent_context("description", u.id, u.agent_id)),
+                    "phone": opened(u.phone_enc, urgent_context("phone", u.id, u.agent_id)),
+                    "availability": opened(u.availability_enc, urgent_context("availability", u.id, u.agent_id)),
                     "route": u.route,
                     "handler_id": u.handler_id,
                     "step": u.step,
@@ -139,7 +149,7 @@ class DossierRepository(Repository):
             raise SealError(f"unknown worker(s) in this deployment's plan: {', '.join(sorted(unknown))}")
 
         def sealed(value: str, context: str) -> str:
-            return keyring.encrypt(value, context) if value else ""
+            return keyring.encrypt(value, context)  # empty values too: whether one was given is private
 
         counts = {"agents": 0, "agents_unlinked": 0, "appointments": 0, "urgent_requests": 0}
         added: list[ImportedAppointment] = []
@@ -155,7 +165,7 @@ class DossierRepository(Repository):
                     AgentRow(
                         id=a["id"],
                         lookup=lookup,
-                        object_id_enc=sealed(object_id or "", f"agents.object_id:{a['id']}"),
+                        object_id_enc=sealed(object_id or "", object_id_context(a["id"], lookup)),
                         name_enc=sealed(a["name"], f"agents.name:{a['id']}"),
                         phone_enc=sealed(a["phone"], f"agents.phone:{a['id']}"),
                         email_enc=sealed(a["email"], f"agents.email:{a['id']}"),
@@ -172,12 +182,13 @@ class DossierRepository(Repository):
         for a in payload["appointments"]:
             if await self.session.get(AppointmentRow, a["id"]) is not None:
                 continue
+            owner = known.get(a["agent_id"], a["agent_id"])
             self.session.add(
                 AppointmentRow(
                     id=a["id"],
                     reference=a["reference"],
                     worker_id=assign_to or a["worker_id"],
-                    agent_id=known.get(a["agent_id"], a["agent_id"]),
+                    agent_id=owner,
                     site_id=a["site_id"],
                     start_at=_dt(a["start_at"]),
                     end_at=_dt(a["end_at"]),
@@ -185,12 +196,12 @@ class DossierRepository(Repository):
                     kind=a["kind"],
                     status=a["status"],
                     urgent=a["urgent"],
-                    topic_enc=sealed(a["topic"], f"appointments.topic:{a['id']}"),
-                    message_enc=sealed(a["message"], f"appointments.message:{a['id']}"),
-                    notes_enc=sealed(a["notes"], f"appointments.notes:{a['id']}"),
+                    topic_enc=sealed(a["topic"], appointment_context("topic", a["id"], owner)),
+                    message_enc=sealed(a["message"], appointment_context("message", a["id"], owner)),
+                    notes_enc=sealed(a["notes"], appointment_context("notes", a["id"], owner)),
                     transaction_id=a["transaction_id"],
                     outlook_event_id=None if assign_to else a["outlook_event_id"],
-                    join_url=a["join_url"],
+                    join_url=sealed(a["join_url"] or "", join_url_context(a["id"])),
                     created_at=_dt(a["created_at"]),
                     updated_at=_dt(a["updated_at"]),
                 )
@@ -212,16 +223,17 @@ class DossierRepository(Repository):
         for u in payload["urgent_requests"]:
             if await self.session.get(UrgentRequestRow, u["id"]) is not None:
                 continue
+            owner = known.get(u["agent_id"], u["agent_id"])
             self.session.add(
                 UrgentRequestRow(
                     id=u["id"],
                     reference=u["reference"],
-                    agent_id=known.get(u["agent_id"], u["agent_id"]),
+                    agent_id=owner,
                     site_id=u["site_id"],
                     received_at=_dt(u["received_at"]),
-                    description_enc=sealed(u["description"], f"urgent.description:{u['id']}"),
-                    phone_enc=sealed(u["phone"], f"urgent.phone:{u['id']}"),
-                    availability_enc=sealed(u["availability"], f"urgent.availability:{u['id']}"),
+                    description_enc=sealed(u["description"], urgent_context("description", u["id"], owner)),
+                    phone_enc=sealed(u["phone"], urgent_context("phone", u["id"], owner)),
+                    availability_enc=sealed(u["availability"], urgent_context("availability", u["id"], owner)),
                     route=u["route"],
                     handler_id=assign_to or u["handler_id"],
                     step=u["step"],

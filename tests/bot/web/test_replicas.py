@@ -8,8 +8,6 @@ import base64
 import json
 import os
 import secrets
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from tests.e2e.conftest import free_port, wait_http
 from tests.graph.fake_graph import make_certificate
 from tests.helpers.bot_http import APP_ID, TENANT, Connector, Issuer, card_action
 from tests.helpers.channel import Recorded, RecordingChannel, serve_channel
+from tests.helpers.replicas import start_replicas
 from tests.storage.conftest import PG_ADMIN, pg_url
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,33 +50,6 @@ async def database() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
-
-
-def start_replicas(env: dict[str, str], cwd: Path) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
-    """The deployment guide's steps: `permanence db upgrade`, then two `permanence serve` on free ports."""
-    upgrade = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert upgrade.returncode == 0, upgrade.stderr
-    ports = [free_port(), free_port()]
-    replicas = []
-    for port in ports:
-        with (cwd / f"replica-{port}.log").open("wb") as log:  # what a replica said, if it failed to start
-            replicas.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "bot.cli", "serve"],
-                    cwd=cwd,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                    env={**env, "PERMANENCE_PORT": str(port)},
-                )
-            )
-    return ports, replicas
 
 
 async def stored(database: str, key: str, lookup: str, column: Any) -> tuple[list[Any], list[Any]]:

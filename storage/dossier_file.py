@@ -1,7 +1,10 @@
 """The sealed hand-over file (contract §4.2): `PERMANENCE-DOSSIERS-1` + a JSON header line +
 AES-256-GCM ciphertext of the gzipped JSON payload, under a key derived with scrypt from a
 passphrase handed over separately. The header is authenticated with the payload: any change
-breaks the seal. What the payload holds is the dossier repository's
+breaks the seal. The header says nothing about what the file holds (format 2): how many agents,
+appointments and requests is inside the seal, and the gzipped payload is padded to a multiple of
+64 KiB, so that the file's size tells only a rough magnitude. Files of format 1 (counts in the
+header) are still read. What the payload holds is the dossier repository's
 (`storage/repositories/dossiers.py`)."""
 
 from __future__ import annotations
@@ -19,9 +22,13 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from storage.crypto import pad, unpad
+
 MAGIC = b"PERMANENCE-DOSSIERS-1\n"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 12
+FORMAT = 2
+PAYLOAD_FLOOR = 65536  # bytes the gzipped payload is padded to, at least (then multiples of it)
 
 
 class SealError(Exception):
@@ -46,16 +53,16 @@ def seal(payload: dict[str, Any], passphrase: str, *, scope: str, now: datetime)
     plain = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     header = {
-        "format": 1,
+        "format": FORMAT,
         "created_at": now.isoformat(),
         "scope": scope,
-        "counts": {k: len(v) for k, v in payload.items() if isinstance(v, list)},
         "sha256": hashlib.sha256(plain).hexdigest(),
         "kdf": {"name": "scrypt", "salt": base64.b64encode(salt).decode(), **SCRYPT},
         "cipher": {"name": "AES-256-GCM", "nonce": base64.b64encode(nonce).decode()},
     }
     header_line = json.dumps(header, sort_keys=True).encode()
-    sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, gzip.compress(plain), MAGIC + header_line)
+    body = pad(gzip.compress(plain), PAYLOAD_FLOOR)
+    sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, body, MAGIC + header_line)
     return MAGIC + header_line + b"\n" + sealed
 
 
@@ -70,14 +77,15 @@ def unseal(data: bytes, passphrase: str) -> tuple[SealedInfo, dict[str, Any]]:
     except (ValueError, KeyError, TypeError) as err:
         raise SealError("the header of the export is damaged") from err
     try:
-        plain = gzip.decompress(AESGCM(_key(passphrase, salt)).decrypt(nonce, body, MAGIC + header_line))
+        opened = AESGCM(_key(passphrase, salt)).decrypt(nonce, body, MAGIC + header_line)
     except InvalidTag as err:
         raise SealError("wrong passphrase, or the export was altered") from err
+    plain = gzip.decompress(unpad(opened) if header.get("format") == FORMAT else opened)
     if hashlib.sha256(plain).hexdigest() != header.get("sha256"):
         raise SealError("the export does not match its digest")
     payload: dict[str, Any] = json.loads(plain)
     counts = {k: len(v) for k, v in payload.items() if isinstance(v, list)}
-    if counts != header.get("counts"):
+    if "counts" in header and counts != header["counts"]:  # format 1 announced them
         raise SealError("the export does not hold what its header announces")
     return SealedInfo(
         created_at=header["created_at"], scope=header["scope"], counts=counts, digest=header["sha256"]
