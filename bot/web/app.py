@@ -27,7 +27,7 @@ from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.channel.auth import check_authentication
 from bot.channel.inbound import invoke_body, read_json
 from bot.channel.wire import from_json
-from bot.checks.doctor import Readiness
+from bot.checks.readiness import Readiness
 from bot.clock import check_test_clock
 from bot.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bot.runtime import StartupError
