@@ -201,6 +201,7 @@ class BookingJourney(Journey):
             await turn.say(await self._done_text(turn, done.ref, moved=moved))
             return
         except BookingRefused as refused:
+            turn.refused = True  # nothing was booked: the card's « Confirmer » may work later
             await self._refused(turn, refused, request)
             return
         except ConcurrentChange:

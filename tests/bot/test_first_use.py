@@ -1,0 +1,87 @@
+"""What a new user met trying the product as an agent (issue 26): every expectation is what she
+reads through the real bot, store and outbox, at the pinned instant (`--now`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+
+from bot import texts
+from tests.bot.conftest import Person, Reply, World, make_world, sample_deployment
+from tests.dates import bookable_plan_text
+
+PHONE = "06 12 34 56 78"
+
+
+@pytest.fixture
+async def world(tmp_path, pinned_now: datetime) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
+    world = await make_world(
+        tmp_path / "var", now=pinned_now, deployment=sample_deployment(bookable_plan_text(pinned_now))
+    )
+    yield world
+    await world.runtime.close()
+
+
+async def booking_form(person: Person, site: str = "vanves") -> Reply:
+    reply = await person.say("rendez-vous")
+    if texts.SITE_TITLE in reply.text:
+        reply = await person.submit(reply.action(texts.CONTINUE), site=site)
+    return reply
+
+
+async def open_slots(person: Person, site: str = "vanves", *, mode: str = "teams", phone: str = PHONE) -> Reply:
+    form = await booking_form(person, site)
+    assert texts.FORM_TITLE in form.text, form.text
+    return await person.submit(form.action(texts.SEE_SLOTS), mode=mode, topic="", message="", phone=phone)
+
+
+async def review(person: Person, index: int = 0, **form: str) -> Reply:
+    slots = await open_slots(person, **form)
+    summary = await person.submit(slots.actions("pick")[index])
+    assert texts.SUMMARY_TITLE in summary.text
+    return summary
+
+
+async def book(person: Person, index: int = 0, **form: str) -> Reply:
+    summary = await review(person, index, **form)
+    done = await person.submit(summary.action(texts.CONFIRM))
+    assert texts.CONFIRMED_TITLE in done.text
+    return done
+
+
+async def cancel_first(person: Person) -> None:
+    mine = await person.say("mes rendez-vous")
+    asked = await person.submit(mine.action(texts.CANCEL))
+    assert texts.CANCEL_CONFIRM_TITLE in asked.text
+    await person.submit(asked.action(texts.CANCEL_YES))
+
+
+async def upcoming(world: World, person: Person) -> int:
+    async with world.store.unit_of_work(read_only=True) as uow:
+        agent_id = await uow.agents.find(person.object_id)
+        return len(await uow.appointments.upcoming_for_agent(agent_id or "", world.clock()))
+
+
+# -- 2. A refused confirmation is never answered later as done ---------------------------------
+
+
+async def test_a_refused_confirmation_stays_usable_and_is_never_said_done(world: World):
+    agent = world.person("Agent Vanves")
+    await book(agent, 0)
+    held = await review(agent, 2)  # a third review, kept open while she books elsewhere
+    await book(agent, 1)
+    confirm = held.action(texts.CONFIRM)
+    refused = await agent.submit(confirm)
+    assert texts.REFUSALS["limit_reached"] in refused.text
+    assert await upcoming(world, agent) == 2
+    again = await agent.submit(confirm)  # still refused, never « C'est déjà fait »
+    assert texts.REFUSALS["limit_reached"] in again.text and texts.DONE_PREFIX not in again.text
+    await cancel_first(agent)
+    done = await agent.submit(confirm)  # the same « Confirmer », now that she has room
+    assert texts.CONFIRMED_TITLE in done.text and texts.DONE_PREFIX not in done.text
+    assert await upcoming(world, agent) == 2
+    replayed = await agent.submit(confirm)  # only a success is answered as done
+    assert replayed.text.startswith(texts.DONE_PREFIX)
+    assert await upcoming(world, agent) == 2
