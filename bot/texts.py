@@ -139,6 +139,12 @@ ABSENT_LONG = (
 INFO_SERVICE = "Service minimum d'information : {phone} ({hours})."
 URGENT_PATH = "Situation grave et urgente ? Utilisez « Urgence » : une assistante sociale vous rappellera rapidement."
 
+LIMIT_TITLE = "Vous avez déjà le nombre maximum de rendez-vous à venir"
+LIMIT_BODY = (
+    "Vous pouvez avoir {most} rendez-vous à venir à la fois, et vous en avez {count}. "
+    "Pour en prendre un autre, annulez-en un ou déplacez-le dans « Mes rendez-vous »."
+)
+
 SUMMARY_TITLE = "Vérifiez votre rendez-vous"
 SUMMARY_WHEN = "Quand"
 SUMMARY_HOW = "Comment"

@@ -85,3 +85,31 @@ async def test_a_refused_confirmation_stays_usable_and_is_never_said_done(world:
     replayed = await agent.submit(confirm)  # only a success is answered as done
     assert replayed.text.startswith(texts.DONE_PREFIX)
     assert await upcoming(world, agent) == 2
+
+
+# -- 1. The cap on upcoming appointments is told at the first step ------------------------------
+
+
+async def test_the_cap_is_told_before_she_chooses_anything(world: World):
+    most = world.deployment.booking.max_upcoming
+    agent = world.person("Agent Vanves")
+    held = await open_slots(agent)  # a slot list kept open while she books up to the cap
+    for index in range(most):
+        await book(agent, index)
+    told = await agent.say("rendez-vous")
+    assert texts.LIMIT_TITLE in told.text and texts.FORM_TITLE not in told.text
+    assert texts.LIMIT_BODY.format(most=most, count=most) in told.text
+    assert told.actions("mine") and not told.actions("slots")
+    # The list opened before: the review no longer offers a « Confirmer » that can only be refused.
+    late = await agent.submit(held.actions("pick")[most])
+    assert texts.LIMIT_TITLE in late.text and texts.SUMMARY_TITLE not in late.text
+    assert not late.actions("confirm")
+    # She cancels one: the next « rendez-vous » leads to the form again.
+    await cancel_first(agent)
+    assert texts.FORM_TITLE in (await agent.say("rendez-vous")).text
+    # Moving an appointment is never blocked by the cap.
+    await book(agent, most)
+    mine = await agent.say("mes rendez-vous")
+    moving = await agent.submit(mine.action(texts.MOVE))
+    summary = await agent.submit(moving.actions("pick")[0])
+    assert texts.SUMMARY_TITLE in summary.text and summary.actions("confirm")

@@ -45,11 +45,27 @@ class BookingJourney(Journey):
         }
 
     async def start(self, turn: Turn, submit: Submit) -> None:
+        if (full := await self._full(turn)) is not None:
+            await turn.send(full)
+            return
         profile = await self.app.people.profile(turn.agent_id)
         if profile.site_id is None:
             await turn.send(cards.site_picker(turn.issue("site"), self.directory.sites, None))
             return
         await turn.send(self._form(turn, profile.site_id, profile.phone))
+
+    async def _full(self, turn: Turn) -> cards.Card | None:
+        """She already holds as many upcoming appointments as she may: told at the first step,
+        and again instead of a review whose « Confirmer » could only be refused."""
+        most = self.deployment.booking.max_upcoming
+        count = len(await self.app.bookings.mine(now=turn.now, agent_id=turn.agent_id))
+        if count < most:
+            return None
+        return cards.notice(
+            texts.LIMIT_TITLE,
+            [texts.LIMIT_BODY.format(most=most, count=count), texts.URGENT_PATH],
+            [cards.submit(texts.ACTION_MINE, "mine", style="positive"), cards.submit(texts.ACTION_URGENT, "urgent", style="destructive")],
+        )
 
     def _form(self, turn: Turn, site_id: str, phone: str) -> cards.Card:
         return cards.booking_form(
@@ -90,6 +106,9 @@ class BookingJourney(Journey):
             problems.append(texts.PHONE_LABEL)
         if problems:
             raise Rejected(texts.BAD_INPUT.format(what=" ; ".join(problems)))
+        if (full := await self._full(turn)) is not None:
+            await turn.replace(full)
+            return
         # The phone is remembered with the booking (its own transaction), not on the way there.
         request = {
             "site": site_id,
@@ -148,6 +167,9 @@ class BookingJourney(Journey):
         if key not in form["slots"]:  # never offered on this card: forged
             raise Rejected(texts.REFUSALS[RefusalReason.SLOT_NOT_OFFERED])
         request = request_of(form)
+        if not request["reschedule"] and (full := await self._full(turn)) is not None:
+            await turn.replace(full)
+            return
         # A move keeps what she chose when booking: the offer is made for a new booking only.
         invitation = self.services.outlook_invitation and not request["reschedule"]
         summary = turn.issue("summary", **request, slot=key, start=form.get("start"), invitation=invitation)
