@@ -64,7 +64,10 @@ class BookingJourney(Journey):
         return cards.notice(
             texts.LIMIT_TITLE,
             [texts.LIMIT_BODY.format(most=most, count=count), texts.URGENT_PATH],
-            [cards.submit(texts.ACTION_MINE, "mine", style="positive"), cards.submit(texts.ACTION_URGENT, "urgent", style="destructive")],
+            [
+                cards.submit(texts.ACTION_MINE, "mine", style="positive"),
+                cards.submit(texts.ACTION_URGENT, "urgent", style="destructive"),
+            ],
         )
 
     def _form(self, turn: Turn, site_id: str, phone: str) -> cards.Card:
