@@ -202,7 +202,8 @@ URGENT_ACK = (
 )
 URGENT_ACK_HOTLINE = (
     "Aucune assistante sociale n'est joignable pour le moment. Appelez sans attendre la {name} au {phone} "
-    "(référence de votre demande : {reference})."
+    "(référence de votre demande : {reference}). Votre demande reste enregistrée : l'assistante sociale "
+    "la verra dès qu'elle sera joignable."
 )
 URGENT_TAKEN = "{who} a pris en charge votre demande urgente ({reference}) et va vous rappeler."
 # Until someone was reached the agent is told only that the request is recorded (issue 13).
@@ -303,6 +304,10 @@ URGENT_LIST_TITLE = "Urgences en attente de rappel"
 URGENT_LIST_EMPTY = "Aucune urgence en attente."
 TAKE_IT = "Je m'en occupe"
 TAKEN = "C'est noté : l'agent est prévenu que vous le rappelez."
+URGENT_WAITING_FOR_WORKER = (
+    "Une demande urgente ({reference}), reçue le {received}, attend un rappel : personne n'a pu être prévenu "
+    "à ce moment-là, l'agent a été orienté(e) vers le service d'écoute."
+)
 URGENT_NEW_FOR_WORKER = "Nouvelle demande urgente ({reference}) : rappel attendu avant le {deadline}."
 REQUEST_NEW_FOR_WORKER = "Nouvelle demande de rendez-vous à confirmer ({reference})."
 ABSENCE_TITLE = "Déclarer une absence"
@@ -356,6 +361,11 @@ DATA_STATUS_LABELS = {
     "acknowledged": "prise en charge",
     "closed": "close",
 }
+# An open request nobody could be told of: she was given the hotline, the worker will see it.
+DATA_STATUS_HOTLINE = (
+    "en attente : aucune assistante sociale n'était joignable, appelez la {name} au {phone} ; "
+    "l'assistante sociale la verra dès qu'elle sera joignable"
+)
 DATA_AUDIT = (
     "Le journal d'audit garde la trace de chaque consultation et modification de vos rendez-vous "
     "(quand, par qui, quelle action ; jamais votre nom ni ce que vous avez écrit) pendant {days} jours : "

@@ -59,6 +59,8 @@ class Context:
     retention: RetentionPeriods = field(default_factory=RetentionPeriods)
     # The embedded calendar: events named in the booking's transaction, no outbox round.
     immediate_calendar: ImmediateCalendar | None = None
+    # The calendar provider can send the neutral urgent e-mail (not the embedded calendar).
+    urgent_mail: bool = True
     holidays: FrenchHolidays = field(init=False)
     zone: ZoneInfo = field(init=False)
 

@@ -47,6 +47,7 @@ class KeptRequest:
     reference: str
     received_at: datetime
     status: str
+    handler_id: str | None  # None while open: nobody could be reached, she was given the hotline
     description: str
     phone: str
     availability: str
@@ -136,6 +137,7 @@ class Rights:
                 reference=request.reference,
                 received_at=request.received_at,
                 status=request.status,
+                handler_id=request.handler_id,
                 description=details.description,
                 phone=details.phone,
                 availability=details.availability,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from booking.model import Worker
 from booking.records import ConcurrentChange, NotFound, UrgentRequest
-from booking.urgency import triage
+from booking.urgency import UrgentRoute, triage
 from bot.application.access import AccessPolicy, UrgentDetails, actor
 from bot.application.context import AccessDenied, Context, once, settle
 from bot.application.ports import UnitOfWork
@@ -34,6 +34,17 @@ class OpenUrgent:
     @property
     def deadline(self) -> datetime | None:
         return self.request.route[self.request.step][1]
+
+
+async def tell_waiting(context: Context, uow: UnitOfWork, worker: Worker, now: datetime) -> int:
+    """`worker` has just become reachable: each open request left to the hotline because nobody
+    could be reached, and which she may take, is announced to her. Returns how many."""
+    told = 0
+    for request in await uow.urgent.open_requests():
+        if request.handler_id is None and worker.id in {handler for handler, _ in request.route}:
+            await context.tell_worker(uow, worker.id, "urgent_waiting", now, urgent_id=request.id)
+            told += 1
+    return told
 
 
 class UrgentRequests:
@@ -77,8 +88,13 @@ class UrgentRequests:
                 availability=availability.strip(),
                 now=now,
             )
-            first = route.first
-            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id, step="0")
+            # Nobody is tried who cannot be reached at all (no Teams chat, no e-mail): the agent
+            # gets one answer now, instead of « we are telling her » followed by « call the hotline ».
+            step = await self._first_reachable(uow, route)
+            first = route.steps[step]
+            if step:
+                request = await uow.urgent.escalate(request.id, step, first.worker_id, version=request.version)
+            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id, step=str(step))
             await uow.audit.record(
                 actor="agent", action="urgent.file", subject_type="urgent", subject_id=request.id, now=now
             )
@@ -86,6 +102,24 @@ class UrgentRequests:
             await uow.commit()
         handler = context.directory.worker(first.worker_id) if first.worker_id else None
         return UrgentFiled(request=request, handler=handler, deadline=first.deadline)
+
+    async def _first_reachable(self, uow: UnitOfWork, route: UrgentRoute) -> int:
+        """The first step of `route` whose person can be reached on some channel (the last
+        step, the hotline, when nobody can)."""
+        for index, step in enumerate(route.steps[:-1]):
+            if step.worker_id is not None and await self.reachable(uow, step.worker_id):
+                return index
+        return len(route.steps) - 1
+
+    async def reachable(self, uow: UnitOfWork, worker_id: str) -> bool:
+        """A Teams chat with her is known, or the neutral e-mail can be sent to her."""
+        worker = self.context.directory.worker(worker_id)
+        if worker.mailbox and self.context.urgent_mail:
+            return True
+        if not worker.object_id:
+            return False
+        person = await uow.agents.find(worker.object_id)
+        return person is not None and await uow.agents.has_conversation(person)
 
     async def get_own(self, *, agent_id: str, request_id: str) -> UrgentRequest:
         """One of the agent's own requests (no confidential field)."""

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from bot import texts
-from tests.bot.conftest import Person, Reply, World, make_world, sample_deployment
+from tests.bot.conftest import WORKER_OID, Person, Reply, World, make_world, sample_deployment
 from tests.dates import bookable_plan_text
 
 PHONE = "06 12 34 56 78"
@@ -113,3 +113,39 @@ async def test_the_cap_is_told_before_she_chooses_anything(world: World):
     moving = await agent.submit(mine.action(texts.MOVE))
     summary = await agent.submit(moving.actions("pick")[0])
     assert texts.SUMMARY_TITLE in summary.text and summary.actions("confirm")
+
+
+# -- 3. An urgent request when nobody is reachable: one answer, the same everywhere -------------
+
+
+async def test_nobody_reachable_one_answer_then_the_worker_is_told_when_she_can_be(world: World):
+    # The embedded default: neither worker ever opened the bot, and no e-mail can be sent.
+    agent = world.person("Agent Lyon")
+    form = await agent.say("urgence")
+    filed = await agent.submit(form.action(texts.URGENT_SEND), description="Expulsion", phone=PHONE, availability="")
+    urgent = world.deployment.urgent
+    reference = filed.text.split("référence de votre demande : ")[1].split(")")[0]
+    said = texts.URGENT_ACK_HOTLINE.format(name=urgent.hotline_name, phone=urgent.hotline_phone, reference=reference)
+    assert said in filed.text
+    assert "au plus tard" not in filed.text and "nous prévenons" not in filed.text
+    assert await world.deliver() == []  # no second, contradictory answer
+    # « mes données » says the same.
+    data = await agent.say("mes données")
+    status = texts.DATA_STATUS_HOTLINE.format(name=urgent.hotline_name, phone=urgent.hotline_phone)
+    assert status in data.text and texts.DATA_STATUS_LABELS["open"] not in data.text
+    # The worker opens the bot later: she is told of the request waiting, once.
+    social = world.person("Assistante sociale", WORKER_OID)
+    await social.say("bonjour")
+    (notice,) = await world.deliver()
+    assert notice.conversation.id == social.conversation_id
+    assert reference in Reply([notice]).text and "attend un rappel" in Reply([notice]).text
+    await social.say("bonjour")
+    assert await world.deliver() == []
+    listing = await social.say("urgences")
+    assert "Expulsion" in listing.text and "Agent Lyon" in listing.text
+    await social.submit(listing.action(texts.TAKE_IT))
+    (taken,) = await world.deliver()
+    assert taken.conversation.id == agent.conversation_id
+    assert texts.URGENT_TAKEN.format(who=texts.URGENT_TAKER_TITULAR, reference=reference) in Reply([taken]).text
+    data = await agent.say("mes données")
+    assert texts.DATA_STATUS_LABELS["acknowledged"] in data.text

@@ -186,7 +186,8 @@ async def test_4c_nobody_reachable_the_agent_gets_the_hotline_at_once(stage: Sta
     await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
     sent_at = time.monotonic()
     await agent.click("Être rappelé(e)")
-    await agent.see("Nous n'avons pu joindre aucune assistante sociale", within_ms=30_000)
+    # One answer, at once: never « nous prévenons l'assistante sociale » first.
+    await agent.see("Aucune assistante sociale n'est joignable pour le moment", within_ms=30_000)
     print(f"\nnobody reachable: « Envoyer » to the hotline message in {time.monotonic() - sent_at:.2f} s")
     await agent.see("01 99 00 99 99")
     await agent.screenshot("urgent-hotline")

@@ -37,6 +37,12 @@ class RightsJourney(Journey):
         except KeyError:
             return site_id
 
+    def _urgent_status(self, status: str, handler_id: str | None) -> str:
+        if status == "open" and handler_id is None:
+            urgent = self.deployment.urgent
+            return texts.DATA_STATUS_HOTLINE.format(name=urgent.hotline_name, phone=urgent.hotline_phone)
+        return texts.DATA_STATUS_LABELS.get(status, status)
+
     def _topic(self, topic_id: str | None) -> str:
         if not topic_id:
             return ""
@@ -74,7 +80,7 @@ class RightsJourney(Journey):
             (
                 texts.day_and_hour(r.received_at),
                 [
-                    (texts.DATA_STATUS, texts.DATA_STATUS_LABELS.get(r.status, r.status)),
+                    (texts.DATA_STATUS, self._urgent_status(r.status, r.handler_id)),
                     (texts.DATA_SITUATION, r.description),
                     (texts.DATA_PHONE, r.phone),
                     (texts.DATA_AVAILABILITY, r.availability),
