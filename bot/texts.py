@@ -192,6 +192,14 @@ URGENT_INTRO = (
     "Pour une situation grave qui demande une réponse rapide, décrivez-la si vous le souhaitez : "
     "une assistante sociale vous rappellera."
 )
+URGENT_DANGER_CHOICE = "Je suis en danger / j'ai des idées suicidaires maintenant"
+URGENT_DANGER_HINT = "Cochez si c'est le cas : votre demande passera en premier."
+# What she reads first once she said she is in danger now (before anything else on the card).
+URGENT_DANGER_FIRST = "Vous êtes en danger : appelez maintenant, sans attendre notre rappel."
+DANGER_NUMBERS = [
+    ("3114", "Prévention du suicide, 24 h/24, gratuit"),
+    ("15", "SAMU, urgence médicale"),
+]
 URGENT_DESCRIPTION = "Votre situation (facultatif, confidentiel)"
 URGENT_PHONE = "Téléphone pour vous rappeler"
 URGENT_AVAILABILITY = "Quand pouvez-vous être joint(e) ? (facultatif)"
@@ -301,6 +309,7 @@ DECLINE = "Refuser"
 DECIDED_ACCEPTED = "Demande acceptée ; l'agent est prévenu."
 DECIDED_DECLINED = "Demande refusée ; l'agent est prévenu."
 URGENT_LIST_TITLE = "Urgences en attente de rappel"
+URGENT_LIST_DANGER = "⚠️ Danger immédiat déclaré"
 URGENT_LIST_EMPTY = "Aucune urgence en attente."
 TAKE_IT = "Je m'en occupe"
 TAKEN = "C'est noté : l'agent est prévenu que vous le rappelez."
@@ -349,6 +358,8 @@ DATA_NONE = "Aucune."
 DATA_TOPIC = "Sujet"
 DATA_MESSAGE = "Votre message"
 DATA_SITUATION = "Votre situation"
+DATA_DANGER = "Danger immédiat"
+DATA_DANGER_YES = "vous avez indiqué être en danger"
 DATA_AVAILABILITY = "Vos disponibilités"
 DATA_STATUS = "État"
 DATA_UNTIL = "Conservé jusqu'au"

@@ -61,9 +61,11 @@ class UrgentRequests:
         phone: str,
         availability: str,
         key: str | None = None,
+        danger: bool = False,
     ) -> UrgentFiled:
         """File an urgent request for the agent's site (head office when she never chose one);
-        her phone is remembered for next time."""
+        her phone is remembered for next time. `danger`: she chose « Je suis en danger
+        maintenant » (never guessed from her words): the shorter deadline, the first in lists."""
         context = self.context
         async with context.store.unit_of_work() as uow:
             await once(uow, key, "urgent", now)
@@ -78,6 +80,7 @@ class UrgentRequests:
                 absences=await uow.absences.overlapping(now - timedelta(days=400), now + timedelta(days=1)),
                 policy=context.deployment.urgent,
                 holidays=context.holidays,
+                danger=danger,
             )
             request = await uow.urgent.add(
                 agent_id=agent_id,
@@ -87,6 +90,7 @@ class UrgentRequests:
                 phone=phone.strip(),
                 availability=availability.strip(),
                 now=now,
+                danger=danger,
             )
             # Nobody is tried who cannot be reached at all (no Teams chat, no e-mail): the agent
             # gets one answer now, instead of « we are telling her » followed by « call the hotline ».
@@ -142,7 +146,8 @@ class UrgentRequests:
                         OpenUrgent(request=request, details=await self.access.read_urgent(uow, worker, request, now))
                     )
             await uow.commit()
-        return found
+        # The most urgent first: a declared danger, then the earliest deadline.
+        return sorted(found, key=lambda f: (not f.details.danger, f.deadline or f.request.received_at))
 
     async def take(self, *, now: datetime, worker: Worker, request_id: object, key: str | None = None) -> UrgentRequest:
         """« Je m'en occupe »: the handler takes the request; the agent is told."""

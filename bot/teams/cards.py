@@ -375,11 +375,43 @@ def emergency_numbers() -> dict[str, Any]:
     }
 
 
-def urgent_notice(lines: Sequence[str], *, unasked: bool = False) -> Card:
+def danger_numbers() -> dict[str, Any]:
+    """She said she is in danger now: 3114 and 15, large, before anything else said to her."""
+    return {
+        "type": "Container",
+        "style": "attention",
+        "items": [
+            text(texts.URGENT_DANGER_FIRST, weight="Bolder", size="Medium"),
+            *(
+                {
+                    "type": "ColumnSet",
+                    "columns": [
+                        {
+                            "type": "Column",
+                            "width": "auto",
+                            "items": [text(number, weight="Bolder", size="ExtraLarge")],
+                        },
+                        {
+                            "type": "Column",
+                            "width": "stretch",
+                            "verticalContentAlignment": "Center",
+                            "items": [text(label)],
+                        },
+                    ],
+                }
+                for number, label in texts.DANGER_NUMBERS
+            ),
+        ],
+    }
+
+
+def urgent_notice(lines: Sequence[str], *, unasked: bool = False, danger: bool = False) -> Card:
     """What the agent is told about her urgent request, under the emergency numbers; `unasked`
-    (a proactive message): the neutral preview first, as on every proactive card."""
+    (a proactive message): the neutral preview first, as on every proactive card; `danger` (she
+    said she is in danger now): 3114 and 15 first, large."""
     preview = [text(texts.PREVIEW, isSubtle=True, size="Small")] if unasked else []
-    result = card([*preview, title(texts.URGENT_TITLE), emergency_numbers(), *(text(line) for line in lines)])
+    first = [danger_numbers()] if danger else []
+    result = card([*preview, title(texts.URGENT_TITLE), *first, emergency_numbers(), *(text(line) for line in lines)])
     if unasked:
         result["fallbackText"] = texts.PREVIEW
     return result
@@ -391,6 +423,15 @@ def urgent_form(form: str, *, phone: str = "") -> Card:
             title(texts.URGENT_TITLE),
             emergency_numbers(),
             text(texts.URGENT_INTRO),
+            {
+                "type": "Input.Toggle",
+                "id": "danger",
+                "title": texts.URGENT_DANGER_CHOICE,
+                "value": "false",
+                "valueOn": "true",
+                "valueOff": "false",
+            },
+            text(texts.URGENT_DANGER_HINT, isSubtle=True, size="Small", spacing="None"),
             {
                 "type": "Input.Text",
                 "id": "description",

@@ -51,6 +51,7 @@ class UrgentRepository(Repository):
         phone: str,
         availability: str,
         now: datetime,
+        danger: bool = False,
     ) -> UrgentRequest:
         request_id = new_id()
         row = UrgentRequestRow(
@@ -62,6 +63,7 @@ class UrgentRepository(Repository):
             description_enc=self._seal(description, f"urgent.description:{request_id}"),
             phone_enc=self._seal(phone, f"urgent.phone:{request_id}"),
             availability_enc=self._seal(availability, f"urgent.availability:{request_id}"),
+            danger_enc=self._seal("danger" if danger else "", f"urgent.danger:{request_id}"),
             route=[{"worker_id": w, "deadline": d.isoformat() if d else None} for w, d in route],
             handler_id=route[0][0],
             step=0,
@@ -99,6 +101,7 @@ class UrgentRepository(Repository):
         row.description_enc = self._seal("", f"urgent.description:{request_id}")
         row.phone_enc = self._seal("", f"urgent.phone:{request_id}")
         row.availability_enc = self._seal("", f"urgent.availability:{request_id}")
+        row.danger_enc = self._seal("", f"urgent.danger:{request_id}")
         await self.session.flush()
 
     async def acknowledge(self, request_id: str, worker_id: str, now: datetime) -> UrgentRequest:
@@ -157,6 +160,14 @@ class UrgentRepository(Repository):
         return [
             ReportUrgent(received_at=r.received_at, acknowledged_at=r.acknowledged_at, site_id=r.site_id) for r in rows
         ]
+
+    async def danger(self, request_id: str, *, grant: Grant) -> bool:
+        """Whether she declared an immediate danger, decrypted with a grant covering the request."""
+        require(grant, "urgent", [request_id], (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR))
+        row = await self.session.get(UrgentRequestRow, request_id)
+        if row is None:
+            raise NotFound
+        return bool(row.danger_enc) and self._open(row.danger_enc, f"urgent.danger:{request_id}") == "danger"
 
     async def details(self, request_id: str, *, grant: Grant) -> tuple[str, str, str]:
         """(description, phone, availability), decrypted with a grant covering the request."""

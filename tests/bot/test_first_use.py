@@ -8,8 +8,10 @@ from datetime import datetime
 
 import pytest
 
+from booking.holidays import FrenchHolidays
+from booking.urgency import add_working_time
 from bot import texts
-from tests.bot.conftest import WORKER_OID, Person, Reply, World, make_world, sample_deployment
+from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID, Person, Reply, World, make_world, sample_deployment, walk
 from tests.dates import bookable_plan_text
 
 PHONE = "06 12 34 56 78"
@@ -149,3 +151,70 @@ async def test_nobody_reachable_one_answer_then_the_worker_is_told_when_she_can_
     assert texts.URGENT_TAKEN.format(who=texts.URGENT_TAKER_TITULAR, reference=reference) in Reply([taken]).text
     data = await agent.say("mes données")
     assert texts.DATA_STATUS_LABELS["acknowledged"] in data.text
+
+
+# -- 4. « Je suis en danger maintenant »: an explicit choice, never guessed ---------------------
+
+
+def blocks(card: dict[str, object]) -> list[str]:
+    """The card's text in the order she reads it."""
+    return [str(n["text"]) for n in walk(card) if n.get("type") == "TextBlock"]
+
+
+async def file_urgent(agent: Person, description: str, **choice: str) -> Reply:
+    form = await agent.say("urgence")
+    assert texts.URGENT_DANGER_CHOICE in [n.get("title") for n in walk(form.card) if n.get("type") == "Input.Toggle"]
+    return await agent.submit(
+        form.action(texts.URGENT_SEND), description=description, phone=PHONE, availability="", **choice
+    )
+
+
+async def deadline_of(world: World, reference: str) -> datetime:
+    async with world.store.unit_of_work(read_only=True) as uow:
+        (request,) = [r for r in await uow.urgent.open_requests() if r.reference == reference]
+    deadline = request.route[request.step][1]
+    assert deadline is not None
+    return deadline
+
+
+async def test_danger_now_puts_3114_and_15_first_and_shortens_the_deadline(world: World, pinned_now: datetime):
+    for name, oid in (("Assistante sociale", WORKER_OID), ("Remplaçante", REPLACEMENT_OID)):
+        await world.person(name, oid).say("bonjour")  # both reachable on Teams
+    words = "Idées noires depuis une semaine, je n'en peux plus"
+    # Her words alone change nothing: no danger is guessed from them.
+    first = world.person("Agent Lille")
+    plain = await file_urgent(first, words)
+    plain_reference = plain.text.split("Référence : ")[1].split(".")[0]
+    assert texts.URGENT_DANGER_FIRST not in plain.text
+    assert blocks(plain.card)[1] == texts.URGENT_DANGER  # the usual order: the four numbers first
+    # She ticks the choice.
+    second = world.person("Agent Rennes")
+    danger = await file_urgent(second, words, danger="true")
+    reference = danger.text.split("Référence : ")[1].split(".")[0]
+    read = blocks(danger.card)
+    assert read[:3] == [texts.URGENT_TITLE, texts.URGENT_DANGER_FIRST, "3114"]
+    assert read.index("3114") < read.index("15") < read.index(texts.URGENT_DANGER) < read.index("17")
+    acknowledgement = next(i for i, line in enumerate(read) if reference in line)
+    assert read.index("15") < acknowledgement
+    # The deadline is as short as her working hours allow, shorter than the ordinary one.
+    policy = world.deployment.urgent
+    expected = add_working_time(
+        pinned_now, policy.danger_response_time, policy.working_hours, FrenchHolidays(world.deployment.subdivision)
+    )
+    assert await deadline_of(world, reference) == expected < await deadline_of(world, plain_reference)
+    assert texts.day_and_hour(expected) in danger.text
+    # The worker reads it first, marked, although it came second.
+    async with world.store.unit_of_work(read_only=True) as uow:
+        (handler,) = {r.handler_id for r in await uow.urgent.open_requests()}
+    worker = world.person(
+        *{"ass": ("Assistante sociale", WORKER_OID)}.get(handler or "", ("Remplaçante", REPLACEMENT_OID))
+    )
+    listing = await worker.say("urgences")
+    assert listing.text.index(reference) < listing.text.index(plain_reference)
+    facts = [[f["value"] for f in n["facts"]] for n in walk(listing.card) if n.get("type") == "FactSet"]
+    assert [texts.URGENT_LIST_DANGER in values for values in facts] == [True, False]
+    # Her data says it; a forged value is refused, never a 5xx.
+    assert texts.DATA_DANGER_YES in (await second.say("mes données")).text
+    assert texts.DATA_DANGER_YES not in (await first.say("mes données")).text
+    forged = await file_urgent(world.person("Agent Nice"), "", danger="maybe")
+    assert texts.BAD_INPUT.format(what=texts.URGENT_DANGER_CHOICE) in forged.text

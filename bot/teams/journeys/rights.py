@@ -81,6 +81,7 @@ class RightsJourney(Journey):
                 texts.day_and_hour(r.received_at),
                 [
                     (texts.DATA_STATUS, self._urgent_status(r.status, r.handler_id)),
+                    (texts.DATA_DANGER, texts.DATA_DANGER_YES if r.danger else ""),
                     (texts.DATA_SITUATION, r.description),
                     (texts.DATA_PHONE, r.phone),
                     (texts.DATA_AVAILABILITY, r.availability),
