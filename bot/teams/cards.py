@@ -227,8 +227,12 @@ def summary(
     topic: str,
     worker: Worker | None,
     invitation: bool = False,
+    phone: str = "",
+    call: bool = False,
 ) -> Card:
-    """`invitation`: offer the Outlook invitation, off unless she ticks it."""
+    """`invitation`: offer the Outlook invitation, off unless she ticks it. `call` (a phone
+    appointment): the number that will be called, which she may correct here; otherwise the
+    phone she gave, if any, is shown."""
     body: list[dict[str, Any]] = [
         title(texts.SUMMARY_TITLE),
         facts(
@@ -238,9 +242,24 @@ def summary(
                 (texts.SUMMARY_WHERE, where),
                 (texts.SUMMARY_TOPIC, topic),
                 (texts.SUMMARY_WITH, worker.name if worker else ""),
+                (texts.SUMMARY_CALLBACK, "" if call else phone),
             ]
         ),
     ]
+    if call:
+        body.append(
+            {
+                "type": "Input.Text",
+                "id": "phone",
+                "label": texts.SUMMARY_PHONE,
+                "style": "Tel",
+                "maxLength": 20,
+                "isRequired": True,
+                "errorMessage": texts.URGENT_PHONE_REQUIRED,
+                "value": phone,
+            }
+        )
+        body.append(text(texts.SUMMARY_PHONE_HINT, isSubtle=True, size="Small", spacing="None"))
     if invitation:
         body.append(
             {

@@ -218,3 +218,50 @@ async def test_danger_now_puts_3114_and_15_first_and_shortens_the_deadline(world
     assert texts.DATA_DANGER_YES not in (await first.say("mes données")).text
     forged = await file_urgent(world.person("Agent Nice"), "", danger="maybe")
     assert texts.BAD_INPUT.format(what=texts.URGENT_DANGER_CHOICE) in forged.text
+
+
+# -- 5. A phone appointment shows the number that will be called, and she may change it ---------
+
+
+def input_value(reply: Reply, input_id: str) -> str:
+    (found,) = [n for n in walk(reply.card) if n.get("id") == input_id and n.get("type", "").startswith("Input.")]
+    return str(found.get("value", ""))
+
+
+async def test_the_review_of_a_phone_appointment_shows_the_number_and_lets_her_change_it(world: World):
+    agent = world.person("Agent Vanves")
+    await file_urgent(agent, "")  # an earlier urgent request gave PHONE
+    form = await booking_form(agent)
+    remembered = input_value(form, "phone")
+    assert remembered == PHONE
+    slots = await agent.submit(form.action(texts.SEE_SLOTS), mode="phone", topic="", message="", phone=remembered)
+    summary = await agent.submit(slots.actions("pick")[0])
+    assert texts.SUMMARY_TITLE in summary.text
+    (field,) = [n for n in walk(summary.card) if n.get("id") == "phone"]
+    assert field["label"] == texts.SUMMARY_PHONE and field["value"] == PHONE
+    confirm = summary.action(texts.CONFIRM)
+    refused = await agent.submit(confirm, phone="")  # emptied: refused, the card still works
+    assert texts.BAD_INPUT.format(what=texts.SUMMARY_PHONE) in refused.text
+    other = "07 00 00 00 01"
+    done = await agent.submit(confirm, phone=other)
+    assert texts.CONFIRMED_TITLE in done.text
+    assert texts.PHONE_CALL_AT.format(phone=other) in done.text
+    social = world.person("Assistante sociale", WORKER_OID)
+    assert other in await agenda_until_found(social, other)
+    # The corrected number is the one remembered; a video appointment's review shows it,
+    # without asking for it again.
+    form = await booking_form(agent)
+    assert input_value(form, "phone") == other
+    slots = await agent.submit(form.action(texts.SEE_SLOTS), mode="teams", topic="", message="", phone=other)
+    summary = await agent.submit(slots.actions("pick")[0])
+    assert f"{texts.SUMMARY_CALLBACK}: {other}" in summary.text
+    assert not [n for n in walk(summary.card) if n.get("id") == "phone"]
+
+
+async def agenda_until_found(worker: Person, needle: str, weeks: int = 60) -> str:
+    week = await worker.say("semaine")
+    for _ in range(weeks):
+        if needle in week.text:
+            return week.text
+        week = await worker.submit(week.action(texts.AGENDA_NEXT_WEEK))
+    return week.text

@@ -181,7 +181,17 @@ class BookingJourney(Journey):
         topic = self.directory.topic(request["topic"]).label if request["topic"] else ""
         worker = self.directory.worker(worker_id)
         await turn.replace(
-            cards.summary(summary, when=start, how=how, where=where, topic=topic, worker=worker, invitation=invitation)
+            cards.summary(
+                summary,
+                when=start,
+                how=how,
+                where=where,
+                topic=topic,
+                worker=worker,
+                invitation=invitation,
+                phone=request["phone"] or "",
+                call=request["mode"] == Mode.PHONE.value,
+            )
         )
 
     @staticmethod
@@ -197,6 +207,13 @@ class BookingJourney(Journey):
         request = request_of(form)
         moved = bool(request["reschedule"])
         invite = self._invite(submit)
+        if request["mode"] == Mode.PHONE.value and not moved:
+            # The number to call, as she checked (or corrected) it on the review card.
+            phone = submit.value.get("phone", request["phone"])
+            phone = phone.strip() if isinstance(phone, str) else ""
+            if not PHONE.match(phone):
+                raise Rejected(texts.BAD_INPUT.format(what=texts.SUMMARY_PHONE))
+            request["phone"] = phone
         try:
             if moved:
                 stored = await self.app.bookings.reschedule(
@@ -239,7 +256,7 @@ class BookingJourney(Journey):
         await self.after_effect(
             turn,
             stored.id,
-            lambda: self._show_confirmation(turn, stored, moved=moved),
+            lambda: self._show_confirmation(turn, stored, moved=moved, phone=request["phone"] or ""),
             wait=moved or self._link_to_come(stored),
         )
 
@@ -263,8 +280,8 @@ class BookingJourney(Journey):
             return texts.ALREADY_DONE
         return self.done_text(stored, moved=moved)
 
-    async def _show_confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> None:
-        await turn.replace(await self._confirmation(turn, stored, moved=moved))
+    async def _show_confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool, phone: str = "") -> None:
+        await turn.replace(await self._confirmation(turn, stored, moved=moved, phone=phone))
 
     async def _refused(self, turn: Turn, refused: BookingRefused, request: dict[str, Any]) -> None:
         message = texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"])
@@ -275,7 +292,7 @@ class BookingJourney(Journey):
         form = turn.issue("slots", **request, slots=[s.key for s in alternatives], start=None, next=None)
         await turn.replace(cards.slots(form, views.by_day(alternatives), notice=[message], more=False))
 
-    async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> cards.Card:
+    async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool, phone: str = "") -> cards.Card:
         links = self.services.meeting_links
         if self._link_to_come(stored):
             # Read again: the outbox may have added the Teams link meanwhile (its notice, queued
@@ -294,7 +311,7 @@ class BookingJourney(Journey):
         if appointment.mode is Mode.TEAMS and not stored.join_url:
             notes.append(texts.TEAMS_LINK_LATER if links else texts.TEAMS_LINK_BY_WORKER)
         if appointment.mode is Mode.PHONE:
-            notes.append(texts.PHONE_CALL)
+            notes.append(texts.PHONE_CALL_AT.format(phone=phone) if phone else texts.PHONE_CALL)
         return cards.confirmation(
             heading=heading,
             when=appointment.start,
