@@ -37,3 +37,22 @@ def test_piping_to_a_reader_that_leaves_early_prints_no_traceback(tmp_path: Path
         _, stderr = process.communicate(timeout=120)
         assert b"Traceback" not in stderr and b"BrokenPipeError" not in stderr, stderr.decode()
         assert process.returncode == 0, (command, stderr.decode())
+
+
+# -- 9. The README's commands can be run as written ---------------------------------------------
+
+
+def test_the_command_line_is_reachable_as_the_readme_says(tmp_path: Path, pinned_now: datetime):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```\n", 2)[1]
+    commands = [line for line in block.splitlines() if line.strip()]
+    assert commands and all(line.startswith("scripts/permanence ") for line in commands), commands
+    assert ".venv/bin/permanence" in section and ". .venv/bin/activate" in section
+    env = environment(tmp_path, pinned_now)
+    del env["PERMANENCE_DATA_DIR"]  # as she runs it: the checkout's ./var, from anywhere
+    ran = subprocess.run(
+        [ROOT / "scripts" / "permanence", "plan", "show"], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() and not (tmp_path / "var").exists()
