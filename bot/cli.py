@@ -299,10 +299,14 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         "totaux ou des autres rapports de la même année ; aucune donnée nominative."
     )
     print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
+    # Rows in the order the chat shows them (the plan's sites and topics, the modes, ...),
+    # « Non précisé » and anything unknown last.
+    order = {key: index for index, key in enumerate(labels)}
+    order["non_precise"] = len(order)
     for name, heading in REPORT_TABLES.items():
         table = result.tables[name]
         print(f"{heading} :")
-        for cell in table.cells:
+        for cell in sorted(table.cells, key=lambda c: (order.get(c.key, len(order) + 1), c.key)):
             print(f"  {labels.get(cell.key, cell.key):<74} {cell.shown():>6}")
     lead = f"{result.median_lead_days} jours" if result.median_lead_days is not None else shown
     callback = f"{result.median_callback_hours} h" if result.median_callback_hours is not None else shown

@@ -20,7 +20,24 @@ from bot.settings import Settings
 UNKNOWN = "no agent is known by this Entra object id (never used the service, or already erased)"
 
 
-def _document(data: PersonalData) -> dict[str, Any]:
+Labels = dict[str, dict[str, str]]  # "site" | "topic" -> id -> what the chat calls it
+
+
+def _labels(settings: Settings) -> Labels:
+    """What the chat calls each site and topic (an id the plan no longer has stays as it is)."""
+    try:
+        directory = settings.load_deployment().directory
+    except Exception:  # noqa: BLE001 - the export never fails for want of a plan: ids then
+        return {}
+    return {"site": {s.id: s.name for s in directory.sites}, "topic": {t.id: t.label for t in directory.topics}}
+
+
+def _document(data: PersonalData, labels: Labels | None = None) -> dict[str, Any]:
+    labels = labels or {}
+
+    def label(kind: str, key: str | None) -> str | None:
+        return labels.get(kind, {}).get(key, key) if key else key
+
     def iso(moment: datetime) -> str:
         return moment.astimezone(texts.PARIS).isoformat()
 
@@ -31,6 +48,7 @@ def _document(data: PersonalData) -> dict[str, Any]:
             "email": agent.email,
             "phone": agent.phone,
             "site": agent.site_id,
+            "site_name": label("site", agent.site_id),
             "conversation_kept": agent.has_conversation,
             "first_contact": iso(agent.created_at),
             "kept_until": iso(data.profile_kept_until),
@@ -43,7 +61,9 @@ def _document(data: PersonalData) -> dict[str, Any]:
                 "mode": a.mode.value,
                 "status": a.status.value,
                 "site": a.site_id,
+                "site_name": label("site", a.site_id),
                 "topic": a.topic_id,
+                "topic_label": label("topic", a.topic_id),
                 "message": a.message,
                 "kept_until": iso(a.kept_until),
                 "erasable": a.erasable,
@@ -86,7 +106,7 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     except NotFound:
         print(f"permanence agent export: {UNKNOWN}", file=sys.stderr)
         return 1
-    document = _document(data)
+    document = _document(data, _labels(settings))
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
@@ -95,13 +115,15 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  Nom : {profile['name']}")
     print(f"  Adresse : {profile['email'] or '—'}")
     print(f"  Téléphone : {profile['phone'] or '—'}")
-    print(f"  Site : {profile['site'] or '—'}")
+    print(f"  Site : {profile['site_name'] or '—'}")
     print(f"  Conservées jusqu'au {texts.day(data.profile_kept_until)}")
     print(f"Rendez-vous ({len(data.appointments)}) :")
     for a in data.appointments:
         status = texts.DATA_STATUS_LABELS.get(a.status.value, a.status.value)
         print(f"  {a.reference}  {texts.day_and_hour(a.start)}  {texts.MODE_LABELS[a.mode.value]}  {status}")
-        print(f"      sujet : {a.topic_id or '—'} ; message : {a.message or '—'}")
+        appointment = next(d for d in document["appointments"] if d["reference"] == a.reference)
+        print(f"      site : {appointment['site_name'] or '—'} ; sujet : {appointment['topic_label'] or '—'}")
+        print(f"      message : {a.message or '—'}")
         print(f"      conservé jusqu'au {texts.day(a.kept_until)}" + ("" if a.erasable else " (à venir : conservé)"))
     print(f"Demandes urgentes ({len(data.urgent)}) :")
     for r in data.urgent:

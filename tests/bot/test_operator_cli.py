@@ -3,12 +3,17 @@ in a process of its own where the way it is started matters, else through `bot.c
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.cli import main
+from bot.settings import Settings
 from tests.dates import pinned_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,3 +61,47 @@ def test_the_command_line_is_reachable_as_the_readme_says(tmp_path: Path, pinned
     )
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.strip() and not (tmp_path / "var").exists()
+
+
+# -- 11. Labels where the chat shows labels; the report's rows in the chat's order ---------------
+
+
+def test_agent_export_names_sites_and_topics_as_the_chat_does(tmp_path, monkeypatch, capsys, pinned_service):
+    from tests.bot.test_rights_cli import OID, seed
+
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
+    settings = Settings(_env_file=None)
+    asyncio.run(seed(settings, pinned_service))
+    directory = settings.load_deployment().directory
+    site, topic = directory.site("lyon").name, directory.topic("budget").label
+    assert main(["agent", "export", "--entra-id", OID]) == 0
+    shown = capsys.readouterr().out
+    assert f"site : {site} ; sujet : {topic}" in shown
+    assert not re.search(r"\b(lyon|budget)\b", shown)
+    assert main(["agent", "export", "--entra-id", OID, "--json"]) == 0
+    (first, *_) = json.loads(capsys.readouterr().out)["appointments"]
+    assert (first["site"], first["site_name"], first["topic"], first["topic_label"]) == ("lyon", site, "budget", topic)
+
+
+def test_the_report_lists_rows_in_the_order_the_chat_shows_them(tmp_path, monkeypatch, capsys):
+    from tests.bot.test_report import seed
+
+    for name, value in pinned_environment(datetime(2028, 1, 10, 9, tzinfo=UTC)).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path))
+    settings = Settings(_env_file=None, data_dir=tmp_path)
+    asyncio.run(seed(settings))
+    assert main(["report", "--year", "2027"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    directory = settings.load_deployment().directory
+
+    def rows(heading: str) -> list[str]:
+        start = lines.index(heading) + 1
+        end = next(i for i in range(start, len(lines)) if not lines[i].startswith("  "))
+        return [line[2:].rsplit(maxsplit=1)[0].strip() for line in lines[start:end]]
+
+    assert rows("Par site :") == [s.name for s in directory.sites]
+    topics = [t.label for t in directory.topics if t.id != "non_precise"]
+    assert rows("Par sujet :") == [*topics, "Non précisé"]  # her « I'd rather not say » counted as unstated
