@@ -149,6 +149,7 @@ class Bookings:
             )
             if self.context.calendar_writes(stored):
                 await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+            await self.context.withdraw_reminders(uow, stored.id, now)
             await self.context.refresh_cards(uow, stored.id, "cancelled", now)
             await uow.audit.record(
                 actor="agent", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now

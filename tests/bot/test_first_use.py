@@ -3,8 +3,11 @@ reads through the real bot, store and outbox, at the pinned instant (`--now`).""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -12,7 +15,7 @@ from booking.holidays import FrenchHolidays
 from booking.urgency import add_working_time
 from bot import texts
 from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID, Person, Reply, World, make_world, sample_deployment, walk
-from tests.dates import bookable_plan_text
+from tests.dates import bookable_plan_text, pinned_environment
 
 PHONE = "06 12 34 56 78"
 
@@ -265,3 +268,64 @@ async def agenda_until_found(worker: Person, needle: str, weeks: int = 60) -> st
             return week.text
         week = await worker.submit(week.action(texts.AGENDA_NEXT_WEEK))
     return week.text
+
+
+# -- 13. `outbox list` never shows reminders of an appointment that changed ----------------------
+
+
+async def test_outbox_list_shows_only_the_reminders_still_to_come(world: World, tmp_path, monkeypatch, capsys):
+    from bot.cli import main
+
+    agent = world.person("Agent Vanves")
+    await book(agent, 0)
+    await book(agent, 1)
+
+    async def scheduled_reminders() -> list[str]:
+        capsys.readouterr()  # the command line runs its own event loop: in a thread of its own
+        assert await asyncio.to_thread(main, ["outbox", "list", "--json"]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        return sorted(r["due_at"] for r in rows if r["kind"] == "notify.agent" and r["state"] == "scheduled")
+
+    for name, value in pinned_environment(world.clock()).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
+    before = await scheduled_reminders()
+    mine = await agent.say("mes rendez-vous")
+    starts = [datetime.fromisoformat(r["start"]) for r in await reminder_payloads(world)]
+    assert before and len(before) <= 2 * len(set(starts))
+    # She moves the first one and cancels the second one.
+    moving = await agent.submit(mine.action(texts.MOVE))
+    target = moving.actions("pick")[-1]
+    await agent.submit((await agent.submit(target)).action(texts.CONFIRM))
+    await cancel_first_left(agent)
+    (kept,) = await upcoming_appointments(world, agent)
+    expected = sorted(
+        (kept.start - before_start).astimezone(UTC)
+        for _, before_start in world.runtime.app.context.reminders
+        if kept.start - before_start > world.clock()
+    )
+    left = [datetime.fromisoformat(d) for d in await scheduled_reminders()]
+    assert left == expected  # none of the cancelled one, none of the earlier time of the moved one
+
+
+async def reminder_payloads(world: World) -> list[dict[str, str]]:
+    from sqlalchemy import select
+
+    from storage.models import OutboxRow
+
+    async with world.store.unit_of_work(read_only=True) as uow:
+        rows = (await uow.session.scalars(select(OutboxRow).where(OutboxRow.status == "pending"))).all()
+    return [r.payload for r in rows if r.payload.get("what") == "reminder"]
+
+
+async def upcoming_appointments(world: World, person: Person) -> list[Any]:
+    async with world.store.unit_of_work(read_only=True) as uow:
+        agent_id = await uow.agents.find(person.object_id)
+        return [s.appointment for s in await uow.appointments.upcoming_for_agent(agent_id or "", world.clock())]
+
+
+async def cancel_first_left(person: Person) -> None:
+    """Cancel the appointment listed last in « Mes rendez-vous » (the one not moved, here)."""
+    mine = await person.say("mes rendez-vous")
+    asked = await person.submit(mine.actions("cancel")[-1])
+    await person.submit(asked.action(texts.CANCEL_YES))
