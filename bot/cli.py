@@ -12,10 +12,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from booking.absence import Absence, absence_at
 from booking.budget import day_budget
+from booking.document import Deployment
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
-from booking.plan import expand_plan
+from booking.plan import ExplicitDay, PlanDay, expand_plan
 from bot import admin_cli, audit_cli, ops_cli, rights_cli, texts
 from bot.audit_cli import operator
 from bot.clock import check_test_clock, service_clock
@@ -70,15 +72,44 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     plan = deployment.plans[worker_id]
     holidays = FrenchHolidays(deployment.subdivision)
-    calendar = expand_plan(plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), holidays)
+    first, last = date(args.year, 1, 1), date(args.year + 1, 1, 1)
+    added, absences = _worker_year(settings, deployment, worker_id, first, last)
+    calendar = expand_plan(plan, first, last, holidays, added)
     today = service_clock(settings)().astimezone(texts.PARIS).date()
+    directory = deployment.directory
+
+    def away(day: PlanDay) -> tuple[bool, str | None]:
+        """Whether she is away that day, and who was named to act for her."""
+        absence = absence_at(worker_id, day.start, absences)
+        return absence is not None, absence.replacement_id if absence else None
+
+    def said(day: PlanDay) -> str:
+        absent, replacement = away(day)
+        kind = texts.DAY_KIND[day.kind]
+        if day.date in added_dates:
+            kind += " (ajoutée dans le calendrier)"
+        if not absent:
+            return kind
+        if replacement:
+            return f"{kind} — absente, remplacée par {directory.worker(replacement).name}"
+        return f"{kind} — absente"
+
+    added_dates = {a.date for a in added}
     budget = day_budget(plan, calendar, args.year, today)
     if args.json:
         document = {
             "year": args.year,
             "worker": worker_id,
             "days": [
-                {"date": d.date.isoformat(), "kind": d.kind.value, "start": _iso(d.start), "end": _iso(d.end)}
+                {
+                    "date": d.date.isoformat(),
+                    "kind": d.kind.value,
+                    "start": _iso(d.start),
+                    "end": _iso(d.end),
+                    "added": d.date in added_dates,
+                    "absent": away(d)[0],
+                    "replacement": away(d)[1],
+                }
                 for d in calendar.days
             ],
             "skipped": [
@@ -100,7 +131,7 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"Planning {args.year} — {deployment.directory.worker(worker_id).name}")
     for d in calendar.days:
-        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {texts.DAY_KIND[d.kind]}")
+        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {said(d)}")
     if calendar.skipped:
         print("Jours non tenus :")
         for s in calendar.skipped:
@@ -111,6 +142,25 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
         f"{budget.used} déjà passés ; solde {budget.remaining:+d}."
     )
     return 0
+
+
+def _worker_year(
+    settings: Settings, deployment: Deployment, worker_id: str, start: date, end: date
+) -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+    """The days the worker added from the chat (or Outlook) and her absences, from the store; none
+    when there is no database yet (a plan being prepared before the service first ran)."""
+    if not settings.database_url and not (settings.data_dir / "permanence.db").exists():
+        return (), []
+    from bot.bootstrap import open_application  # imports storage: only when there is a store
+
+    async def run() -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+        store, app = await open_application(settings, deployment=deployment)
+        try:
+            return await app.offers.worker_year(worker_id=worker_id, start=start, end=end)
+        finally:
+            await store.dispose()
+
+    return asyncio.run(run())
 
 
 def slots(args: argparse.Namespace, settings: Settings) -> int:

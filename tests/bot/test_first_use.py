@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -329,3 +329,53 @@ async def cancel_first_left(person: Person) -> None:
     mine = await person.say("mes rendez-vous")
     asked = await person.submit(mine.actions("cancel")[-1])
     await person.submit(asked.action(texts.CANCEL_YES))
+
+
+# -- 14. `plan show` tells the year as the chat changed it ---------------------------------------
+
+
+async def test_plan_show_includes_a_day_added_from_the_chat_and_marks_an_absence(
+    world: World, tmp_path, monkeypatch, capsys, pinned_now: datetime
+):
+    from bot.cli import main
+
+    for name, value in pinned_environment(world.clock()).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
+    today = pinned_now.astimezone(texts.PARIS).date()
+
+    async def plan_show(*options: str) -> str:
+        capsys.readouterr()
+        assert await asyncio.to_thread(main, ["plan", "show", *options]) == 0
+        return capsys.readouterr().out
+
+    year = str((today + timedelta(days=21)).year)
+    days = json.loads(await plan_show("--year", year, "--json"))["days"]
+    thursday = next(
+        date.fromisoformat(d["date"])
+        for d in days
+        if d["kind"] == "permanence" and date.fromisoformat(d["date"]) > today + timedelta(days=14)
+    )
+    wednesday = thursday - timedelta(days=1)
+    assert wednesday.isoformat() not in {d["date"] for d in days}
+    social = world.person("Assistante sociale", WORKER_OID)
+    form = await social.say("journée")
+    added = await social.submit(
+        form.action(texts.DAY_SAVE), day=wednesday.isoformat(), kind="extra", start="14:00", end="16:00"
+    )
+    assert "Journée ajoutée" in added.text
+    form = await social.say("absence")
+    saved = await social.submit(
+        form.action(texts.ABSENCE_SAVE), start=thursday.isoformat(), end=thursday.isoformat(), replacement="remplacante"
+    )
+    assert "Absence enregistrée" in saved.text
+    shown = {d["date"]: d for d in json.loads(await plan_show("--year", year, "--json"))["days"]}
+    assert shown[wednesday.isoformat()]["kind"] == "extra" and shown[wednesday.isoformat()]["added"]
+    assert shown[thursday.isoformat()]["absent"] and shown[thursday.isoformat()]["replacement"] == "remplacante"
+    assert not any(d["absent"] for day, d in shown.items() if day != thursday.isoformat())
+    text = await plan_show("--year", year)
+    (line,) = [line for line in text.splitlines() if texts.day(thursday) in line]
+    replacement = world.deployment.directory.worker("remplacante").name
+    assert line.rstrip().endswith(f"permanence — absente, remplacée par {replacement}")
+    (line,) = [line for line in text.splitlines() if texts.day(wednesday) in line]
+    assert "journée supplémentaire" in line.lower()
