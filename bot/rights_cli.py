@@ -131,7 +131,7 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {r.reference}  {texts.day_and_hour(r.received_at)}  {status}")
         print(f"      situation : {r.description or '—'} ; téléphone : {r.phone or '—'}")
         print(f"      conservée jusqu'au {texts.day(r.kept_until)}" + ("" if r.erasable else " (en cours : conservée)"))
-    print(texts.DATA_AUDIT.format(days=data.audit_days))
+    print(texts.data_audit(data.audit_days))
     return 0
 
 

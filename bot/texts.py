@@ -27,8 +27,37 @@ def day(value: date | datetime, *, year: bool = True) -> str:
 
 @functools.lru_cache(maxsize=2048)
 def _day(value: date, year: bool) -> str:
-    """Babel's formatting, once per day shown (a slot card names a dozen days, every turn)."""
-    return str(format_date(value, "EEEE d MMMM y" if year else "EEEE d MMMM", locale=LOCALE))
+    """Babel's formatting, once per day shown (a slot card names a dozen days, every turn);
+    the first of the month is « 1er », as French writes it."""
+    shown = str(format_date(value, "EEEE d MMMM y" if year else "EEEE d MMMM", locale=LOCALE))
+    if value.day == 1:
+        weekday, _, rest = shown.partition(" 1 ")
+        shown = f"{weekday} 1er {rest}"
+    return shown
+
+
+def duration(days: int) -> str:
+    """A retention period as French says it: « 3 ans », « 1 an et 6 mois », « 400 jours »
+    when it is not a round number of months (then « environ » years and months)."""
+    years, rest = divmod(days, 365)
+    months = round(rest / 30.44)
+    if months == 12:
+        years, months = years + 1, 0
+    if not years and not months:
+        return f"{days} jour{'s' if days > 1 else ''}"
+    parts = []
+    if years:
+        parts.append(f"{years} an{'s' if years > 1 else ''}")
+    if months:
+        parts.append(f"{months} mois")
+    said = " et ".join(parts)
+    exact = years * 365 + round(months * 30.44) == days
+    return said if exact else f"environ {said}"
+
+
+def plural(count: int, singular: str, many: str) -> str:
+    """`singular` for 0 or 1 (French), else `many`."""
+    return singular if count <= 1 else many
 
 
 def day_and_hour(moment: datetime, *, year: bool = True) -> str:
@@ -46,6 +75,10 @@ DAY_KIND = {
     "retirement": "vendredi retraite",
     "extra": "journée supplémentaire",
 }
+# The same kinds, as choices on the worker's « Ajouter une journée » form.
+DAY_KIND_CHOICES = {kind: label[:1].upper() + label[1:] for kind, label in DAY_KIND.items()}
+DATE_PLACEHOLDER = "jj/mm/aaaa"
+TIME_PLACEHOLDER = "hh:mm"
 
 SKIP_REASON = {"holiday": "jour férié", "closed": "fermé"}
 HIDDEN_COUNT = "masqué"
@@ -383,26 +416,48 @@ DATA_STATUS_HOTLINE = (
 )
 DATA_AUDIT = (
     "Le journal d'audit garde la trace de chaque consultation et modification de vos rendez-vous "
-    "(quand, par qui, quelle action ; jamais votre nom ni ce que vous avez écrit) pendant {days} jours : "
+    "(quand, par qui, quelle action ; jamais votre nom ni ce que vous avez écrit) pendant {duration} : "
     "il est exigé pour contrôler les accès et n'est pas effacé."
 )
+
+
+def data_audit(days: int) -> str:
+    return DATA_AUDIT.format(duration=duration(days))
+
+
 DATA_COUNTS = "Les statistiques annuelles ne contiennent que des effectifs anonymes : elles restent inchangées."
 ERASE_ACTION = "Demander l'effacement"
 ERASE_TITLE = "Effacer vos données ?"
 ERASE_WILL = "Seront effacés :"
 ERASE_KEPT = "Seront conservés :"
-ERASE_PAST = (
-    "{count} rendez-vous passé(s), annulé(s) ou non accepté(s) : votre message, les notes et le lien avec vous "
-    "(une ligne anonyme reste pour les statistiques)"
-)
-ERASE_REQUESTS = (
-    "{count} demande(s) urgente(s) déjà prise(s) en charge : votre situation, votre téléphone et le lien avec vous"
-)
+
+
+def erase_past(count: int) -> str:
+    said = plural(count, "rendez-vous passé, annulé ou non accepté", "rendez-vous passés, annulés ou non acceptés")
+    return (
+        f"{count} {said} : votre message, les notes et le lien avec vous "
+        "(une ligne anonyme reste pour les statistiques)"
+    )
+
+
+def erase_requests(count: int) -> str:
+    said = plural(count, "demande urgente déjà prise", "demandes urgentes déjà prises")
+    return f"{count} {said} en charge : votre situation, votre téléphone et le lien avec vous"
+
+
 ERASE_PROFILE = "votre nom, votre adresse, votre téléphone, votre site et la référence de cette conversation"
-ERASE_KEPT_UPCOMING = (
-    "{count} rendez-vous à venir : annulez-le(s) d'abord dans « Mes rendez-vous » si vous souhaitez tout effacer"
-)
-ERASE_KEPT_OPEN = "{count} demande(s) urgente(s) en cours : une assistante sociale doit pouvoir vous rappeler"
+
+
+def erase_kept_upcoming(count: int) -> str:
+    them = plural(count, "annulez-le", "annulez-les")
+    return f"{count} rendez-vous à venir : {them} d'abord dans « Mes rendez-vous » si vous souhaitez tout effacer"
+
+
+def erase_kept_open(count: int) -> str:
+    said = plural(count, "demande urgente", "demandes urgentes")
+    return f"{count} {said} en cours : une assistante sociale doit pouvoir vous rappeler"
+
+
 ERASE_KEPT_PROFILE = (
     "votre nom, votre téléphone et cette conversation, tant qu'un rendez-vous ou une demande en cours en a besoin"
 )

@@ -426,11 +426,10 @@ def danger_numbers() -> dict[str, Any]:
 
 def urgent_notice(lines: Sequence[str], *, unasked: bool = False, danger: bool = False) -> Card:
     """What the agent is told about her urgent request, under the emergency numbers; `unasked`
-    (a proactive message): the neutral preview first, as on every proactive card; `danger` (she
-    said she is in danger now): 3114 and 15 first, large."""
-    preview = [text(texts.PREVIEW, isSubtle=True, size="Small")] if unasked else []
+    (a proactive message): the neutral preview as its fallback text, as on every proactive card;
+    `danger` (she said she is in danger now): 3114 and 15 first, large."""
     first = [danger_numbers()] if danger else []
-    result = card([*preview, title(texts.URGENT_TITLE), *first, emergency_numbers(), *(text(line) for line in lines)])
+    result = card([title(texts.URGENT_TITLE), *first, emergency_numbers(), *(text(line) for line in lines)])
     if unasked:
         result["fallbackText"] = texts.PREVIEW
     return result
@@ -479,9 +478,10 @@ def notice(heading: str, lines: Sequence[str], actions: Sequence[dict[str, Any]]
 
 
 def proactive(heading: str | None, lines: Sequence[str], actions: Sequence[dict[str, Any]] = ()) -> Card:
-    """A message the bot sends unasked. Hosts preview a card by its fallback text or its first
-    text block (a Teams toast, the chat list, a locked phone): both are the neutral preview."""
-    body = [text(texts.PREVIEW, isSubtle=True, size="Small")]
+    """A message the bot sends unasked. What a Teams toast, the chat list or a locked phone shows
+    is the activity's summary (set by the notifier) or the card's fallback text: both are the
+    neutral preview. The card she opens starts with what it is about."""
+    body: list[dict[str, Any]] = []
     if heading:
         body.append(title(heading))
     body += [text(line) for line in lines]
@@ -560,6 +560,7 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
         {
             "type": "Input.Date",
             "id": "start",
+            "placeholder": texts.DATE_PLACEHOLDER,
             "label": texts.ABSENCE_FROM,
             "isRequired": True,
             "min": today,
@@ -568,6 +569,7 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
         {
             "type": "Input.Date",
             "id": "end",
+            "placeholder": texts.DATE_PLACEHOLDER,
             "label": texts.ABSENCE_TO,
             "isRequired": True,
             "min": today,
@@ -592,6 +594,7 @@ def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
         {
             "type": "Input.Date",
             "id": "day",
+            "placeholder": texts.DATE_PLACEHOLDER,
             "label": texts.BLOCK_DAY,
             "isRequired": True,
             "min": today,
@@ -600,6 +603,7 @@ def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
         {
             "type": "Input.Time",
             "id": "start",
+            "placeholder": texts.TIME_PLACEHOLDER,
             "label": texts.BLOCK_FROM,
             "isRequired": True,
             "value": start,
@@ -608,6 +612,7 @@ def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
         {
             "type": "Input.Time",
             "id": "end",
+            "placeholder": texts.TIME_PLACEHOLDER,
             "label": texts.BLOCK_TO,
             "isRequired": True,
             "value": end,
@@ -634,7 +639,7 @@ def add_day_form(form: str, today: str) -> Card:
             choice_set(
                 "kind",
                 texts.DAY_KIND_LABEL,
-                [(k, v) for k, v in texts.DAY_KIND.items()],
+                list(texts.DAY_KIND_CHOICES.items()),
                 value="extra",
                 required=True,
             ),

@@ -379,3 +379,32 @@ async def test_plan_show_includes_a_day_added_from_the_chat_and_marks_an_absence
     assert line.rstrip().endswith(f"permanence — absente, remplacée par {replacement}")
     (line,) = [line for line in text.splitlines() if texts.day(wednesday) in line]
     assert "journée supplémentaire" in line.lower()
+
+
+# -- 8. French as French writes it ---------------------------------------------------------------
+
+
+async def test_french_plurals_durations_first_of_the_month_and_worker_forms(world: World, pinned_now: datetime):
+    agent = world.person("Agent Vanves")
+    await book(agent, 0)
+    data = await agent.say("mes données")
+    assert "pendant environ 3 ans" in data.text and "1100 jours" not in data.text
+    erase = await agent.submit(data.action(texts.ERASE_ACTION))
+    assert "1 rendez-vous à venir : annulez-le d'abord" in erase.text
+    assert "(s)" not in erase.text and "(s)" not in data.text
+    social = world.person("Assistante sociale", WORKER_OID)
+    today = pinned_now.astimezone(texts.PARIS).date()
+    first = (today.replace(day=1) + timedelta(days=62)).replace(day=1)  # a first of the month ahead
+    form = await social.say("absence")
+    inputs = [n for n in walk(form.card) if n.get("type") in ("Input.Date", "Input.Time")]
+    assert inputs and all(n.get("placeholder") == texts.DATE_PLACEHOLDER == "jj/mm/aaaa" for n in inputs)
+    saved = await social.submit(
+        form.action(texts.ABSENCE_SAVE), start=first.isoformat(), end=first.isoformat(), replacement="remplacante"
+    )
+    assert f" 1er {texts.day(first).split(' 1er ')[1]}" in saved.text and " 1 " not in saved.text
+    form = await social.say("journée")
+    times = [n for n in walk(form.card) if n.get("type") == "Input.Time"]
+    assert times and all(n.get("placeholder") == "hh:mm" for n in times)
+    (kinds,) = [n for n in walk(form.card) if n.get("id") == "kind"]
+    titles = [c["title"] for c in kinds["choices"]]
+    assert titles == ["Permanence", "Vendredi retraite", "Journée supplémentaire"]

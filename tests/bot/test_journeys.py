@@ -267,7 +267,7 @@ async def test_absence_message_post_return_slots_and_urgent_routing_to_the_repla
     ack = await agent.submit(
         urgent.action(texts.URGENT_SEND), description="Expulsion demain", phone=PHONE, availability="le matin"
     )
-    assert "nous prévenons sa remplaçante" in ack.text and "lundi 1 mars 2027 à 13 h" in ack.text
+    assert "nous prévenons sa remplaçante" in ack.text and "lundi 1er mars 2027 à 13 h" in ack.text
     assert all(n in ack.text for n in ("15", "17", "112", "3114"))  # still on screen after sending
     reference = ack.text.split("Référence : ")[1].rstrip(".")
     sent = await world.deliver()

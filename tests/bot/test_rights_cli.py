@@ -98,7 +98,7 @@ def test_export_lists_her_data_with_retention_dates_and_nothing_of_another(setti
     assert "SENTINEL-dan" not in json.dumps(document) and "TÉMOIN" not in json.dumps(document)
     assert main(["agent", "export", "--entra-id", OID]) == 0
     text = capsys.readouterr().out
-    assert "Claire SENTINEL" in text and "SENTINEL-upcoming" in text and "1100 jours" in text
+    assert "Claire SENTINEL" in text and "SENTINEL-upcoming" in text and "pendant environ 3 ans" in text
 
 
 def test_erase_keeps_what_is_needed_then_everything_once_nothing_is(settings, capsys):

@@ -45,7 +45,7 @@ async def test_the_agent_is_told_who_calls_back_once_she_is_reached_then_that_sh
     # Not yet reached: the request is recorded, the deadline given, nobody named yet.
     assert_emergency_numbers_first(filed.card)
     reference = reference_of(filed)
-    assert texts.URGENT_RECEIVED.format(deadline="lundi 1 mars 2027 à 13 h", reference=reference) in filed.text
+    assert texts.URGENT_RECEIVED.format(deadline="lundi 1er mars 2027 à 13 h", reference=reference) in filed.text
     assert "transmise" not in filed.text and "Assistante sociale" not in filed.text
 
     sent = await world.deliver()
@@ -53,7 +53,7 @@ async def test_the_agent_is_told_who_calls_back_once_she_is_reached_then_that_sh
     assert reference in Reply(sent[:1]).text  # her notice, in her own chat
     reached = Reply(sent[1:])
     assert_emergency_numbers_first(reached.card)
-    assert texts.URGENT_REACHED.format(reference=reference, deadline="lundi 1 mars 2027 à 13 h") in reached.text
+    assert texts.URGENT_REACHED.format(reference=reference, deadline="lundi 1er mars 2027 à 13 h") in reached.text
     assert "transmise à l'assistante sociale du travail" in reached.text
 
     listing = await social.say("urgences")

@@ -256,7 +256,9 @@ async def test_6_two_agents_race_for_the_last_slot_of_a_day(stage: Stage):
     _, number, month = day.split()[:3]
     today = stage.today
     target = date(
-        today.year + (1 if months.index(month) + 1 < today.month else 0), months.index(month) + 1, int(number)
+        today.year + (1 if months.index(month) + 1 < today.month else 0),
+        months.index(month) + 1,
+        int(number.removesuffix("er")),
     )
     await worker.pick_date(0, target)
     await worker.fill("De", "08:00")

@@ -91,7 +91,7 @@ class RightsJourney(Journey):
             )
             for r in data.urgent
         ]
-        notes = [texts.DATA_AUDIT.format(days=data.audit_days), texts.DATA_COUNTS]
+        notes = [texts.data_audit(data.audit_days), texts.DATA_COUNTS]
         form = turn.issue("my_data")
         await turn.send(cards.my_data(form, profile=profile, appointments=appointments, urgent=urgent, notes=notes))
 
@@ -103,15 +103,15 @@ class RightsJourney(Journey):
         taken = sum(r.erasable for r in data.urgent)
         still_open = len(data.urgent) - taken
         if past:
-            will.append(texts.ERASE_PAST.format(count=past))
+            will.append(texts.erase_past(past))
         if taken:
-            will.append(texts.ERASE_REQUESTS.format(count=taken))
+            will.append(texts.erase_requests(taken))
         if data.profile_erasable:
             will.append(texts.ERASE_PROFILE)
         if upcoming:
-            kept.append(texts.ERASE_KEPT_UPCOMING.format(count=upcoming))
+            kept.append(texts.erase_kept_upcoming(upcoming))
         if still_open:
-            kept.append(texts.ERASE_KEPT_OPEN.format(count=still_open))
+            kept.append(texts.erase_kept_open(still_open))
         if not data.profile_erasable:
             kept.append(texts.ERASE_KEPT_PROFILE)
         kept.append(texts.ERASE_KEPT_AUDIT)
