@@ -180,6 +180,9 @@ LIMIT_BODY = (
 
 SUMMARY_TITLE = "Vérifiez votre rendez-vous"
 SUMMARY_WHEN = "Quand"
+SUMMARY_MOVE_TITLE = "Vérifiez le déplacement de votre rendez-vous"
+SUMMARY_WAS = "Actuellement"
+SUMMARY_NEW = "Nouvel horaire"
 SUMMARY_HOW = "Comment"
 SUMMARY_WHERE = "Où"
 SUMMARY_TOPIC = "Sujet"

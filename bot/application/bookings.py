@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from booking.errors import BookingRefused, RefusalReason
+from booking.grants import Purpose, issue_grant
 from booking.model import Appointment, AppointmentStatus, Mode, Topic
 from booking.records import Conflict, NotFound, StoredAppointment
 from booking.rules import check_change, check_new_booking
@@ -117,6 +118,14 @@ class Bookings:
     async def mine(self, *, now: datetime, agent_id: str) -> list[StoredAppointment]:
         async with self.context.store.unit_of_work(read_only=True) as uow:
             return await uow.appointments.upcoming_for_agent(agent_id, now)
+
+    async def to_move(self, *, agent_id: str, appointment_id: str) -> tuple[StoredAppointment, str | None]:
+        """One of her appointments and its topic, for the review of its move: shown back to her
+        alone, in her own chat (like the phone that prefills her forms)."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            stored = await self._owned(uow, agent_id, appointment_id)
+            grant = issue_grant(Purpose.OWN, appointments=[stored.id], agents=[agent_id])
+            return stored, (await uow.appointments.details(stored.id, grant=grant)).topic_id
 
     async def get(self, *, agent_id: str, appointment_id: str) -> StoredAppointment:
         """One of the agent's own appointments, as stored now (e.g. with the Teams link)."""

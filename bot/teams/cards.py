@@ -229,15 +229,17 @@ def summary(
     invitation: bool = False,
     phone: str = "",
     call: bool = False,
+    was: datetime | None = None,
 ) -> Card:
     """`invitation`: offer the Outlook invitation, off unless she ticks it. `call` (a phone
     appointment): the number that will be called, which she may correct here; otherwise the
     phone she gave, if any, is shown."""
     body: list[dict[str, Any]] = [
-        title(texts.SUMMARY_TITLE),
+        title(texts.SUMMARY_MOVE_TITLE if was else texts.SUMMARY_TITLE),
         facts(
             [
-                (texts.SUMMARY_WHEN, texts.day_and_hour(when)),
+                (texts.SUMMARY_WAS, texts.day_and_hour(was) if was else ""),
+                (texts.SUMMARY_NEW if was else texts.SUMMARY_WHEN, texts.day_and_hour(when)),
                 (texts.SUMMARY_HOW, how),
                 (texts.SUMMARY_WHERE, where),
                 (texts.SUMMARY_TOPIC, topic),

@@ -117,7 +117,7 @@ async def test_the_cap_is_told_before_she_chooses_anything(world: World):
     mine = await agent.say("mes rendez-vous")
     moving = await agent.submit(mine.action(texts.MOVE))
     summary = await agent.submit(moving.actions("pick")[0])
-    assert texts.SUMMARY_TITLE in summary.text and summary.actions("confirm")
+    assert texts.SUMMARY_MOVE_TITLE in summary.text and summary.actions("confirm")
 
 
 # -- 3. An urgent request when nobody is reachable: one answer, the same everywhere -------------
@@ -408,3 +408,33 @@ async def test_french_plurals_durations_first_of_the_month_and_worker_forms(worl
     (kinds,) = [n for n in walk(form.card) if n.get("id") == "kind"]
     titles = [c["title"] for c in kinds["choices"]]
     assert titles == ["Permanence", "Vendredi retraite", "Journée supplémentaire"]
+
+
+# -- 6. The review of a move says what moves -----------------------------------------------------
+
+
+async def test_the_review_of_a_move_shows_the_topic_and_the_time_it_leaves(world: World):
+    agent = world.person("Agent Vanves")
+    slots = await open_slots_with(agent, topic="logement")
+    booked = offered_at(slots.actions("pick")[0])
+    await agent.submit((await agent.submit(slots.actions("pick")[0])).action(texts.CONFIRM))
+    mine = await agent.say("mes rendez-vous")
+    moving = await agent.submit(mine.action(texts.MOVE))
+    target = moving.actions("pick")[0]
+    review = await agent.submit(target)
+    topic = world.deployment.directory.topic("logement").label
+    assert texts.SUMMARY_MOVE_TITLE in review.text
+    assert f"{texts.SUMMARY_TOPIC}: {topic}" in review.text
+    assert f"{texts.SUMMARY_WAS}: {texts.day_and_hour(booked)}" in review.text
+    assert f"{texts.SUMMARY_NEW}: {texts.day_and_hour(offered_at(target))}" in review.text
+    moved = await agent.submit(review.action(texts.CONFIRM))
+    assert texts.MOVED_TITLE in moved.text
+
+
+async def open_slots_with(person: Person, *, topic: str) -> Reply:
+    form = await booking_form(person)
+    return await person.submit(form.action(texts.SEE_SLOTS), mode="teams", topic=topic, message="", phone=PHONE)
+
+
+def offered_at(action: dict[str, str]) -> datetime:
+    return datetime.strptime(action["slot"].split("@")[1], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)

@@ -78,7 +78,7 @@ async def test_2_head_office_agent_books_in_person_reschedules_and_cancels(stage
     await agent.click("Déplacer")
     await agent.see("Déplacer :")
     await agent.click((await agent.wait_slots())[1], nth=0)
-    await agent.see("Vérifiez votre rendez-vous")
+    await agent.see("Vérifiez le déplacement de votre rendez-vous")
     await agent.click("Confirmer")
     await agent.see("Rendez-vous déplacé")
     ((status, _, moved),) = await active_appointments(stage)

@@ -178,7 +178,16 @@ class BookingJourney(Journey):
         summary = turn.issue("summary", **request, slot=key, start=form.get("start"), invitation=invitation)
         worker_id, start = parse_slot_key(key)
         how, where = views.how_where(self.deployment, request["mode"], request["site"])
-        topic = self.directory.topic(request["topic"]).label if request["topic"] else ""
+        topic_id, was = request["topic"], None
+        if request["reschedule"]:  # a move: the appointment's own topic, and the time it leaves
+            try:
+                moving, topic_id = await self.app.bookings.to_move(
+                    agent_id=turn.agent_id, appointment_id=request["reschedule"]
+                )
+            except BookingRefused as refused:
+                raise Rejected(texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"])) from refused
+            was = moving.appointment.start
+        topic = self._topic_label(topic_id)
         worker = self.directory.worker(worker_id)
         await turn.replace(
             cards.summary(
@@ -191,8 +200,17 @@ class BookingJourney(Journey):
                 invitation=invitation,
                 phone=request["phone"] or "",
                 call=request["mode"] == Mode.PHONE.value,
+                was=was,
             )
         )
+
+    def _topic_label(self, topic_id: str | None) -> str:
+        if not topic_id:
+            return ""
+        try:
+            return self.directory.topic(topic_id).label
+        except KeyError:  # a topic the plan no longer has
+            return ""
 
     @staticmethod
     def _invite(submit: Submit) -> bool:
