@@ -114,6 +114,26 @@ WORKER_HELP = (
     "« bloquer », « journée »."
 )
 
+HELP_TITLE = "Aide : ce que je peux faire pour vous"
+HELP_INTRO = "Écrivez l'une de ces commandes, ou utilisez les boutons ci-dessous :"
+HELP_AGENT = [
+    ("rendez-vous", "prendre rendez-vous avec l'assistante sociale du travail (visio, téléphone, bureau 16)"),
+    ("mes rendez-vous", "voir vos rendez-vous à venir, les déplacer ou les annuler (aussi « annuler »)"),
+    ("urgence", "être rappelé(e) rapidement ; en cas de danger immédiat, les numéros à appeler"),
+    ("mes données", "voir ce que le service conserve à votre sujet et en demander l'effacement"),
+    ("aide", "afficher cette aide"),
+]
+HELP_WORKER_INTRO = "Espace assistante sociale"
+HELP_WORKER = [
+    ("agenda", "vos rendez-vous du jour"),
+    ("semaine", "vos rendez-vous de la semaine"),
+    ("demandes", "les demandes de rendez-vous à confirmer"),
+    ("urgences", "les demandes urgentes à rappeler"),
+    ("absence", "déclarer une absence et votre remplaçante"),
+    ("bloquer", "bloquer un créneau"),
+    ("journée", "ajouter une journée de permanence"),
+]
+
 ACTION_BOOK = "Prendre rendez-vous"
 ACTION_MINE = "Mes rendez-vous"
 ACTION_URGENT = "Urgence"
@@ -155,7 +175,8 @@ SLOTS_NONE_OPEN = (
     "Aucun créneau n'est ouvert à la réservation pour le moment : les prochains jours de permanence "
     "ne sont pas encore fixés. Réessayez dans quelques jours."
 )
-MORE_DATES = "Plus de dates"
+MORE_DATES = "Dates suivantes ▶"
+EARLIER_DATES = "◀ Dates précédentes"
 ABSENT_SHORT = "L'assistante sociale est absente jusqu'au {date}. Voici les premiers créneaux après son retour."
 ABSENT_OPEN = (
     "L'assistante sociale est absente jusqu'à nouvel ordre : vous pourrez prendre rendez-vous dès son retour. "

@@ -78,6 +78,28 @@ def choice_set(
     return result
 
 
+def help_card(*, is_worker: bool) -> Card:
+    """« aide »: what each command does (the welcome card greets; this one explains)."""
+    body = [
+        title(texts.HELP_TITLE),
+        text(texts.HELP_INTRO),
+        facts([(f"« {command} »", what) for command, what in texts.HELP_AGENT]),
+    ]
+    if is_worker:
+        body.append(text(texts.HELP_WORKER_INTRO, weight="Bolder", spacing="Medium"))
+        body.append(facts([(f"« {command} »", what) for command, what in texts.HELP_WORKER]))
+    body.append(text(texts.CONFIDENTIALITY, isSubtle=True, size="Small"))
+    return card(body, _main_actions())
+
+
+def _main_actions() -> list[dict[str, Any]]:
+    return [
+        submit(texts.ACTION_BOOK, "book", style="positive"),
+        submit(texts.ACTION_MINE, "mine"),
+        submit(texts.ACTION_URGENT, "urgent", style="destructive"),
+    ]
+
+
 def welcome(*, is_worker: bool) -> Card:
     body = [title(texts.WELCOME_TITLE), text(texts.WELCOME_BODY), text(texts.CONFIDENTIALITY, isSubtle=True)]
     actions = [
@@ -185,6 +207,7 @@ def slots(
     notice: Sequence[str] = (),
     more: bool,
     heading: str = texts.SLOTS_TITLE,
+    earlier: bool = False,
 ) -> Card:
     body: list[dict[str, Any]] = [title(heading)]
     if notice:
@@ -198,6 +221,8 @@ def slots(
                 {"type": "ActionSet", "actions": [submit(texts.hour(s.start), "pick", form, slot=s.key) for s in row]}
             )
     actions = []
+    if earlier:
+        actions.append(submit(texts.EARLIER_DATES, "earlier", form))
     if more:
         actions.append(submit(texts.MORE_DATES, "more", form))
     if notice:

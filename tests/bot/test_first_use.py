@@ -438,3 +438,34 @@ async def open_slots_with(person: Person, *, topic: str) -> Reply:
 
 def offered_at(action: dict[str, str]) -> datetime:
     return datetime.strptime(action["slot"].split("@")[1], "%Y%m%dT%H%MZ").replace(tzinfo=UTC)
+
+
+# -- 7. Later dates and back; « aide » helps -----------------------------------------------------
+
+
+async def test_later_dates_and_back_again_and_help_that_helps(world: World):
+    agent = world.person("Agent Vanves")
+    first = await open_slots(agent)
+    first_page = [a["slot"] for a in first.actions("pick")]
+    assert first_page and not first.actions("earlier")  # nothing before the first page
+    later = await agent.submit(first.action(texts.MORE_DATES))
+    later_page = [a["slot"] for a in later.actions("pick")]
+    assert later_page and not set(later_page) & set(first_page)
+    third = await agent.submit(later.action(texts.MORE_DATES))
+    back = await agent.submit(third.action(texts.EARLIER_DATES))
+    assert [a["slot"] for a in back.actions("pick")] == later_page
+    # From a review, « Choisir un autre créneau » returns to that page, which still goes back.
+    review = await agent.submit(back.actions("pick")[0])
+    again = await agent.submit(review.action(texts.OTHER_SLOT))
+    assert [a["slot"] for a in again.actions("pick")] == later_page
+    start = await agent.submit(again.action(texts.EARLIER_DATES))
+    assert [a["slot"] for a in start.actions("pick")] == first_page and not start.actions("earlier")
+    # « aide » explains each command; « bonjour » greets.
+    helped = await agent.say("aide")
+    assert texts.HELP_TITLE in helped.text and texts.WELCOME_TITLE not in helped.text
+    for command, what in texts.HELP_AGENT:
+        assert f"« {command} »: {what}" in helped.text
+    assert helped.actions("book") and helped.actions("urgent")
+    assert texts.HELP_WORKER_INTRO not in helped.text
+    social = world.person("Assistante sociale", WORKER_OID)
+    assert texts.HELP_WORKER_INTRO in (await social.say("aide")).text

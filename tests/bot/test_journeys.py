@@ -58,7 +58,8 @@ async def test_commands_are_case_and_accent_insensitive(world):
         assert texts.SITE_TITLE in (await agent.say(typed)).text
     assert texts.MINE_TITLE in (await agent.say("Mes rendez-vous")).text
     assert texts.URGENT_DANGER in (await agent.say("URGENCE")).text
-    assert texts.WELCOME_TITLE in (await agent.say("aide")).text
+    assert texts.HELP_TITLE in (await agent.say("aide")).text
+    assert texts.WELCOME_TITLE in (await agent.say("Bonjour")).text
     assert texts.NOT_UNDERSTOOD in (await agent.say("quelle heure est-il ?")).text
 
 

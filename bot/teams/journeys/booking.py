@@ -15,7 +15,7 @@ from bot.application.context import AlreadyDone
 from bot.application.offers import parse_slot_key
 from bot.teams import cards, views
 from bot.teams.journeys.base import Journey
-from bot.teams.router import Rejected, Route, Submit
+from bot.teams.router import Rejected, Route, Stale, Submit
 from bot.teams.turn import Form, Turn
 
 PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
@@ -38,6 +38,7 @@ class BookingJourney(Journey):
             "change_site": Route(handler=self.change_site, forms=("booking",), consumes=True),
             "slots": Route(handler=self.show_slots, forms=("booking",), consumes=True),
             "more": Route(handler=self.more_slots, forms=("slots",), consumes=True),
+            "earlier": Route(handler=self.earlier_slots, forms=("slots",), consumes=True),
             "pick": Route(handler=self.pick_slot, forms=("slots",), consumes=True),
             "back": Route(handler=self.back_to_slots, forms=("summary",), consumes=True),
             "confirm": Route(handler=self.confirm, forms=("summary",), consumes=True),
@@ -131,8 +132,10 @@ class BookingJourney(Journey):
         start: str | None,
         replace: bool,
         heading: str = texts.SLOTS_TITLE,
+        earlier: list[str | None] | None = None,
     ) -> None:
-        """A card of the first free slots from `start` (ISO date), for `request`."""
+        """A card of the first free slots from `start` (ISO date), for `request`; `earlier`: the
+        starts of the pages shown before this one (« Dates précédentes » goes back to the last)."""
         offer = await self.app.offers.first_offer(
             now=turn.now,
             site_id=request["site"],
@@ -149,8 +152,19 @@ class BookingJourney(Journey):
             notice = views.nothing_open_notice(self.deployment)
         local_date = self.app.context.local_date
         next_start = (local_date(shown[-1].start) + timedelta(days=1)).isoformat() if shown else None
-        form = turn.issue("slots", **request, slots=[s.key for s in shown], start=start, next=next_start)
-        card = cards.slots(form, views.by_day(shown), notice=notice, more=bool(shown), heading=heading)
+        earlier = list(earlier or [])
+        form = turn.issue(
+            "slots",
+            **request,
+            slots=[s.key for s in shown],
+            start=start,
+            next=next_start,
+            earlier=earlier,
+            heading=heading,
+        )
+        card = cards.slots(
+            form, views.by_day(shown), notice=notice, more=bool(shown), heading=heading, earlier=bool(earlier)
+        )
         await (turn.replace(card) if replace else turn.send(card))
 
     async def more_slots(self, turn: Turn, submit: Submit) -> None:
@@ -158,11 +172,40 @@ class BookingJourney(Journey):
         if not form.get("next"):
             await turn.say(texts.STALE_CARD)
             return
-        await self.offer(turn, request_of(form), start=form["next"], replace=True)
+        earlier = [*self._earlier(form), form.get("start")]
+        await self.offer(
+            turn, request_of(form), start=form["next"], replace=True, earlier=earlier, heading=self._heading(form)
+        )
+
+    async def earlier_slots(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
+        earlier = self._earlier(form)
+        if not earlier:
+            raise Stale
+        await self.offer(
+            turn, request_of(form), start=earlier[-1], replace=True, earlier=earlier[:-1], heading=self._heading(form)
+        )
+
+    @staticmethod
+    def _earlier(form: Form) -> list[str | None]:
+        earlier = form.get("earlier") or []
+        return [e for e in earlier if e is None or isinstance(e, str)]
+
+    @staticmethod
+    def _heading(form: Form) -> str:
+        heading = form.get("heading")
+        return heading if isinstance(heading, str) and heading else texts.SLOTS_TITLE
 
     async def back_to_slots(self, turn: Turn, submit: Submit) -> None:
         form = submit.checked_form
-        await self.offer(turn, request_of(form), start=form.get("start"), replace=True)
+        await self.offer(
+            turn,
+            request_of(form),
+            start=form.get("start"),
+            replace=True,
+            earlier=self._earlier(form),
+            heading=self._heading(form),
+        )
 
     async def pick_slot(self, turn: Turn, submit: Submit) -> None:
         form = submit.checked_form
@@ -175,7 +218,15 @@ class BookingJourney(Journey):
             return
         # A move keeps what she chose when booking: the offer is made for a new booking only.
         invitation = self.services.outlook_invitation and not request["reschedule"]
-        summary = turn.issue("summary", **request, slot=key, start=form.get("start"), invitation=invitation)
+        summary = turn.issue(
+            "summary",
+            **request,
+            slot=key,
+            start=form.get("start"),
+            invitation=invitation,
+            earlier=self._earlier(form),
+            heading=self._heading(form),
+        )
         worker_id, start = parse_slot_key(key)
         how, where = views.how_where(self.deployment, request["mode"], request["site"])
         topic_id, was = request["topic"], None
