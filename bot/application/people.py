@@ -130,9 +130,10 @@ class People:
                 )
             )
             log.info(
-                "worker reachability: %s",
+                "worker reachability of %s: %s",
+                worker.id,
                 installation or "no_identity",
-                extra={"event": "people.reachability", "code": installation or "no_identity"},
+                extra={"event": "people.reachability", "code": installation or "no_identity", "worker": worker.id},
             )
         return result
 

@@ -105,3 +105,54 @@ def test_the_report_lists_rows_in_the_order_the_chat_shows_them(tmp_path, monkey
     assert rows("Par site :") == [s.name for s in directory.sites]
     topics = [t.label for t in directory.topics if t.id != "non_precise"]
     assert rows("Par sujet :") == [*topics, "Non précisé"]  # her « I'd rather not say » counted as unstated
+
+
+# -- 16. Log lines that say what they mean -------------------------------------------------------
+
+
+def test_log_lines_name_what_they_are_about_and_leave_no_placeholder(capfd):
+    import logging
+
+    from bot import logs
+
+    logs.configure("DEBUG")
+    try:
+        # A library's format string: its arguments are left out, its placeholders say so.
+        logging.getLogger("msrest.serialization").warning(
+            "%s is not a known attribute of class %s and will be ignored", "secretField", "Activity"
+        )
+        (line,) = [json.loads(x) for x in capfd.readouterr().err.splitlines()]
+        assert line["message"] == "… is not a known attribute of class … and will be ignored"
+        assert "secretField" not in json.dumps(line)
+    finally:
+        logging.getLogger().handlers.clear()
+
+
+def test_the_startup_lines_name_the_port_and_each_worker(tmp_path, pinned_now, capfd):
+    env = {**environment(tmp_path, pinned_now), "PERMANENCE_PORT": "39781", "PERMANENCE_LOG_LEVEL": "INFO"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve"],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        env=env,
+    )
+    lines: list[dict[str, object]] = []
+    try:
+        assert server.stderr is not None
+        for raw in server.stderr:
+            lines.append(json.loads(raw))
+            if sum(1 for line in lines if line.get("event") == "people.reachability") >= 2:
+                break
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    messages = [str(line["message"]) for line in lines]
+    listening = next(m for m in messages if "listening" in m)
+    assert "port 39781" in listening and "…:" not in listening and " :" not in listening
+    reach = [line for line in lines if line.get("event") == "people.reachability"]
+    assert sorted(str(line["worker"]) for line in reach) == ["ass", "remplacante"]
+    assert {str(line["message"]) for line in reach} == {
+        "worker reachability of ass: no_identity",
+        "worker reachability of remplacante: no_identity",
+    }
