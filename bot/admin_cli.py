@@ -89,7 +89,7 @@ def _date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
 
 
 def _last_day(moment: datetime) -> str:
@@ -254,32 +254,49 @@ def register(commands: Any, *, plan: Any = None) -> None:
     """Add `doctor`, `absences` and (to the `plan` subcommands) `reload` to `permanence`."""
     p = commands.add_parser(
         "doctor",
-        help="check settings, database, keys, plan, Graph, each worker's reachability, outbox (exit 1 on a problem)",
+        help=(
+            "vérifie réglages, base, clés, planning, Graph, la joignabilité de chaque assistante sociale "
+            "et la file d'envoi (code de sortie 1 en cas de problème)"
+        ),
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--as-of", type=_datetime_arg, help="check as if it were this moment (ISO 8601)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument("--as-of", type=_datetime_arg, help="vérifie comme à cet instant (ISO 8601)")
     p.set_defaults(handler=doctor)
 
-    absences = commands.add_parser("absences", help="workers' absences").add_subparsers(dest="sub", required=True)
-    p = absences.add_parser("list", help="current and future absences, declared here or read from Outlook")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--reasons", action="store_true", help="also show the reasons given (each read is audited)")
+    absences = commands.add_parser("absences", help="absences des assistantes sociales").add_subparsers(
+        dest="sub", required=True
+    )
+    p = absences.add_parser("list", help="absences en cours et à venir, déclarées ici ou lues dans Outlook")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument(
+        "--reasons", action="store_true", help="affiche aussi les motifs (chaque lecture est tracée dans l'audit)"
+    )
     p.set_defaults(handler=absences_list)
-    p = absences.add_parser("declare", help="declare a worker's absence (first and last day included)")
-    p.add_argument("--worker", required=True, help="worker id from the plan (e.g. ass)")
-    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day away (YYYY-MM-DD)")
-    p.add_argument("--to", dest="end", type=_date_arg, required=True, help="last day away (YYYY-MM-DD)")
-    p.add_argument("--replacement", help="worker id of who acts for her (from her replacement chain)")
-    p.add_argument("--reason", default="", help=f"a short note, kept encrypted (at most {MAX_REASON} characters)")
+    p = absences.add_parser("declare", help="déclare une absence (premier et dernier jour inclus)")
+    p.add_argument(
+        "--worker", required=True, help="identifiant de l'assistante sociale dans le planning (par exemple ass)"
+    )
+    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="premier jour d'absence (AAAA-MM-JJ)")
+    p.add_argument("--to", dest="end", type=_date_arg, required=True, help="dernier jour d'absence (AAAA-MM-JJ)")
+    p.add_argument("--replacement", help="identifiant de la remplaçante (parmi ses remplaçantes)")
+    p.add_argument(
+        "--reason", default="", help=f"une courte note, conservée chiffrée (au plus {MAX_REASON} caractères)"
+    )
     p.set_defaults(handler=absences_declare)
-    p = absences.add_parser("cancel", help="cancel an absence declared here (not one read from Outlook)")
-    p.add_argument("id")
+    p = absences.add_parser("cancel", help="annule une absence déclarée ici (pas une absence lue dans Outlook)")
+    p.add_argument("id", help="identifiant de l'absence (voir « absences list »)")
     p.set_defaults(handler=absences_cancel)
 
     if plan is not None:
         p = plan.add_parser(
-            "reload", help="make the running service re-read its plan file (kept if invalid; exit 1 then)"
+            "reload",
+            help=(
+                "fait relire son fichier de planning au service en marche "
+                "(l'ancien est gardé s'il est invalide ; code de sortie 1 alors)"
+            ),
         )
-        p.add_argument("--url", help="the service's address (default: http://127.0.0.1:PERMANENCE_PORT)")
-        p.add_argument("--timeout", type=float, default=30.0)
+        p.add_argument("--url", help="adresse du service (par défaut : http://127.0.0.1:PERMANENCE_PORT)")
+        p.add_argument(
+            "--timeout", type=float, default=30.0, help="attente maximale de la réponse du service, en secondes (30)"
+        )
         p.set_defaults(handler=plan_reload)

@@ -58,7 +58,7 @@ def _since(value: str) -> datetime:
     try:
         day = date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
     return datetime(day.year, day.month, day.day, tzinfo=texts.PARIS).astimezone(UTC)
 
 
@@ -78,7 +78,7 @@ def audit_show(args: argparse.Namespace, settings: Settings) -> int:
     rows: list[dict[str, Any]] = [
         {
             "position": e.seq,
-            "at": e.at.astimezone(texts.PARIS).isoformat(),
+            "at": e.at.astimezone(texts.PARIS).isoformat(timespec="seconds"),  # with its offset
             "actor": e.actor,
             "action": e.action,
             "subject_type": e.subject_type,
@@ -94,7 +94,7 @@ def audit_show(args: argparse.Namespace, settings: Settings) -> int:
         position = "-" if row["position"] is None else str(row["position"])
         by = f"  ({row['operator']})" if row["operator"] else ""
         print(
-            f"{position:>6}  {row['at'][:19]}  {row['actor']:<22} {row['action']:<24} "
+            f"{position:>6}  {row['at']}  {row['actor']:<22} {row['action']:<24} "
             f"{row['subject_type']}:{row['subject_id']}{by}"
         )
     if not rows:
@@ -132,12 +132,14 @@ def keys_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def register(subparsers: Any) -> None:
     """Add `audit verify` and `audit show` to the `permanence` command line."""
-    audit = subparsers.add_parser("audit", help="the audit trail (tamper-evident)").add_subparsers(
+    audit = subparsers.add_parser("audit", help="le journal d'audit (toute modification est détectée)").add_subparsers(
         dest="sub", required=True
     )
-    p = audit.add_parser("verify", help="check the chain of audit entries; exit 1 if it was tampered with")
+    p = audit.add_parser("verify", help="vérifie la chaîne du journal d'audit ; code de sortie 1 s'il a été modifié")
     p.set_defaults(handler=audit_verify)
-    p = audit.add_parser("show", help="list the audit entries (for the data protection officer)")
-    p.add_argument("--since", type=_since, help="from this day on (YYYY-MM-DD, Paris time)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = audit.add_parser(
+        "show", help="liste les entrées du journal d'audit (pour la déléguée à la protection des données)"
+    )
+    p.add_argument("--since", type=_since, help="à partir de ce jour (AAAA-MM-JJ, heure de Paris)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=audit_show)

@@ -20,6 +20,7 @@ from booking.holidays import FrenchHolidays
 from booking.plan import ExplicitDay, PlanDay, expand_plan
 from bot import admin_cli, audit_cli, ops_cli, rights_cli, texts
 from bot.audit_cli import operator
+from bot.cli_french import FrenchParser
 from bot.clock import check_test_clock, service_clock
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -47,14 +48,14 @@ def _date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
 
 
 def _datetime_arg(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date et heure invalides (ISO 8601 attendu) : {value!r}") from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=texts.PARIS)
     return moment
@@ -483,61 +484,88 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="permanence", description="Confidential appointments with the workplace social worker."
+    parser: argparse.ArgumentParser = FrenchParser(
+        prog="permanence",
+        description="Rendez-vous confidentiels avec l'assistante sociale du travail : l'outil d'exploitation.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE", title="commandes")
 
-    p = commands.add_parser("serve", help="run the bot (HTTP server)")
+    p = commands.add_parser("serve", help="lance le bot (serveur HTTP)")
     p.set_defaults(handler=serve)
 
-    plan = commands.add_parser("plan", help="the permanence plan").add_subparsers(dest="sub", required=True)
-    p = plan.add_parser("show", help="every day of presence of a year, holidays skipped, and the budget")
-    p.add_argument("--year", type=int, help="default: this year")
-    p.add_argument("--worker", help="worker id from the plan (default: the titular)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    plan = commands.add_parser("plan", help="le planning des permanences").add_subparsers(dest="sub", required=True)
+    p = plan.add_parser(
+        "show",
+        help="chaque jour de présence d'une année (jours fériés écartés, journées ajoutées, absences) et le budget",
+    )
+    p.add_argument("--year", type=int, help="année civile, par exemple 2027 (par défaut : l'année en cours)")
+    p.add_argument("--worker", help="identifiant de l'assistante sociale dans le planning (par défaut : la titulaire)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=plan_show)
 
-    p = commands.add_parser("slots", help="bookable slots of the embedded calendar")
-    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day (YYYY-MM-DD)")
-    p.add_argument("--days", type=int, default=14)
-    p.add_argument("--topic", help="topic id from the plan (e.g. retraite)")
-    p.add_argument("--site", help="the agent's site id (default: head office)")
-    p.add_argument("--as-of", type=_datetime_arg, help="compute as if it were this moment (ISO 8601)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = commands.add_parser("slots", help="créneaux réservables du calendrier intégré")
+    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="premier jour (AAAA-MM-JJ)")
+    p.add_argument("--days", type=int, default=14, help="nombre de jours affichés à partir de --from (14)")
+    p.add_argument("--topic", help="identifiant du sujet dans le planning (par exemple retraite)")
+    p.add_argument("--site", help="identifiant du site de l'agent (par défaut : le siège)")
+    p.add_argument("--as-of", type=_datetime_arg, help="calcule comme à cet instant (ISO 8601)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=slots)
 
-    db = commands.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
-    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=db_upgrade)
-    manifest = commands.add_parser("manifest", help="Teams app package").add_subparsers(dest="sub", required=True)
-    p = manifest.add_parser("build", help="build the Teams app package (zip) from manifest/ and settings")
-    p.add_argument("--version", help="app version, e.g. 1.0.0 (default: the package's)")
-    p.add_argument("--output", default="build/permanence-teams-app.zip")
+    db = commands.add_parser("db", help="base de données").add_subparsers(dest="sub", required=True)
+    db.add_parser("upgrade", help="applique les migrations").set_defaults(handler=db_upgrade)
+    manifest = commands.add_parser("manifest", help="paquet de l'application Teams").add_subparsers(
+        dest="sub", required=True
+    )
+    p = manifest.add_parser(
+        "build", help="construit le paquet de l'application Teams (zip) depuis manifest/ et les réglages"
+    )
+    p.add_argument("--version", help="version de l'application, par exemple 1.0.0 (par défaut : celle du paquet)")
+    p.add_argument(
+        "--output",
+        default="build/permanence-teams-app.zip",
+        help="fichier zip à écrire (par défaut : build/permanence-teams-app.zip)",
+    )
     p.set_defaults(handler=manifest_build)
-    p = commands.add_parser("report", help="aggregate activity report (quarterly or yearly), small counts hidden")
-    p.add_argument("--year", type=int, help="default: this year")
-    p.add_argument("--quarter", type=int, help="1 to 4 (default: the whole year)")
-    p.add_argument("--threshold", type=int, default=5, help="hide counts below this (at least 2)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = commands.add_parser(
+        "report", help="rapport d'activité agrégé (trimestriel ou annuel), petits effectifs masqués"
+    )
+    p.add_argument("--year", type=int, help="année civile, par exemple 2027 (par défaut : l'année en cours)")
+    p.add_argument("--quarter", type=int, help="trimestre, de 1 à 4 (par défaut : toute l'année)")
+    p.add_argument(
+        "--threshold",
+        type=int,
+        default=5,
+        help="masque les effectifs inférieurs à ce seuil (au moins 2 ; par défaut 5)",
+    )
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=report)
-    dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
-    p = dossiers.add_parser("export", help="sealed, encrypted export of the case files for a successor")
-    p.add_argument("--output", required=True)
-    p.add_argument("--open-only", action="store_true", help="only upcoming appointments and open urgent requests")
+    dossiers = commands.add_parser(
+        "dossiers", help="dossiers des agents : export scellé, vérification, import"
+    ).add_subparsers(dest="sub", required=True)
+    p = dossiers.add_parser("export", help="export scellé et chiffré des dossiers pour une successeure")
+    p.add_argument("--output", required=True, help="fichier scellé à écrire (créé en mode 0600)")
+    p.add_argument(
+        "--open-only", action="store_true", help="seulement les rendez-vous à venir et les demandes urgentes en cours"
+    )
     p.set_defaults(handler=dossiers_export)
-    p = dossiers.add_parser("verify", help="check a sealed export's seal and contents")
-    p.add_argument("file")
+    p = dossiers.add_parser("verify", help="vérifie le sceau et le contenu d'un export scellé")
+    p.add_argument("file", help="le fichier scellé (écrit par « dossiers export »)")
     p.set_defaults(handler=dossiers_verify)
-    p = dossiers.add_parser("import", help="import a sealed export (idempotent)")
-    p.add_argument("file")
-    p.add_argument("--assign-to", help="worker id of the successor who takes every file over")
+    p = dossiers.add_parser("import", help="importe un export scellé (sans effet si déjà importé)")
+    p.add_argument("file", help="le fichier scellé (écrit par « dossiers export »)")
+    p.add_argument("--assign-to", help="identifiant de la successeure qui reprend tous les dossiers")
     p.set_defaults(handler=dossiers_import)
-    p = commands.add_parser("purge", help="delete what retention no longer allows (also run daily by serve)")
-    p.add_argument("--dry-run", action="store_true", help="count only")
+    p = commands.add_parser(
+        "purge", help="supprime ce que les durées de conservation n'autorisent plus (fait aussi chaque jour par serve)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="compte seulement, sans rien supprimer")
     p.set_defaults(handler=purge)
-    keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
-    keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
-    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit_cli.keys_status)
+    keys = commands.add_parser("keys", help="clés de chiffrement").add_subparsers(dest="sub", required=True)
+    keys.add_parser("rotate", help="rechiffre tout sous la clé la plus récente").set_defaults(handler=keys_rotate)
+    keys.add_parser("status", help="nombre de valeurs par clé encore utilisée").set_defaults(
+        handler=audit_cli.keys_status
+    )
     audit_cli.register(commands)
     rights_cli.register(commands)  # agent export|erase
     ops_cli.register(commands, plan=plan)  # outbox, plan check, backup

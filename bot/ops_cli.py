@@ -171,32 +171,44 @@ def register(
     plan: argparse._SubParsersAction[argparse.ArgumentParser] | None = None,
 ) -> None:
     """Add the operator commands to `permanence` (`plan`: the existing `plan` subcommands)."""
-    outbox = commands.add_parser("outbox", help="calendar writes and messages waiting to be delivered")
+    outbox = commands.add_parser("outbox", help="écritures d'agenda et messages en attente d'envoi")
     sub = outbox.add_subparsers(dest="sub", required=True)
-    p = sub.add_parser("list", help="rows not done yet: kind, state, attempts, due time, last error (no payload)")
-    p.add_argument("--state", choices=("due", "late", "dead", "all"), default="all")
-    p.add_argument("--limit", type=int, default=500)
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser(
+        "list",
+        help="lignes pas encore traitées : type, état, tentatives, échéance, dernière erreur (jamais leur contenu)",
+    )
+    p.add_argument(
+        "--state",
+        choices=("due", "late", "dead", "all"),
+        default="all",
+        help="due : à traiter ; late : en retard ; dead : abandonnées ; all : toutes (par défaut)",
+    )
+    p.add_argument("--limit", type=int, default=500, help="nombre maximal de lignes affichées (500)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=outbox_list)
-    p = sub.add_parser("retry", help="make a dead (or waiting) row due now, with a fresh back-off")
-    p.add_argument("id", type=int, nargs="?")
-    p.add_argument("--all-dead", action="store_true", help="every dead row")
+    p = sub.add_parser(
+        "retry", help="rend une ligne abandonnée (ou en attente) à traiter maintenant, tentatives remises à zéro"
+    )
+    p.add_argument("id", type=int, nargs="?", help="numéro de la ligne (voir « outbox list »)")
+    p.add_argument("--all-dead", action="store_true", help="toutes les lignes abandonnées")
     p.set_defaults(handler=outbox_retry)
-    p = sub.add_parser("drop", help="delete a dead row (what it would have done is lost)")
-    p.add_argument("id", type=int)
-    p.add_argument("--force", action="store_true", help="a pending row too")
+    p = sub.add_parser("drop", help="supprime une ligne abandonnée (ce qu'elle devait faire est perdu)")
+    p.add_argument("id", type=int, help="numéro de la ligne (voir « outbox list »)")
+    p.add_argument("--force", action="store_true", help="même une ligne en attente")
     p.set_defaults(handler=outbox_drop)
 
     if plan is not None:
-        p = plan.add_parser("check", help="validate a plan file (exit code 1 on a problem, with the line)")
-        p.add_argument("file")
+        p = plan.add_parser(
+            "check", help="valide un fichier de planning (code de sortie 1 en cas de problème, avec la ligne)"
+        )
+        p.add_argument("file", help="le fichier de planning (TOML) à valider")
         p.add_argument(
             "--against-database",
             action="store_true",
-            help="also list the booked appointments this plan would orphan (references only)",
+            help="liste aussi les rendez-vous pris que ce planning laisserait hors permanence (références seulement)",
         )
         p.set_defaults(handler=plan_check)
 
-    p = commands.add_parser("backup", help="online copy of the embedded SQLite database (file mode 0600)")
-    p.add_argument("--output", required=True)
+    p = commands.add_parser("backup", help="copie à chaud de la base SQLite intégrée (fichier en mode 0600)")
+    p.add_argument("--output", required=True, help="fichier de la copie (créé en mode 0600)")
     p.set_defaults(handler=backup)

@@ -193,13 +193,15 @@ def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
 def register(subparsers: Any) -> None:
     """Add `agent export` and `agent erase` to the `permanence` command line."""
     agent = subparsers.add_parser(
-        "agent", help="an agent's own data (GDPR access and erasure), by Entra object id"
+        "agent", help="les données d'un agent (droits d'accès et d'effacement RGPD), par identifiant Entra"
     ).add_subparsers(dest="sub", required=True)
-    p = agent.add_parser("export", help="everything kept about the agent, with retention dates (audited)")
-    p.add_argument("--entra-id", required=True, help="the agent's Entra object id")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = agent.add_parser(
+        "export", help="tout ce qui est conservé sur l'agent, avec les dates de conservation (tracé dans l'audit)"
+    )
+    p.add_argument("--entra-id", required=True, help="l'identifiant d'objet Entra de l'agent")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=agent_export)
-    p = agent.add_parser("erase", help="erase what retention does not require (audited)")
-    p.add_argument("--entra-id", required=True, help="the agent's Entra object id")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = agent.add_parser("erase", help="efface ce que la conservation n'exige pas (tracé dans l'audit)")
+    p.add_argument("--entra-id", required=True, help="l'identifiant d'objet Entra de l'agent")
+    p.add_argument("--yes", action="store_true", help="sans demander de confirmation")
     p.set_defaults(handler=agent_erase)

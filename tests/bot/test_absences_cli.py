@@ -80,8 +80,8 @@ def test_declare_list_and_cancel_an_absence_with_the_operator_audited(settings, 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--worker", "ass", "--from", "2027-02-30", "--to", "2027-03-02"], "not a date (YYYY-MM-DD)"),
-        (["--worker", "ass", "--from", "demain", "--to", "2027-03-02"], "not a date (YYYY-MM-DD)"),
+        (["--worker", "ass", "--from", "2027-02-30", "--to", "2027-03-02"], "date invalide (AAAA-MM-JJ attendu)"),
+        (["--worker", "ass", "--from", "demain", "--to", "2027-03-02"], "date invalide (AAAA-MM-JJ attendu)"),
         (["--worker", "ass", "--from", "+9", "--to", "+7"], "ends before it starts"),
         (["--worker", "ass", "--from", "-9", "--to", "-7"], "over already"),
         (["--worker", "personne", "--from", "+7", "--to", "+9"], "unknown worker 'personne'"),

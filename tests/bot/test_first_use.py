@@ -469,3 +469,24 @@ async def test_later_dates_and_back_again_and_help_that_helps(world: World):
     assert texts.HELP_WORKER_INTRO not in helped.text
     social = world.person("Assistante sociale", WORKER_OID)
     assert texts.HELP_WORKER_INTRO in (await social.say("aide")).text
+
+
+# -- 15. `audit show` times carry their offset ---------------------------------------------------
+
+
+async def test_audit_show_gives_each_time_with_its_offset(world: World, tmp_path, monkeypatch, capsys):
+    import re
+
+    from bot.cli import main
+
+    agent = world.person("Agent Vanves")
+    await book(agent, 0)
+    for name, value in pinned_environment(world.clock()).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["audit", "show"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "appointment.book" in line]
+    assert lines
+    stamp = re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\b")
+    assert all(stamp.search(line) for line in lines), lines

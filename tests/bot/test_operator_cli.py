@@ -156,3 +156,55 @@ def test_the_startup_lines_name_the_port_and_each_worker(tmp_path, pinned_now, c
         "worker reachability of ass: no_identity",
         "worker reachability of remplacante: no_identity",
     }
+
+
+# -- 10 and 15. One language, and help for every option ------------------------------------------
+
+ENGLISH = re.compile(r"(?<!-)\b(the|default|machine-readable|every|only|of|and|with|to|from)\b")
+
+
+def test_every_command_and_option_has_its_help_in_french(capsys):
+    import argparse
+
+    from bot.cli import build_parser
+
+    helps: list[tuple[str, str]] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        if parser.description:
+            helps.append((path, parser.description))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    helps.append((f"{path} {choice.dest}", choice.help or ""))
+                for name, sub in action.choices.items():
+                    walk(sub, f"{path} {name}")
+            else:
+                helps.append((f"{path} {'/'.join(action.option_strings) or action.dest}", action.help or ""))
+
+    walk(build_parser(), "permanence")
+    assert len(helps) > 80
+    assert [where for where, said in helps if not said.strip()] == []
+    assert [(where, said) for where, said in helps if ENGLISH.search(said)] == []
+    for option in ("--year", "--days", "--output", "--threshold"):
+        assert any(where.endswith(option) for where, _ in helps)
+    try:
+        main(["--help"])
+    except SystemExit as done:
+        assert done.code == 0
+    shown = capsys.readouterr().out
+    assert shown.startswith("utilisation : permanence") and "affiche cette aide" in shown
+    assert (
+        main_error(["plan", "show", "--yaer", "2027"], capsys)
+        == "permanence : erreur : arguments non reconnus : --yaer 2027"
+    )
+    refused = main_error(["absences", "declare", "--worker", "ass", "--from", "demain", "--to", "2027-01-01"], capsys)
+    assert refused == "permanence absences declare : erreur : --from : date invalide (AAAA-MM-JJ attendu) : 'demain'"
+
+
+def main_error(argv: list[str], capsys) -> str:  # type: ignore[no-untyped-def]
+    try:
+        main(argv)
+    except SystemExit as done:
+        assert done.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
