@@ -33,10 +33,10 @@ class PlanProblem:
     english: str
 
     def lines(self, file: str) -> list[str]:
-        where_fr = f"{file}, ligne {self.line}" if self.line else file
-        where_en = f"{file}, line {self.line}" if self.line else file
+        """What the operator reads (in French, as the whole command line speaks)."""
+        where = f"{file}, ligne {self.line}" if self.line else file
         key = f" ({self.path})" if self.path else ""
-        return [f"{where_fr}{key} : {self.french}", f"{where_en}{key}: {self.english}"]
+        return [f"{where}{key} : {self.french}"]
 
 
 @cache
