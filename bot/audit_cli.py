@@ -37,20 +37,34 @@ async def _verify(settings: Settings) -> ChainReport:
         await store.dispose()
 
 
+# Why the chain does not verify, as the operator reads it (the store says it in English).
+REASONS = {
+    "the retention checkpoint was altered": "le point de reprise de la conservation a été modifié",
+    "an entry without a MAC was added after the chain started": (
+        "une entrée sans MAC a été ajoutée après le début de la chaîne"
+    ),
+    "an entry is missing or was moved": "une entrée manque ou a été déplacée",
+    "an entry was altered or moved": "une entrée a été modifiée ou déplacée",
+}
+
+
 def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     report = asyncio.run(_verify(settings))
-    legacy = f"; {report.legacy} older entries from before the chain (not protected)" if report.legacy else ""
-    purged = f", positions up to {report.checkpoint_seq} removed by retention" if report.checkpoint_seq else ""
+    legacy = f" ; {report.legacy} entrées antérieures à la chaîne (non protégées)" if report.legacy else ""
+    purged = (
+        f", positions jusqu'à {report.checkpoint_seq} supprimées par la conservation" if report.checkpoint_seq else ""
+    )
     if not report.ok:
         print(
-            f"audit trail TAMPERED at position {report.first_bad}: {report.reason} "
-            f"({report.checked} entries verified before it{purged})",
+            f"journal d'audit MODIFIÉ à la position {report.first_bad} : "
+            f"{REASONS.get(report.reason or '', report.reason)} "
+            f"({report.checked} entrées vérifiées avant elle{purged})",
             file=sys.stderr,
         )
         return 1
-    print(f"audit trail intact: {report.checked} entries chained{purged}{legacy}")
+    print(f"journal d'audit intact : {report.checked} entrées chaînées{purged}{legacy}")
     # Removing the last entries cannot show in the chain itself: note the head elsewhere.
-    print(f"head: position {report.head_seq}, mac {report.head_mac}")
+    print(f"tête : position {report.head_seq}, mac {report.head_mac}")
     return 0
 
 
@@ -98,7 +112,7 @@ def audit_show(args: argparse.Namespace, settings: Settings) -> int:
             f"{row['subject_type']}:{row['subject_id']}{by}"
         )
     if not rows:
-        print("no audit entry" + (" since that date" if args.since else ""))
+        print("aucune entrée d'audit" + (" depuis cette date" if args.since else ""))
     return 0
 
 
@@ -119,14 +133,16 @@ def keys_status(args: argparse.Namespace, settings: Settings) -> int:
         total = counts["padded"] + counts["unpadded"]
         notes = []
         if key_id == current:
-            notes.append("current")
+            notes.append("actuelle")
         if key_id not in configured:
-            notes.append("NOT CONFIGURED: these values cannot be read")
+            notes.append("NON CONFIGURÉE : ces valeurs sont illisibles")
         elif total == 0 and key_id != current:
-            notes.append("unused: may be removed")
+            notes.append("inutilisée : peut être retirée")
         if counts["unpadded"]:
-            notes.append(f"{counts['unpadded']} in the old unpadded form: run 'permanence keys rotate'")
-        print(f"{key_id}: {total} values" + (f" ({'; '.join(notes)})" if notes else ""))
+            notes.append(
+                f"{counts['unpadded']} sous l'ancienne forme sans bourrage : lancez « permanence keys rotate »"
+            )
+        print(f"{key_id} : {total} valeurs" + (f" ({' ; '.join(notes)})" if notes else ""))
     return 0
 
 

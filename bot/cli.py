@@ -61,6 +61,21 @@ def _datetime_arg(value: str) -> datetime:
     return moment
 
 
+# What a count is of, as the operator reads it (purge, dossiers).
+COUNTED = {
+    "appointments": "rendez-vous",
+    "urgent_requests": "demandes urgentes",
+    "agents": "agents",
+    "conversation_state": "états de conversation",
+    "outbox": "lignes de la file d'envoi",
+    "idempotency_keys": "clés d'idempotence",
+    "audit": "entrées d'audit",
+    "absences": "absences",
+    "calendar": "entrées d'agenda",
+    "history": "historiques",
+}
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(texts.PARIS).isoformat()
 
@@ -69,7 +84,7 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
     deployment = settings.load_deployment()
     worker_id = args.worker or deployment.directory.zones[0].worker_id
     if worker_id not in deployment.plans:
-        print(f"permanence plan show: no plan for worker {worker_id!r}", file=sys.stderr)
+        print(f"permanence plan show : aucun planning pour {worker_id!r}", file=sys.stderr)
         return 2
     plan = deployment.plans[worker_id]
     holidays = FrenchHolidays(deployment.subdivision)
@@ -175,14 +190,14 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
             topic = directory.topic(args.topic)
         except KeyError:
             known = ", ".join(t.id for t in directory.topics)
-            print(f"permanence slots: unknown topic {args.topic!r} (known: {known})", file=sys.stderr)
+            print(f"permanence slots : sujet inconnu {args.topic!r} (connus : {known})", file=sys.stderr)
             return 2
     site_id = args.site or directory.head_office.id
     if site_id not in {s.id for s in directory.sites}:
-        print(f"permanence slots: unknown site {site_id!r}", file=sys.stderr)
+        print(f"permanence slots : site inconnu {site_id!r}", file=sys.stderr)
         return 2
     if not 1 <= args.days <= 366:
-        print("permanence slots: --days must be between 1 and 366", file=sys.stderr)
+        print("permanence slots : --days doit être compris entre 1 et 366", file=sys.stderr)
         return 2
     now = args.as_of or service_clock(settings)()
     offer = asyncio.run(
@@ -191,8 +206,8 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
     horizon_end = now + deployment.plans[offer.titular.id].horizon
     if datetime.combine(args.start, datetime.min.time(), tzinfo=texts.PARIS).astimezone(UTC) >= horizon_end:
         print(
-            f"note: the period starts after the booking horizon ({texts.day(horizon_end)}); "
-            "use --as-of to see it as an agent will later.",
+            f"note : la période commence après l'horizon de réservation ({texts.day(horizon_end)}) ; "
+            "--as-of la montre comme un agent la verra plus tard.",
             file=sys.stderr,
         )
     if args.json:
@@ -234,7 +249,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.dispose()
 
-    print(f"database schema at revision {asyncio.run(upgrade())}")
+    print(f"schéma de la base à la révision {asyncio.run(upgrade())}")
     return 0
 
 
@@ -242,7 +257,7 @@ def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import rotate_keys
 
     current, changed = asyncio.run(rotate_keys(settings, now=service_clock(settings)(), operator=operator()))
-    print(f"{changed} values re-encrypted under key {current}")
+    print(f"{changed} {'valeur rechiffrée' if changed <= 1 else 'valeurs rechiffrées'} sous la clé {current}")
     return 0
 
 
@@ -255,9 +270,12 @@ def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
     try:
         path = build(settings, version, Path(args.output))
     except ManifestError as err:
-        print(f"permanence manifest build: {err}", file=sys.stderr)
+        print(f"permanence manifest build : {err}", file=sys.stderr)
         return 2
-    print(f"Teams app package written to {path} (upload it in Teams admin center > Manage apps)")
+    print(
+        f"paquet de l'application Teams écrit dans {path} "
+        "(à charger dans le centre d'administration Teams > Gérer les applications)"
+    )
     return 0
 
 
@@ -278,7 +296,7 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     deployment = settings.load_deployment()
     if args.quarter is not None and not 1 <= args.quarter <= 4:
-        print("permanence report: --quarter must be 1 to 4", file=sys.stderr)
+        print("permanence report : --quarter doit être compris entre 1 et 4", file=sys.stderr)
         return 2
     first_month = 1 if args.quarter is None else 3 * args.quarter - 2
     start = datetime(args.year, first_month, 1, tzinfo=texts.PARIS)
@@ -376,8 +394,8 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     counts = _with_store(settings, run)
-    verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
+    verb = "seraient supprimés" if args.dry_run else "supprimés"
+    print(f"{verb} : " + ", ".join(f"{n} {COUNTED.get(what, what)}" for what, n in counts.items()))
     return 0
 
 
@@ -389,10 +407,12 @@ def _passphrase(confirm: bool) -> str:
     if given:
         return given
     if not sys.stdin.isatty():
-        raise StartupError("set PERMANENCE_DOSSIERS_PASSPHRASE (no terminal to ask for the passphrase)")
-    first = getpass.getpass("Passphrase (hand it over separately from the file): ")
-    if confirm and getpass.getpass("Again: ") != first:
-        raise StartupError("the two passphrases differ")
+        raise StartupError(
+            "définissez PERMANENCE_DOSSIERS_PASSPHRASE (pas de terminal pour demander la phrase secrète)"
+        )
+    first = getpass.getpass("Phrase secrète (à transmettre à part du fichier) : ")
+    if confirm and getpass.getpass("Encore une fois : ") != first:
+        raise StartupError("les deux phrases secrètes diffèrent")
     return first
 
 
@@ -413,13 +433,13 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         data = _with_store(settings, run)
     except SealError as err:
-        print(f"permanence dossiers export: {err}", file=sys.stderr)
+        print(f"permanence dossiers export : {err}", file=sys.stderr)
         return 2
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.touch(mode=0o600)
     output.write_bytes(data)
-    print(f"sealed export written to {output} ({len(data)} bytes); hand the passphrase over separately")
+    print(f"export scellé écrit dans {output} ({len(data)} octets) ; transmettez la phrase secrète à part")
     print(_unlinked_note(payload_note))
     return 0
 
@@ -431,7 +451,7 @@ def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
     try:
         return unseal(Path(file).read_bytes(), _passphrase(confirm=False))
     except (SealError, OSError) as err:
-        print(f"permanence dossiers {command}: {err}", file=sys.stderr)
+        print(f"permanence dossiers {command} : {err}", file=sys.stderr)
         return None
 
 
@@ -440,8 +460,8 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
     if opened is None:
         return 2
     info, payload = opened
-    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
-    print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
+    counts = ", ".join(f"{n} {COUNTED.get(k, k)}" for k, n in info.counts.items())
+    print(f"sceau intact : export du {info.created_at} ({info.scope}), {counts} ; sha256 {info.digest}")
     print(_unlinked_note(payload))
     return 0
 
@@ -449,10 +469,11 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
 def _unlinked_note(payload: dict[str, Any]) -> str:
     missing = int(payload.get("agents_without_object_id", 0))
     if not missing:
-        return "every agent carries her Entra id: the importer will recognise them"
+        return "chaque agent porte son identifiant Entra : l'import les reconnaîtra"
     return (
-        f"{missing} agent(s) recorded before their Entra id was kept could not be carried as recognisable: "
-        "their files are imported, and they will be seen as new agents when they write"
+        f"{missing} {'agent enregistré' if missing <= 1 else 'agents enregistrés'} avant que l'identifiant Entra "
+        "soit conservé ne peuvent pas être reconnus : leurs dossiers sont importés, et ils seront vus comme de "
+        "nouveaux agents lorsqu'ils écriront"
     )
 
 
@@ -471,9 +492,9 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         counts = _with_store(settings, run)
     except SealError as err:
-        print(f"permanence dossiers import: {err}", file=sys.stderr)
+        print(f"permanence dossiers import : {err}", file=sys.stderr)
         return 2
-    print("imported: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
+    print("importés : " + ", ".join(f"{n} {COUNTED.get(k, k)}" for k, n in counts.items()))
     return 0
 
 
@@ -596,13 +617,13 @@ def _main(argv: Sequence[str] | None) -> int:
         handler: Handler = args.handler
         return handler(args, settings)
     except StartupError as err:
-        print(f"permanence: {err}", file=sys.stderr)
+        print(f"permanence : {err}", file=sys.stderr)
         return 2
     except PlanError as err:
-        print(f"permanence: invalid plan: {err}", file=sys.stderr)
+        print(f"permanence : planning invalide : {err}", file=sys.stderr)
         return 2
     except ValueError as err:  # pydantic's ValidationError is a ValueError
-        print(f"permanence: invalid settings: {err}", file=sys.stderr)
+        print(f"permanence : réglages invalides : {err}", file=sys.stderr)
         return 2
 
 
