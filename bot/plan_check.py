@@ -228,14 +228,10 @@ def budget_warnings(deployment: Deployment, years: Iterable[int]) -> list[str]:
     for worker_id, plan in deployment.plans.items():
         for year in years:
             if not plan.covers(year):
-                warnings.append(
-                    f"{worker_id}, {year} : année non planifiée, aucun créneau ne sera proposé"
-                )
+                warnings.append(f"{worker_id}, {year} : année non planifiée, aucun créneau ne sera proposé")
                 continue
             calendar = expand_plan(plan, date(year, 1, 1), date(year + 1, 1, 1), holidays)
             budget = day_budget(plan, calendar, year, date(year, 1, 1))
             if budget.planned != budget.total:
-                warnings.append(
-                    f"{worker_id}, {year} : {budget.planned} jours prévus pour un budget de {budget.total}"
-                )
+                warnings.append(f"{worker_id}, {year} : {budget.planned} jours prévus pour un budget de {budget.total}")
     return warnings
