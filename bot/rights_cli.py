@@ -17,7 +17,7 @@ from bot.audit_cli import operator
 from bot.clock import service_clock
 from bot.settings import Settings
 
-UNKNOWN = "no agent is known by this Entra object id (never used the service, or already erased)"
+UNKNOWN = "aucun agent connu sous cet identifiant Entra (jamais venu sur le service, ou déjà effacé)"
 
 
 Labels = dict[str, dict[str, str]]  # "site" | "topic" -> id -> what the chat calls it
@@ -104,7 +104,7 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         data = asyncio.run(_export(settings, args.entra_id))
     except NotFound:
-        print(f"permanence agent export: {UNKNOWN}", file=sys.stderr)
+        print(f"permanence agent export : {UNKNOWN}", file=sys.stderr)
         return 1
     document = _document(data, _labels(settings))
     if args.json:
@@ -156,13 +156,15 @@ def _confirmed(data: PersonalData) -> bool:
     past = sum(a.erasable for a in data.appointments)
     taken = sum(r.erasable for r in data.urgent)
     print(
-        f"would erase: {past} past or cancelled appointment(s), {taken} urgent request(s) already taken"
-        + (", and the agent's profile" if data.profile_erasable else "")
+        f"seraient effacés : {past} "
+        f"{texts.plural(past, 'rendez-vous passé ou annulé', 'rendez-vous passés ou annulés')}, "
+        f"{taken} {texts.plural(taken, 'demande urgente déjà prise', 'demandes urgentes déjà prises')} en charge"
+        + (", et le profil de l'agent" if data.profile_erasable else "")
     )
     if not sys.stdin.isatty():
-        print("nothing erased: run again with --yes to erase", file=sys.stderr)
+        print("rien n'est effacé : relancez avec --yes pour effacer", file=sys.stderr)
         return False
-    return input("Erase? [y/N] ").strip().lower() in ("y", "yes", "o", "oui")
+    return input("Effacer ? [o/N] ").strip().lower() in ("y", "yes", "o", "oui")
 
 
 def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
@@ -173,20 +175,28 @@ def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
         erasure = asyncio.run(_erase(settings, args.entra_id, dry_run=False))
     except NotFound:
-        print(f"permanence agent erase: {UNKNOWN}", file=sys.stderr)
+        print(f"permanence agent erase : {UNKNOWN}", file=sys.stderr)
         return 1
     if not isinstance(erasure, Erasure):
         return 1
+    appointments, urgent = erasure.appointments, erasure.urgent
     print(
-        f"erased: {erasure.appointments} appointment(s) detached and emptied, {erasure.urgent} urgent request(s); "
-        + ("profile deleted" if erasure.profile else "profile kept")
+        f"effacés : {appointments} "
+        f"{texts.plural(appointments, 'rendez-vous détaché et vidé', 'rendez-vous détachés et vidés')}, "
+        f"{urgent} {texts.plural(urgent, 'demande urgente', 'demandes urgentes')} ; "
+        + ("profil supprimé" if erasure.profile else "profil conservé")
     )
     if erasure.kept_appointments or erasure.kept_urgent:
+        kept, still_open = erasure.kept_appointments, erasure.kept_urgent
         print(
-            f"kept: {erasure.kept_appointments} upcoming appointment(s) (cancel them first) and "
-            f"{erasure.kept_urgent} open urgent request(s), with the profile they need"
+            f"conservés : {kept} rendez-vous à venir (à annuler d'abord) et "
+            f"{still_open} {texts.plural(still_open, 'demande urgente en cours', 'demandes urgentes en cours')}, "
+            "avec le profil dont ils ont besoin"
         )
-    print("kept by law: the audit trail (ids and actions only); the aggregate counts stay (anonymous rows)")
+    print(
+        "conservés par obligation : le journal d'audit (identifiants et actions seulement) ; "
+        "les statistiques agrégées restent (lignes anonymes)"
+    )
     return 0
 
 

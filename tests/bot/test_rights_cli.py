@@ -104,11 +104,11 @@ def test_export_lists_her_data_with_retention_dates_and_nothing_of_another(setti
 def test_erase_keeps_what_is_needed_then_everything_once_nothing_is(settings, capsys):
     capsys.readouterr()
     assert main(["agent", "erase", "--entra-id", OID]) == 1  # no terminal to confirm: nothing erased
-    assert "run again with --yes" in capsys.readouterr().err
+    assert "relancez avec --yes" in capsys.readouterr().err
     assert [a["message"] for a in export(capsys)["appointments"]] == ["SENTINEL-past", "SENTINEL-upcoming"]  # type: ignore[union-attr]
     assert main(["agent", "erase", "--entra-id", OID, "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "1 appointment(s) detached" in out and "profile kept" in out
+    assert "1 rendez-vous détaché et vidé" in out and "profil conservé" in out
     document = export(capsys)
     assert [a["message"] for a in document["appointments"]] == ["SENTINEL-upcoming"]  # type: ignore[union-attr]
     assert document["profile"]["name"] == "Claire SENTINEL" and asyncio.run(state_kept(settings))  # type: ignore[index]
@@ -141,10 +141,10 @@ def test_erase_of_everything_then_the_id_is_unknown(settings, capsys, monkeypatc
 
     asyncio.run(cancel_upcoming())
     assert main(["agent", "erase", "--entra-id", OID, "--yes"]) == 0
-    assert "profile deleted" in capsys.readouterr().out
+    assert "profil supprimé" in capsys.readouterr().out
     assert not asyncio.run(state_kept(settings))  # her conversation state went too
     assert main(["agent", "export", "--entra-id", OID]) == 1
-    assert "no agent is known" in capsys.readouterr().err
+    assert "aucun agent connu" in capsys.readouterr().err
     assert main(["audit", "show", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert [(e["action"], e["actor"], e["operator"]) for e in entries if e["action"].startswith("agent.")] == [
@@ -157,6 +157,6 @@ def test_an_unknown_id_fails_and_changes_nothing(settings, capsys):
     before = export(capsys)
     assert main(["agent", "export", "--entra-id", "00000000-0000-0000-0000-000000000000"]) == 1
     assert main(["agent", "erase", "--entra-id", "00000000-0000-0000-0000-000000000000", "--yes"]) == 1
-    assert "no agent is known" in capsys.readouterr().err
+    assert "aucun agent connu" in capsys.readouterr().err
     after = export(capsys)
     assert after == before
