@@ -114,7 +114,7 @@ def test_erase_keeps_what_is_needed_then_everything_once_nothing_is(settings, ca
     assert document["profile"]["name"] == "Claire SENTINEL" and asyncio.run(state_kept(settings))  # type: ignore[index]
     # Running it again erases nothing more.
     assert main(["agent", "erase", "--entra-id", OID, "--yes"]) == 0
-    assert "0 appointment(s) detached" in capsys.readouterr().out
+    assert "0 rendez-vous détaché et vidé" in capsys.readouterr().out
     # Dan is untouched.
     assert [a["message"] for a in export(capsys, OTHER)["appointments"]] == ["SENTINEL-dan"]  # type: ignore[union-attr]
 
