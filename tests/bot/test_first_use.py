@@ -342,6 +342,9 @@ async def test_plan_show_includes_a_day_added_from_the_chat_and_marks_an_absence
     for name, value in pinned_environment(world.clock()).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
+    plan = tmp_path / "plan.toml"  # the plan the service runs with (bookable at the pinned instant)
+    plan.write_text(bookable_plan_text(pinned_now), encoding="utf-8")
+    monkeypatch.setenv("PERMANENCE_PLAN_FILE", str(plan))
     today = pinned_now.astimezone(texts.PARIS).date()
 
     async def plan_show(*options: str) -> str:
