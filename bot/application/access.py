@@ -157,6 +157,12 @@ def own_grant(agent_id: str) -> Grant:
     return issue_grant(Purpose.OWN, agents=[agent_id])
 
 
+def own_appointment_grant(agent_id: str, appointment_id: str) -> Grant:
+    """One of the agent's own appointments (its topic, on the review of its move), shown back to
+    her only, in her own chat."""
+    return issue_grant(Purpose.OWN, appointments=[appointment_id], agents=[agent_id])
+
+
 def delivery_grant(agent_id: str) -> Grant:
     """Where to reach the agent (her conversation, her e-mail for an invitation): used by the
     outbox to deliver her own messages, never shown to anyone."""

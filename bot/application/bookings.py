@@ -7,10 +7,10 @@ import uuid
 from datetime import datetime, timedelta
 
 from booking.errors import BookingRefused, RefusalReason
-from booking.grants import Purpose, issue_grant
 from booking.model import Appointment, AppointmentStatus, Mode, Topic
 from booking.records import Conflict, NotFound, StoredAppointment
 from booking.rules import check_change, check_new_booking
+from bot.application.access import own_appointment_grant
 from bot.application.context import Context, once, settle
 from bot.application.offers import Offers
 from bot.application.ports import UnitOfWork
@@ -124,7 +124,7 @@ class Bookings:
         alone, in her own chat (like the phone that prefills her forms)."""
         async with self.context.store.unit_of_work(read_only=True) as uow:
             stored = await self._owned(uow, agent_id, appointment_id)
-            grant = issue_grant(Purpose.OWN, appointments=[stored.id], agents=[agent_id])
+            grant = own_appointment_grant(agent_id, stored.id)
             return stored, (await uow.appointments.details(stored.id, grant=grant)).topic_id
 
     async def get(self, *, agent_id: str, appointment_id: str) -> StoredAppointment:
