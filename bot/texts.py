@@ -376,7 +376,7 @@ TAKE_IT = "Je m'en occupe"
 TAKEN = "C'est noté : l'agent est prévenu que vous le rappelez."
 URGENT_WAITING_FOR_WORKER = (
     "Une demande urgente ({reference}), reçue le {received}, attend un rappel : personne n'a pu être prévenu "
-    "à ce moment-là, l'agent a été orienté(e) vers le service d'écoute."
+    "à ce moment-là, et l'agent a reçu le numéro de la permanence téléphonique."
 )
 URGENT_NEW_FOR_WORKER = "Nouvelle demande urgente ({reference}) : rappel attendu avant le {deadline}."
 REQUEST_NEW_FOR_WORKER = "Nouvelle demande de rendez-vous à confirmer ({reference})."
