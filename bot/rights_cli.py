@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from booking.records import NotFound
+from booking.records import NotFound, Tampered
 from bot import texts
 from bot.application.rights import Erasure, PersonalData
 from bot.audit_cli import operator
@@ -18,6 +18,10 @@ from bot.clock import service_clock
 from bot.settings import Settings
 
 UNKNOWN = "aucun agent connu sous cet identifiant Entra (jamais venu sur le service, ou déjà effacé)"
+TAMPERED = (
+    "le profil trouvé pour cet identifiant Entra ne porte pas son identifiant scellé (modifié dans la base) : "
+    "rien n'est affiché ni effacé ; restaurez-le depuis une sauvegarde (voir docs/architecture.md)"
+)
 
 
 Labels = dict[str, dict[str, str]]  # "site" | "topic" -> id -> what the chat calls it
@@ -106,6 +110,9 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     except NotFound:
         print(f"permanence agent export : {UNKNOWN}", file=sys.stderr)
         return 1
+    except Tampered:
+        print(f"permanence agent export : {TAMPERED}", file=sys.stderr)
+        return 1
     document = _document(data, _labels(settings))
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
@@ -176,6 +183,9 @@ def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
         erasure = asyncio.run(_erase(settings, args.entra_id, dry_run=False))
     except NotFound:
         print(f"permanence agent erase : {UNKNOWN}", file=sys.stderr)
+        return 1
+    except Tampered:
+        print(f"permanence agent erase : {TAMPERED}", file=sys.stderr)
         return 1
     if not isinstance(erasure, Erasure):
         return 1
