@@ -186,7 +186,7 @@ def test_a_lookup_copied_onto_her_profile_is_refused_plainly_and_erases_nothing(
     assert main(["agent", "export", "--entra-id", OTHER]) == 1
     assert main(["agent", "erase", "--entra-id", OTHER, "--yes"]) == 1
     err = capsys.readouterr().err
-    assert err.count("does not hold her sealed id") == 2 and "SENTINEL" not in err
+    assert err.count("ne porte pas son identifiant scellé") == 2 and "SENTINEL" not in err
     assert "Traceback" not in err
 
     async def counts() -> tuple[int, int]:
