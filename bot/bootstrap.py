@@ -175,6 +175,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     auth = ReusingAuthentication(settings, connector)
     adapter = CloudAdapter(auth)
     reach = overrides.reach(settings, provider)
+    app.context.urgent_mail = provider.name != "local"
     if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
         provider.observe_request = lambda what, seconds: metrics.observe(
             "permanence_graph_request_seconds", seconds, operation=what

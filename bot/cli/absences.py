@@ -6,27 +6,35 @@ import argparse
 import json
 import sys
 from datetime import datetime, timedelta
+from typing import Any
 
 from booking.absence import AbsenceSource
 from booking.records import NotFound
 from bot import texts
 from bot.application import Application
-from bot.cli.common import date_arg, operator, with_application
+from bot.cli import plan as plan_commands
+from bot.cli import service
+from bot.cli.common import date_arg, datetime_arg, operator, with_application
 from bot.settings import Settings
 
 MAX_REASON = 200
+# Why an absence is refused, as the operator reads it.
+INVALID = {
+    "the absence ends before it starts": "l'absence se termine avant de commencer",
+    "the absence is over already": "l'absence est déjà terminée",
+}
 
 SOURCES = {
-    AbsenceSource.DECLARED: "declared here",
-    AbsenceSource.AUTOMATIC_REPLIES: "Outlook automatic replies",
-    AbsenceSource.OOF_EVENT: "Outlook event",
+    AbsenceSource.DECLARED: "déclarée ici",
+    AbsenceSource.AUTOMATIC_REPLIES: "réponses automatiques Outlook",
+    AbsenceSource.OOF_EVENT: "événement Outlook",
 }
 
 
 def _last_day(moment: datetime) -> str:
     """The last day an absence covers (its end is the midnight after it), Paris time."""
     if moment.year >= 9000:
-        return "until further notice"
+        return "jusqu'à nouvel ordre"
     return (moment.astimezone(texts.PARIS) - timedelta(microseconds=1)).date().isoformat()
 
 
@@ -54,14 +62,14 @@ def absences_list(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        print("no current or future absence")
+        print("aucune absence en cours ou à venir")
         return 0
-    print(f"{'id':<36}  {'worker':<14} {'from':<10}  {'to':<20}  {'source':<26} replacement")
+    print(f"{'identifiant':<36}  {'absente':<14} {'du':<10}  {'au':<20}  {'source':<29} remplaçante")
     for row, item in zip(rows, listed, strict=True):
         source = SOURCES[item.stored.absence.source]
         reason = f"  ({row['reason']})" if row.get("reason") else ""
         print(
-            f"{row['id']:<36}  {row['worker']:<14} {row['from']:<10}  {row['to']:<20}  {source:<26} "
+            f"{row['id']:<36}  {row['worker']:<14} {row['from']:<10}  {row['to']:<20}  {source:<29} "
             f"{row['replacement'] or '-'}{reason}"
         )
     return 0
@@ -74,7 +82,7 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
 
     command = "permanence absences declare"
     if len(args.reason) > MAX_REASON:
-        print(f"{command}: --reason is limited to {MAX_REASON} characters", file=sys.stderr)
+        print(f"{command} : --reason est limité à {MAX_REASON} caractères", file=sys.stderr)
         return 2
 
     async def run(app: Application, now: datetime) -> StoredAbsence | str:
@@ -82,7 +90,8 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
         try:
             worker = directory.worker(args.worker)
         except KeyError:
-            return f"unknown worker {args.worker!r} (known: {', '.join(w.id for w in directory.workers)})"
+            known = ", ".join(w.id for w in directory.workers)
+            return f"assistante sociale inconnue {args.worker!r} (connues : {known})"
         try:
             return await app.absences.declare(
                 now=now,
@@ -95,17 +104,18 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
                 operator=operator(),
             )
         except InvalidAbsence as err:
-            return f"{err} (--from {args.start.isoformat()} --to {args.end.isoformat()}, both days included)"
+            said = INVALID.get(str(err), str(err))
+            return f"{said} (--from {args.start.isoformat()} --to {args.end.isoformat()}, les deux jours inclus)"
         except AccessDenied:
-            return f"{args.replacement!r} does not replace {args.worker!r} in the plan"
+            return f"{args.replacement!r} ne remplace pas {args.worker!r} dans le planning"
 
     result = with_application(settings, run)
     if isinstance(result, str):
-        print(f"{command}: {result}", file=sys.stderr)
+        print(f"{command} : {result}", file=sys.stderr)
         return 2
     print(
-        f"absence {result.id} declared: {args.worker} away from {args.start.isoformat()} to {args.end.isoformat()} "
-        "included (audited; cancel it with 'permanence absences cancel ID')"
+        f"absence {result.id} déclarée : {args.worker} absente du {args.start.isoformat()} au "
+        f"{args.end.isoformat()} inclus (tracé dans l'audit ; annulation : « permanence absences cancel ID »)"
     )
     return 0
 
@@ -119,33 +129,69 @@ def absences_cancel(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with_application(settings, run)
     except NotFound:
-        print(f"permanence absences cancel: no absence {args.id} (see 'permanence absences list')", file=sys.stderr)
-        return 1
-    except NotDeclaredHere as err:
         print(
-            f"permanence absences cancel: absence {args.id} was read from Outlook ({SOURCES[err.source]}), "
-            "not declared here: change it in her Outlook; the next synchronisation follows",
+            f"permanence absences cancel : aucune absence {args.id} (voir « permanence absences list »)",
             file=sys.stderr,
         )
         return 1
-    print(f"absence {args.id} cancelled (audited)")
+    except NotDeclaredHere as err:
+        print(
+            f"permanence absences cancel : l'absence {args.id} vient d'Outlook ({SOURCES[err.source]}), "
+            "elle n'a pas été déclarée ici : modifiez-la dans son Outlook ; la prochaine synchronisation suivra",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"absence {args.id} annulée (tracé dans l'audit)")
     return 0
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `absences list|declare|cancel` to `permanence`."""
-    absences = commands.add_parser("absences", help="workers' absences").add_subparsers(dest="sub", required=True)
-    p = absences.add_parser("list", help="current and future absences, declared here or read from Outlook")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--reasons", action="store_true", help="also show the reasons given (each read is audited)")
+def register(commands: Any, *, plan: Any = None) -> None:
+    """Add `doctor`, `absences` and (to the `plan` subcommands) `reload` to `permanence`."""
+    p = commands.add_parser(
+        "doctor",
+        help=(
+            "vérifie réglages, base, clés, planning, Graph, la joignabilité de chaque assistante sociale "
+            "et la file d'envoi (code de sortie 1 en cas de problème)"
+        ),
+    )
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument("--as-of", type=datetime_arg, help="vérifie comme à cet instant (ISO 8601)")
+    p.set_defaults(handler=service.doctor)
+
+    absences = commands.add_parser("absences", help="absences des assistantes sociales").add_subparsers(
+        dest="sub", required=True
+    )
+    p = absences.add_parser("list", help="absences en cours et à venir, déclarées ici ou lues dans Outlook")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument(
+        "--reasons", action="store_true", help="affiche aussi les motifs (chaque lecture est tracée dans l'audit)"
+    )
     p.set_defaults(handler=absences_list)
-    p = absences.add_parser("declare", help="declare a worker's absence (first and last day included)")
-    p.add_argument("--worker", required=True, help="worker id from the plan (e.g. ass)")
-    p.add_argument("--from", dest="start", type=date_arg, required=True, help="first day away (YYYY-MM-DD)")
-    p.add_argument("--to", dest="end", type=date_arg, required=True, help="last day away (YYYY-MM-DD)")
-    p.add_argument("--replacement", help="worker id of who acts for her (from her replacement chain)")
-    p.add_argument("--reason", default="", help=f"a short note, kept encrypted (at most {MAX_REASON} characters)")
+    p = absences.add_parser("declare", help="déclare une absence (premier et dernier jour inclus)")
+    p.add_argument(
+        "--worker", required=True, help="identifiant de l'assistante sociale dans le planning (par exemple ass)"
+    )
+    p.add_argument("--from", dest="start", type=date_arg, required=True, help="premier jour d'absence (AAAA-MM-JJ)")
+    p.add_argument("--to", dest="end", type=date_arg, required=True, help="dernier jour d'absence (AAAA-MM-JJ)")
+    p.add_argument("--replacement", help="identifiant de la remplaçante (parmi ses remplaçantes)")
+    p.add_argument(
+        "--reason", default="", help=f"une courte note, conservée chiffrée (au plus {MAX_REASON} caractères)"
+    )
     p.set_defaults(handler=absences_declare)
-    p = absences.add_parser("cancel", help="cancel an absence declared here (not one read from Outlook)")
-    p.add_argument("id")
+    p = absences.add_parser("cancel", help="annule une absence déclarée ici (pas une absence lue dans Outlook)")
+    p.add_argument("id", help="identifiant de l'absence (voir « absences list »)")
     p.set_defaults(handler=absences_cancel)
+
+    if plan is not None:
+        p = plan.add_parser(
+            "reload",
+            help=(
+                "fait relire son fichier de planning au service en marche "
+                "(l'ancien est gardé s'il est invalide ; code de sortie 1 alors)"
+            ),
+        )
+        p.add_argument("--url", help="adresse du service (par défaut : http://127.0.0.1:PERMANENCE_PORT)")
+        p.add_argument(
+            "--timeout", type=float, default=30.0, help="attente maximale de la réponse du service, en secondes (30)"
+        )
+        p.set_defaults(handler=plan_commands.plan_reload)

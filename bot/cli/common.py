@@ -13,12 +13,28 @@ from typing import TypeVar
 
 from bot import texts
 from bot.application import Application
+from bot.bootstrap import open_application
 from bot.clock import service_clock
 from bot.settings import Settings
 from storage.store import Store
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 T = TypeVar("T")
+
+
+# What a count is of, as the operator reads it (purge, dossiers).
+COUNTED = {
+    "appointments": "rendez-vous",
+    "urgent_requests": "demandes urgentes",
+    "agents": "agents",
+    "conversation_state": "états de conversation",
+    "outbox": "lignes de la file d'envoi",
+    "idempotency_keys": "clés d'idempotence",
+    "audit": "entrées d'audit",
+    "absences": "absences",
+    "calendar": "entrées d'agenda",
+    "history": "historiques",
+}
 
 
 def operator() -> str:
@@ -46,7 +62,6 @@ def with_store(settings: Settings, work: Callable[[Store, datetime], Awaitable[T
 
 def with_application(settings: Settings, work: Callable[[Application, datetime], Awaitable[T]]) -> T:
     """Run `work` on the use cases wired to the configured store and plan."""
-    from bot.bootstrap import open_application
 
     async def run() -> T:
         store, app = await open_application(settings)
@@ -63,14 +78,14 @@ def date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
 
 
 def datetime_arg(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date et heure invalides (ISO 8601 attendu) : {value!r}") from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=texts.PARIS)
     return moment

@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import operator, with_store
+from bot.cli.common import COUNTED, operator, with_store
 from bot.runtime import StartupError
 from bot.settings import Settings
 from storage.store import Store
 
 
 def _passphrase(confirm: bool) -> str:
-    import getpass
-    import os
 
     given = os.environ.get("PERMANENCE_DOSSIERS_PASSPHRASE", "")
     if given:
         return given
     if not sys.stdin.isatty():
-        raise StartupError("set PERMANENCE_DOSSIERS_PASSPHRASE (no terminal to ask for the passphrase)")
-    first = getpass.getpass("Passphrase (hand it over separately from the file): ")
-    if confirm and getpass.getpass("Again: ") != first:
-        raise StartupError("the two passphrases differ")
+        raise StartupError(
+            "définissez PERMANENCE_DOSSIERS_PASSPHRASE (pas de terminal pour demander la phrase secrète)"
+        )
+    first = getpass.getpass("Phrase secrète (à transmettre à part du fichier) : ")
+    if confirm and getpass.getpass("Encore une fois : ") != first:
+        raise StartupError("les deux phrases secrètes diffèrent")
     return first
 
 
@@ -46,13 +48,13 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         data = with_store(settings, run)
     except SealError as err:
-        print(f"permanence dossiers export: {err}", file=sys.stderr)
+        print(f"permanence dossiers export : {err}", file=sys.stderr)
         return 2
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.touch(mode=0o600)
     output.write_bytes(data)
-    print(f"sealed export written to {output} ({len(data)} bytes); hand the passphrase over separately")
+    print(f"export scellé écrit dans {output} ({len(data)} octets) ; transmettez la phrase secrète à part")
     print(_unlinked_note(payload_note))
     return 0
 
@@ -64,7 +66,7 @@ def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
     try:
         return unseal(Path(file).read_bytes(), _passphrase(confirm=False))
     except (SealError, OSError) as err:
-        print(f"permanence dossiers {command}: {err}", file=sys.stderr)
+        print(f"permanence dossiers {command} : {err}", file=sys.stderr)
         return None
 
 
@@ -73,8 +75,8 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
     if opened is None:
         return 2
     info, payload = opened
-    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
-    print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
+    counts = ", ".join(f"{n} {COUNTED.get(k, k)}" for k, n in info.counts.items())
+    print(f"sceau intact : export du {info.created_at} ({info.scope}), {counts} ; sha256 {info.digest}")
     print(_unlinked_note(payload))
     return 0
 
@@ -82,10 +84,11 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
 def _unlinked_note(payload: dict[str, Any]) -> str:
     missing = int(payload.get("agents_without_object_id", 0))
     if not missing:
-        return "every agent carries her Entra id: the importer will recognise them"
+        return "chaque agent porte son identifiant Entra : l'import les reconnaîtra"
     return (
-        f"{missing} agent(s) recorded before their Entra id was kept could not be carried as recognisable: "
-        "their files are imported, and they will be seen as new agents when they write"
+        f"{missing} {'agent enregistré' if missing <= 1 else 'agents enregistrés'} avant que l'identifiant Entra "
+        "soit conservé ne peuvent pas être reconnus : leurs dossiers sont importés, et ils seront vus comme de "
+        "nouveaux agents lorsqu'ils écriront"
     )
 
 
@@ -104,23 +107,7 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         counts = with_store(settings, run)
     except SealError as err:
-        print(f"permanence dossiers import: {err}", file=sys.stderr)
+        print(f"permanence dossiers import : {err}", file=sys.stderr)
         return 2
-    print("imported: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
+    print("importés : " + ", ".join(f"{n} {COUNTED.get(k, k)}" for k, n in counts.items()))
     return 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `dossiers export|verify|import` to `permanence`."""
-    dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
-    p = dossiers.add_parser("export", help="sealed, encrypted export of the case files for a successor")
-    p.add_argument("--output", required=True)
-    p.add_argument("--open-only", action="store_true", help="only upcoming appointments and open urgent requests")
-    p.set_defaults(handler=dossiers_export)
-    p = dossiers.add_parser("verify", help="check a sealed export's seal and contents")
-    p.add_argument("file")
-    p.set_defaults(handler=dossiers_verify)
-    p = dossiers.add_parser("import", help="import a sealed export (idempotent)")
-    p.add_argument("file")
-    p.add_argument("--assign-to", help="worker id of the successor who takes every file over")
-    p.set_defaults(handler=dossiers_import)

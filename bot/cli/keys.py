@@ -14,7 +14,7 @@ def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import rotate_keys
 
     current, changed = asyncio.run(rotate_keys(settings, now=service_clock(settings)(), operator=operator()))
-    print(f"{changed} values re-encrypted under key {current}")
+    print(f"{changed} {'valeur rechiffrée' if changed <= 1 else 'valeurs rechiffrées'} sous la clé {current}")
     return 0
 
 
@@ -35,19 +35,14 @@ def keys_status(args: argparse.Namespace, settings: Settings) -> int:
         total = counts["padded"] + counts["unpadded"]
         notes = []
         if key_id == current:
-            notes.append("current")
+            notes.append("actuelle")
         if key_id not in configured:
-            notes.append("NOT CONFIGURED: these values cannot be read")
+            notes.append("NON CONFIGURÉE : ces valeurs sont illisibles")
         elif total == 0 and key_id != current:
-            notes.append("unused: may be removed")
+            notes.append("inutilisée : peut être retirée")
         if counts["unpadded"]:
-            notes.append(f"{counts['unpadded']} in the old unpadded form: run 'permanence keys rotate'")
-        print(f"{key_id}: {total} values" + (f" ({'; '.join(notes)})" if notes else ""))
+            notes.append(
+                f"{counts['unpadded']} sous l'ancienne forme sans bourrage : lancez « permanence keys rotate »"
+            )
+        print(f"{key_id} : {total} valeurs" + (f" ({' ; '.join(notes)})" if notes else ""))
     return 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `keys rotate|status` to `permanence`."""
-    keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
-    keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
-    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=keys_status)

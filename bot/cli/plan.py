@@ -3,39 +3,89 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from datetime import date, datetime
 from pathlib import Path
 
+from booking.absence import Absence, absence_at
 from booking.budget import day_budget
 from booking.document import Deployment
 from booking.holidays import FrenchHolidays
-from booking.plan import expand_plan
+from booking.plan import ExplicitDay, PlanDay, expand_plan
 from bot import texts
+from bot.bootstrap import open_application
 from bot.cli.common import iso, with_store
 from bot.clock import service_clock
 from bot.settings import Settings
 from storage.store import Store
 
 
+def _worker_year(
+    settings: Settings, deployment: Deployment, worker_id: str, start: date, end: date
+) -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+    """The days the worker added from the chat (or Outlook) and her absences, from the store; none
+    when there is no database yet (a plan being prepared before the service first ran)."""
+    if not settings.database_url and not (settings.data_dir / "permanence.db").exists():
+        return (), []
+
+    async def run() -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+        store, app = await open_application(settings, deployment=deployment)
+        try:
+            return await app.offers.worker_year(worker_id=worker_id, start=start, end=end)
+        finally:
+            await store.dispose()
+
+    return asyncio.run(run())
+
+
 def plan_show(args: argparse.Namespace, settings: Settings) -> int:
     deployment = settings.load_deployment()
     worker_id = args.worker or deployment.directory.zones[0].worker_id
     if worker_id not in deployment.plans:
-        print(f"permanence plan show: no plan for worker {worker_id!r}", file=sys.stderr)
+        print(f"permanence plan show : aucun planning pour {worker_id!r}", file=sys.stderr)
         return 2
     plan = deployment.plans[worker_id]
     holidays = FrenchHolidays(deployment.subdivision)
-    calendar = expand_plan(plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), holidays)
+    first, last = date(args.year, 1, 1), date(args.year + 1, 1, 1)
+    added, absences = _worker_year(settings, deployment, worker_id, first, last)
+    calendar = expand_plan(plan, first, last, holidays, added)
     today = service_clock(settings)().astimezone(texts.PARIS).date()
+    directory = deployment.directory
+
+    def away(day: PlanDay) -> tuple[bool, str | None]:
+        """Whether she is away that day, and who was named to act for her."""
+        absence = absence_at(worker_id, day.start, absences)
+        return absence is not None, absence.replacement_id if absence else None
+
+    def said(day: PlanDay) -> str:
+        absent, replacement = away(day)
+        kind = texts.DAY_KIND[day.kind]
+        if day.date in added_dates:
+            kind += " (ajoutée dans le calendrier)"
+        if not absent:
+            return kind
+        if replacement:
+            return f"{kind} — absente, remplacée par {directory.worker(replacement).name}"
+        return f"{kind} — absente"
+
+    added_dates = {a.date for a in added}
     budget = day_budget(plan, calendar, args.year, today)
     if args.json:
         document = {
             "year": args.year,
             "worker": worker_id,
             "days": [
-                {"date": d.date.isoformat(), "kind": d.kind.value, "start": iso(d.start), "end": iso(d.end)}
+                {
+                    "date": d.date.isoformat(),
+                    "kind": d.kind.value,
+                    "start": iso(d.start),
+                    "end": iso(d.end),
+                    "added": d.date in added_dates,
+                    "absent": away(d)[0],
+                    "replacement": away(d)[1],
+                }
                 for d in calendar.days
             ],
             "skipped": [
@@ -57,7 +107,7 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"Planning {args.year} — {deployment.directory.worker(worker_id).name}")
     for d in calendar.days:
-        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {texts.DAY_KIND[d.kind]}")
+        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {said(d)}")
     if calendar.skipped:
         print("Jours non tenus :")
         for s in calendar.skipped:
@@ -77,19 +127,19 @@ def plan_check(args: argparse.Namespace, settings: Settings) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        print(f"{path} : illisible / unreadable ({type(err).__name__})", file=sys.stderr)
+        print(f"{path} : illisible ({type(err).__name__})", file=sys.stderr)
         return 2
     deployment, problems = check_plan_text(text)
     for problem in problems:
         for line in problem.lines(str(path)):
             print(line, file=sys.stderr)
     if deployment is None:
-        print(f"{len(problems)} problème(s) / problem(s)", file=sys.stderr)
+        print(f"{len(problems)} {'problème' if len(problems) <= 1 else 'problèmes'}", file=sys.stderr)
         return 1
     year = service_clock(settings)().astimezone(texts.PARIS).year
     for warning in budget_warnings(deployment, (year, year + 1)):
-        print(f"attention / warning: {warning}")
-    print(f"{path} : plan valide / valid plan")
+        print(f"attention : {warning}")
+    print(f"{path} : planning valide")
     if args.against_database:
         return _orphans(deployment, settings)
     return 0
@@ -103,9 +153,9 @@ def _orphans(deployment: Deployment, settings: Settings) -> int:
 
     references = with_store(settings, run)
     if not references:
-        print("aucun rendez-vous orphelin / no orphaned appointment")
+        print("aucun rendez-vous orphelin")
         return 0
-    print(f"{len(references)} rendez-vous sans créneau dans ce plan / appointments this plan would orphan:")
+    print(f"{len(references)} rendez-vous sans créneau dans ce planning :")
     for reference in references:
         print(f"  {reference}")
     return 1
@@ -130,49 +180,30 @@ def plan_reload(args: argparse.Namespace, settings: Settings) -> int:
             document = json.loads(response.read())
     except urllib.error.HTTPError as err:
         if err.code != 422:
-            print(f"{command}: the service refused ({err.code}): run this on the service's machine", file=sys.stderr)
+            print(
+                f"{command} : le service a refusé ({err.code}) : lancez cette commande sur la machine du service",
+                file=sys.stderr,
+            )
             return 1
         document = json.loads(err.read())
     except (urllib.error.URLError, OSError) as err:
         print(
-            f"{command}: no service at {url} ({getattr(err, 'reason', err)}); is it running? "
-            "With systemd: 'systemctl reload permanence' (SIGHUP) does the same",
+            f"{command} : aucun service à {url} ({getattr(err, 'reason', err)}) ; est-il lancé ? "
+            "Avec systemd, « systemctl reload permanence » (SIGHUP) fait la même chose",
             file=sys.stderr,
         )
         return 2
     if not document["applied"]:
         for line in document["problems"]:
             print(line, file=sys.stderr)
-        print(f"{command}: {document['source']} refused; the service keeps its current plan", file=sys.stderr)
+        print(f"{command} : {document['source']} refusé ; le service garde son planning actuel", file=sys.stderr)
         return 1
     for warning in document["warnings"]:
-        print(f"attention / warning: {warning}")
-    print(f"plan reloaded from {document['source']}")
+        print(f"attention : {warning}")
+    print(f"planning relu depuis {document['source']}")
     if document["orphans"]:
-        print(f"{len(document['orphans'])} rendez-vous sans créneau dans ce plan / appointments now outside the plan:")
+        print(f"{len(document['orphans'])} rendez-vous sans créneau dans ce planning :")
         for reference in document["orphans"]:
             print(f"  {reference}")
-        print("move or cancel them with the agents")
+        print("déplacez-les ou annulez-les avec les agents")
     return 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `plan show|check|reload` to `permanence`."""
-    plan = commands.add_parser("plan", help="the permanence plan").add_subparsers(dest="sub", required=True)
-    p = plan.add_parser("show", help="every day of presence of a year, holidays skipped, and the budget")
-    p.add_argument("--year", type=int, help="default: this year")
-    p.add_argument("--worker", help="worker id from the plan (default: the titular)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler=plan_show)
-    p = plan.add_parser("check", help="validate a plan file (exit code 1 on a problem, with the line)")
-    p.add_argument("file")
-    p.add_argument(
-        "--against-database",
-        action="store_true",
-        help="also list the booked appointments this plan would orphan (references only)",
-    )
-    p.set_defaults(handler=plan_check)
-    p = plan.add_parser("reload", help="make the running service re-read its plan file (kept if invalid; exit 1 then)")
-    p.add_argument("--url", help="the service's address (default: http://127.0.0.1:PERMANENCE_PORT)")
-    p.add_argument("--timeout", type=float, default=30.0)
-    p.set_defaults(handler=plan_reload)

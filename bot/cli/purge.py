@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 
-from bot.cli.common import operator, with_store
+from bot.cli.common import COUNTED, operator, with_store
 from bot.settings import Settings
 from storage.store import Store
 
@@ -19,13 +19,6 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     counts = with_store(settings, run)
-    verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
+    verb = "seraient supprimés" if args.dry_run else "supprimés"
+    print(f"{verb} : " + ", ".join(f"{n} {COUNTED.get(what, what)}" for what, n in counts.items()))
     return 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `purge` to `permanence`."""
-    p = commands.add_parser("purge", help="delete what retention no longer allows (also run daily by serve)")
-    p.add_argument("--dry-run", action="store_true", help="count only")
-    p.set_defaults(handler=purge)

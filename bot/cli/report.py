@@ -35,7 +35,7 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     deployment = settings.load_deployment()
     if args.quarter is not None and not 1 <= args.quarter <= 4:
-        print("permanence report: --quarter must be 1 to 4", file=sys.stderr)
+        print("permanence report : --quarter doit être compris entre 1 et 4", file=sys.stderr)
         return 2
     first_month = 1 if args.quarter is None else 3 * args.quarter - 2
     start = datetime(args.year, first_month, 1, tzinfo=texts.PARIS)
@@ -107,10 +107,14 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         "totaux ou des autres rapports de la même année ; aucune donnée nominative."
     )
     print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
+    # Rows in the order the chat shows them (the plan's sites and topics, the modes, ...),
+    # « Non précisé » and anything unknown last.
+    order = {key: index for index, key in enumerate(labels)}
+    order["non_precise"] = len(order)
     for name, heading in REPORT_TABLES.items():
         table = result.tables[name]
         print(f"{heading} :")
-        for cell in table.cells:
+        for cell in sorted(table.cells, key=lambda c: (order.get(c.key, len(order) + 1), c.key)):
             print(f"  {labels.get(cell.key, cell.key):<74} {cell.shown():>6}")
     lead = f"{result.median_lead_days} jours" if result.median_lead_days is not None else shown
     callback = f"{result.median_callback_hours} h" if result.median_callback_hours is not None else shown
@@ -118,13 +122,3 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Délai médian de rappel des demandes urgentes : {callback}")
     print(f"Journées de présence : {budget.used} passées, {budget.planned} prévues sur l'année, budget {budget.total}.")
     return 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `report` to `permanence`."""
-    p = commands.add_parser("report", help="aggregate activity report (quarterly or yearly), small counts hidden")
-    p.add_argument("--year", type=int, help="default: this year")
-    p.add_argument("--quarter", type=int, help="1 to 4 (default: the whole year)")
-    p.add_argument("--threshold", type=int, default=5, help="hide counts below this (at least 2)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler=report)

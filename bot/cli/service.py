@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 from bot.application.diagnostics import Check, Status
-from bot.cli.common import datetime_arg
 from bot.clock import service_clock
 from bot.settings import Settings
+
+STATUSES = {"ok": "ok", "warning": "avertissement", "problem": "problème", "n/a": "sans objet"}
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -30,7 +31,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.dispose()
 
-    print(f"database schema at revision {asyncio.run(upgrade())}")
+    print(f"schéma de la base à la révision {asyncio.run(upgrade())}")
     return 0
 
 
@@ -43,9 +44,12 @@ def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
     try:
         path = build(settings, version, Path(args.output))
     except ManifestError as err:
-        print(f"permanence manifest build: {err}", file=sys.stderr)
+        print(f"permanence manifest build : {err}", file=sys.stderr)
         return 2
-    print(f"Teams app package written to {path} (upload it in Teams admin center > Manage apps)")
+    print(
+        f"paquet de l'application Teams écrit dans {path} "
+        "(à charger dans le centre d'administration Teams > Gérer les applications)"
+    )
     return 0
 
 
@@ -58,9 +62,10 @@ def backup(args: argparse.Namespace, settings: Settings) -> int:
     url = settings.effective_database_url
     if not is_sqlite(url):
         print(
-            "permanence backup: the database is PostgreSQL; back it up with its own tools, e.g.\n"
-            '  pg_dump --format=custom --file=permanence.dump "$DATABASE"   (restore: pg_restore --clean)\n'
-            "and keep PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY in a secret store, apart from the dump.",
+            "permanence backup : la base est PostgreSQL ; sauvegardez-la avec ses propres outils, par exemple\n"
+            '  pg_dump --format=custom --file=permanence.dump "$DATABASE"   (restauration : pg_restore --clean)\n'
+            "et gardez PERMANENCE_ENCRYPTION_KEY et PERMANENCE_LOOKUP_KEY dans un coffre à secrets, "
+            "à part de la copie.",
             file=sys.stderr,
         )
         return 2
@@ -68,21 +73,23 @@ def backup(args: argparse.Namespace, settings: Settings) -> int:
     try:
         size = asyncio.run(backup_sqlite(database, Path(args.output)))
     except (BackupError, OSError) as err:
-        print(f"permanence backup: {err}", file=sys.stderr)
+        print(f"permanence backup : {err}", file=sys.stderr)
         return 1
     from bot.runtime import key_file
 
     keys = key_file(settings)
-    print(f"backup written to {args.output} ({size} bytes, mode 0600)")
+    print(f"copie écrite dans {args.output} ({size} octets, mode 0600)")
     if not settings.encryption_key.get_secret_value():
-        print(f"the keys are not in it: keep {keys} safe, apart from the backup (without it nothing can be read)")
+        print(f"les clés n'y sont pas : gardez {keys} en lieu sûr, à part de la copie (sans elles, rien n'est lisible)")
     return 0
 
 
 def _table(checks: list[Check]) -> list[str]:
-    rows = [(c.area, c.subject or "-", c.status.value, c.detail or c.code) for c in checks]
-    widths = [max(len(r[i]) for r in [("area", "subject", "status", ""), *rows]) for i in range(3)]
-    lines = [f"{'area':<{widths[0]}}  {'subject':<{widths[1]}}  {'status':<{widths[2]}}  detail"]
+    rows = [
+        (c.area, c.subject or "-", STATUSES.get(c.status.value, c.status.value), c.detail or c.code) for c in checks
+    ]
+    widths = [max(len(r[i]) for r in [("domaine", "objet", "état", ""), *rows]) for i in range(3)]
+    lines = [f"{'domaine':<{widths[0]}}  {'objet':<{widths[1]}}  {'état':<{widths[2]}}  détail"]
     lines += [f"{a:<{widths[0]}}  {s:<{widths[1]}}  {st:<{widths[2]}}  {d}" for a, s, st, d in rows]
     return lines
 
@@ -107,28 +114,8 @@ def doctor(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for line in _table(checks):
             print(line)
-        print(f"{problems} problem(s), {warnings} warning(s)")
+        print(
+            f"{problems} {'problème' if problems <= 1 else 'problèmes'}, "
+            f"{warnings} {'avertissement' if warnings <= 1 else 'avertissements'}"
+        )
     return 1 if problems else 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `serve`, `db upgrade`, `manifest build`, `backup` and `doctor` to `permanence`."""
-    p = commands.add_parser("serve", help="run the bot (HTTP server)")
-    p.set_defaults(handler=serve)
-    db = commands.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
-    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=db_upgrade)
-    manifest = commands.add_parser("manifest", help="Teams app package").add_subparsers(dest="sub", required=True)
-    p = manifest.add_parser("build", help="build the Teams app package (zip) from manifest/ and settings")
-    p.add_argument("--version", help="app version, e.g. 1.0.0 (default: the package's)")
-    p.add_argument("--output", default="build/permanence-teams-app.zip")
-    p.set_defaults(handler=manifest_build)
-    p = commands.add_parser("backup", help="online copy of the embedded SQLite database (file mode 0600)")
-    p.add_argument("--output", required=True)
-    p.set_defaults(handler=backup)
-    p = commands.add_parser(
-        "doctor",
-        help="check settings, database, keys, plan, Graph, each worker's reachability, outbox (exit 1 on a problem)",
-    )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--as-of", type=datetime_arg, help="check as if it were this moment (ISO 8601)")
-    p.set_defaults(handler=doctor)

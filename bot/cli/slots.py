@@ -14,7 +14,7 @@ from booking.document import Deployment
 from booking.model import Topic
 from bot import texts
 from bot.bootstrap import open_application
-from bot.cli.common import date_arg, datetime_arg, iso
+from bot.cli.common import iso
 from bot.clock import service_clock
 from bot.settings import Settings
 
@@ -39,6 +39,8 @@ async def load_offer(
 
 
 def slots(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli.slots import load_offer  # imports storage: keep `plan show` light
+
     deployment = settings.load_deployment()
     directory = deployment.directory
     topic = None
@@ -47,14 +49,14 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
             topic = directory.topic(args.topic)
         except KeyError:
             known = ", ".join(t.id for t in directory.topics)
-            print(f"permanence slots: unknown topic {args.topic!r} (known: {known})", file=sys.stderr)
+            print(f"permanence slots : sujet inconnu {args.topic!r} (connus : {known})", file=sys.stderr)
             return 2
     site_id = args.site or directory.head_office.id
     if site_id not in {s.id for s in directory.sites}:
-        print(f"permanence slots: unknown site {site_id!r}", file=sys.stderr)
+        print(f"permanence slots : site inconnu {site_id!r}", file=sys.stderr)
         return 2
     if not 1 <= args.days <= 366:
-        print("permanence slots: --days must be between 1 and 366", file=sys.stderr)
+        print("permanence slots : --days doit être compris entre 1 et 366", file=sys.stderr)
         return 2
     now = args.as_of or service_clock(settings)()
     offer = asyncio.run(
@@ -63,8 +65,8 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
     horizon_end = now + deployment.plans[offer.titular.id].horizon
     if datetime.combine(args.start, datetime.min.time(), tzinfo=texts.PARIS).astimezone(UTC) >= horizon_end:
         print(
-            f"note: the period starts after the booking horizon ({texts.day(horizon_end)}); "
-            "use --as-of to see it as an agent will later.",
+            f"note : la période commence après l'horizon de réservation ({texts.day(horizon_end)}) ; "
+            "--as-of la montre comme un agent la verra plus tard.",
             file=sys.stderr,
         )
     if args.json:
@@ -94,15 +96,3 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
     if not offer.slots:
         print("Aucun créneau libre sur cette période.")
     return 0
-
-
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `slots` to `permanence`."""
-    p = commands.add_parser("slots", help="bookable slots of the embedded calendar")
-    p.add_argument("--from", dest="start", type=date_arg, required=True, help="first day (YYYY-MM-DD)")
-    p.add_argument("--days", type=int, default=14)
-    p.add_argument("--topic", help="topic id from the plan (e.g. retraite)")
-    p.add_argument("--site", help="the agent's site id (default: head office)")
-    p.add_argument("--as-of", type=datetime_arg, help="compute as if it were this moment (ISO 8601)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler=slots)

@@ -146,7 +146,8 @@ class DossierRepository(Repository):
         workers = set(await self.session.scalars(select(WorkerRow.id)))
         wanted = {assign_to} if assign_to else {a["worker_id"] for a in payload["appointments"]}
         if unknown := wanted - workers:
-            raise SealError(f"unknown worker(s) in this deployment's plan: {', '.join(sorted(unknown))}")
+            said = "assistante sociale inconnue" if len(unknown) == 1 else "assistantes sociales inconnues"
+            raise SealError(f"{said} du planning de ce déploiement : {', '.join(sorted(unknown))}")
 
         def sealed(value: str, context: str) -> str:
             return keyring.encrypt(value, context)  # empty values too: whether one was given is private
