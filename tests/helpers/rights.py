@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
-
-import pytest
 
 from booking.model import Mode, Worker, WorkerRole
 from bot.application.rights import conversation_state_key
@@ -46,12 +43,3 @@ async def seed(settings: Settings, now: datetime) -> None:
             await uow.commit()
     finally:
         await store.dispose()
-
-
-@pytest.fixture
-def settings(tmp_path, monkeypatch, pinned_service):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
-    settings = Settings(_env_file=None)
-    asyncio.run(seed(settings, pinned_service))
-    return settings

@@ -16,7 +16,7 @@ from bot.cli import main
 from bot.settings import Settings
 from tests.dates import pinned_environment
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def environment(tmp_path: Path, now: datetime) -> dict[str, str]:
@@ -48,7 +48,7 @@ def test_piping_to_a_reader_that_leaves_early_prints_no_traceback(tmp_path: Path
 
 
 def test_the_command_line_is_reachable_as_the_readme_says(tmp_path: Path, pinned_now: datetime):
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")  # the operator's manual
     section = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
     block = section.split("```\n", 2)[1]
     commands = [line for line in block.splitlines() if line.strip()]

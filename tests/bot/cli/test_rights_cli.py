@@ -16,7 +16,16 @@ from bot.cli import main
 from bot.cli.common import operator
 from bot.runtime import open_store
 from bot.settings import Settings
-from tests.helpers.rights import OID, OTHER, REFERENCE
+from tests.helpers.rights import OID, OTHER, REFERENCE, seed
+
+
+@pytest.fixture
+def settings(tmp_path, monkeypatch, pinned_service):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
+    settings = Settings(_env_file=None)
+    asyncio.run(seed(settings, pinned_service))
+    return settings
 
 
 async def state_kept(settings: Settings) -> bool:
