@@ -24,6 +24,7 @@ from botbuilder.schema import Activity
 
 from bot import logs, texts
 from bot.application import retention
+from bot.application.calendar_sync import BatchTooLarge
 from bot.auth import check_authentication
 from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.clock import check_test_clock
@@ -323,6 +324,8 @@ async def _graph_webhook(request: web.Request, lifecycle: bool) -> web.StreamRes
             await runtime.calendar_sync.lifecycle(body)
         else:
             await runtime.calendar_sync.notifications(body)
+    except BatchTooLarge:
+        return web.json_response({"error": "too many notifications in one batch"}, status=413)
     except ValueError:
         return web.json_response({"error": "not a notification collection"}, status=400)
     runtime.dispatcher.wake()
