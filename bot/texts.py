@@ -198,6 +198,11 @@ URGENT_ACK_HOTLINE = (
     "Aucune assistante sociale n'est joignable pour le moment. Appelez sans attendre la {name} au {phone} "
     "(référence de votre demande : {reference})."
 )
+URGENT_ALREADY_IN_HAND = (
+    "Votre demande urgente ({reference}) est déjà entre les mains du service social. Ce que vous venez "
+    "d'écrire y a été ajouté ; inutile de la renvoyer, les personnes prévenues le sont déjà. "
+    "En cas de danger immédiat, appelez les numéros d'urgence ci-dessus."
+)
 URGENT_TAKEN = "{who} a pris en charge votre demande urgente ({reference}) et va vous rappeler."
 # Until someone was reached the agent is told only that the request is recorded (issue 13).
 URGENT_RECEIVED = (

@@ -149,6 +149,11 @@ def own_grant(agent_id: str) -> Grant:
     return issue_grant(Purpose.OWN, agents=[agent_id])
 
 
+def own_urgent_grant(agent_id: str, request_id: str) -> Grant:
+    """The agent's own urgent request, to add a repeat of it (never shown to anyone else)."""
+    return issue_grant(Purpose.OWN, agents=[agent_id], urgent=[request_id])
+
+
 def delivery_grant(agent_id: str) -> Grant:
     """Where to reach the agent (her conversation, her e-mail for an invitation): used by the
     outbox to deliver her own messages, never shown to anyone."""
