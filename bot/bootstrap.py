@@ -105,7 +105,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     check_authentication(settings)  # before anything is opened
     overrides = overrides or Overrides()
     clock = overrides.clock or service_clock(settings)
-    metrics = Metrics()
+    metrics = Metrics(clock=clock)
     store, app = await open_application(settings, deployment=overrides.deployment)
     if not is_sqlite(store.url):
         await check_schema(store)

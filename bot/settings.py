@@ -33,6 +33,15 @@ class WorkerIdentity(BaseModel):
     mailbox: str = ""
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", env_prefix="PERMANENCE_", extra="ignore"
@@ -54,6 +63,12 @@ class Settings(BaseSettings):
     teams_app_id: str = ""  # the Teams app's id in the manifest (default: MicrosoftAppId)
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
+    # /metrics is for operators: served on a listener of its own (loopback by default; 0: a port
+    # the system chooses, for tests), never on the public one unless `metrics_token` is set, which
+    # then also requires `Authorization: Bearer <token>` on both.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_token: SecretStr = SecretStr("")
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite file in data_dir
     plan_file: Path | None = None  # default: the shipped sample plan
@@ -165,12 +180,10 @@ class Settings(BaseSettings):
         return f"sqlite+aiosqlite:///{(self.data_dir / 'permanence.db').resolve()}"
 
     def host_is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return _is_loopback(self.host)
+
+    def metrics_host_is_loopback(self) -> bool:
+        return _is_loopback(self.metrics_host)
 
     def load_deployment(self) -> Deployment:
         """The permanence plan document, with worker identities from settings applied."""
