@@ -26,6 +26,7 @@ from botbuilder.schema import Activity
 from bot import logs, texts
 from bot.application import retention
 from bot.application.calendar_sync import BatchTooLarge
+from bot.audit_anchor import AuditAnchors
 from bot.auth import check_authentication
 from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.clock import check_test_clock
@@ -198,6 +199,12 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
             heartbeats=heartbeats,
             timeout=timeout,
         )
+    anchors = AuditAnchors(settings.effective_audit_anchor_file, store, clock)
+
+    async def anchor() -> None:
+        await anchors.write()
+
+    periodic(scheduler, store, "audit-anchor", anchor, seconds=60, first_in=1, heartbeats=heartbeats, timeout=timeout)
     scheduler.start()
     loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
     app[OUTBOX_TASK] = loop
@@ -212,6 +219,10 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         if scheduler.running:
             scheduler.shutdown(wait=False)
         hangups()
+        try:
+            await anchors.write()  # the head at shutdown, outside the database
+        except Exception as err:  # noqa: BLE001 - shutting down: said, and the rest still closes
+            log.error("audit anchor not written: %s", logs.exception_summary(err), extra={"event": "audit.anchor"})
         await metrics_runner.cleanup()
         await runtime.close()
 

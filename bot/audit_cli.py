@@ -10,6 +10,7 @@ import json
 import socket
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from bot import texts
@@ -26,19 +27,25 @@ def operator() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-async def _verify(settings: Settings) -> ChainReport:
+async def _verify(settings: Settings, anchor_file: Path) -> tuple[ChainReport, int, int]:
+    """(the report, anchors compared, anchor lines whose signature failed)."""
+    from bot.audit_anchor import read_anchors
     from bot.runtime import open_store
 
     store = await open_store(settings)
     try:
+        anchors, bad = await asyncio.to_thread(read_anchors, anchor_file, store.keyring)
         async with store.unit_of_work(read_only=True) as uow:
-            return await uow.audit.verify()
+            return await uow.audit.verify(anchors), len(anchors), bad
     finally:
         await store.dispose()
 
 
 def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    report = asyncio.run(_verify(settings))
+    anchor_file = args.anchors or settings.effective_audit_anchor_file
+    report, anchored, forged = asyncio.run(_verify(settings, anchor_file))
+    if forged:
+        print(f"{forged} anchor lines in {anchor_file} have a wrong signature: not trusted", file=sys.stderr)
     legacy = f"; {report.legacy} older entries from before the chain (not protected)" if report.legacy else ""
     purged = f", positions up to {report.checkpoint_seq} removed by retention" if report.checkpoint_seq else ""
     if not report.ok:
@@ -49,9 +56,8 @@ def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     print(f"audit trail intact: {report.checked} entries chained{purged}{legacy}")
-    # Removing the last entries cannot show in the chain itself: note the head elsewhere.
-    print(f"head: position {report.head_seq}, mac {report.head_mac}")
-    return 0
+    print(f"head: position {report.head_seq}, mac {report.head_mac}; {anchored} anchors compared ({anchor_file})")
+    return 1 if forged else 0
 
 
 def _since(value: str) -> datetime:
@@ -136,6 +142,7 @@ def register(subparsers: Any) -> None:
         dest="sub", required=True
     )
     p = audit.add_parser("verify", help="check the chain of audit entries; exit 1 if it was tampered with")
+    p.add_argument("--anchors", type=Path, help="the anchors file kept outside the database (default: the setting)")
     p.set_defaults(handler=audit_verify)
     p = audit.add_parser("show", help="list the audit entries (for the data protection officer)")
     p.add_argument("--since", type=_since, help="from this day on (YYYY-MM-DD, Paris time)")

@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     # The embedded default's key file: outside the data directory, so that a copy of the data
     # directory alone reveals nothing. Default: ~/.config/permanence/keys.json.
     key_file: Path | None = None
+    # The audit chain's own key (issue 22): base64, or a file of its own created beside the key
+    # file (default `audit-key.json` there). Keep it apart from the key file's backups.
+    audit_key: SecretStr = SecretStr("")
+    audit_key_file: Path | None = None
+    # Signed anchors of the audit chain's head, written outside the database (and to the log)
+    # every minute and at shutdown; `permanence audit verify` compares the chain with them.
+    audit_anchor_file: Path | None = None
     local_meeting_url: str = ""  # local calendar: the worker's fixed Teams meeting room link, if any
     log_level: str = "INFO"
     graph_client_id: str = ""  # default: MicrosoftAppId (one Entra app for the bot and Graph)
@@ -172,6 +179,14 @@ class Settings(BaseSettings):
     @property
     def effective_key_file(self) -> Path:
         return self.key_file or Path.home() / ".config" / "permanence" / "keys.json"
+
+    @property
+    def effective_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.effective_key_file.with_name("audit-key.json")
+
+    @property
+    def effective_audit_anchor_file(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
 
     @property
     def effective_database_url(self) -> str:

@@ -35,7 +35,10 @@ async def health(client: TestClient) -> tuple[int, dict[str, object]]:
 async def test_healthy_service_names_every_background_task(client):
     status, body = await health(client)
     assert status == 200
-    assert body == {"status": "ok", "tasks": ["checkpoint", "escalate", "outbox", "reach-workers", "retention"]}
+    assert body == {
+        "status": "ok",
+        "tasks": ["audit-anchor", "checkpoint", "escalate", "outbox", "reach-workers", "retention"],
+    }
 
 
 async def test_a_cancelled_outbox_task_makes_healthz_503_naming_it(client):
@@ -54,6 +57,7 @@ async def test_an_unscheduled_job_or_a_stopped_scheduler_is_named(client):
     client.app[SCHEDULER].shutdown(wait=False)
     status, body = await health(client)
     assert status == 503 and body["tasks"] == {
+        "audit-anchor": "stopped",
         "checkpoint": "stopped",
         "escalate": "stopped",
         "reach-workers": "stopped",
