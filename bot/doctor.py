@@ -222,6 +222,31 @@ async def database_checks(store: Store) -> list[Check]:
     return [ok("database", "", f"{store.dialect}, schema at {head}")]
 
 
+async def plan_identity_checks(store: Store, deployment: Deployment) -> list[Check]:
+    """Who is a worker in the plan file, against what the service applied (issue 22)."""
+    from bot import plan_identity
+
+    state, found = await plan_identity.pending(store, deployment)
+    listed = "; ".join(map(str, found))
+    if state == "applied":
+        return [ok("plan", "workers", "the plan's workers and replacements are the ones applied")]
+    if state == "approved":
+        return [
+            warning("plan", "workers", "approved", f"approved, not applied yet: {listed}; run 'permanence plan reload'")
+        ]
+    if state == "removals":
+        return [warning("plan", "workers", "removals", f"taken out at the next reload: {listed}")]
+    return [
+        problem(
+            "plan",
+            "workers",
+            "unapproved",
+            f"the plan file changes who is a worker: {listed or 'the kept identities do not match'}; "
+            "a reload or a restart will be refused until 'permanence plan approve'",
+        )
+    ]
+
+
 # -- the doctor -----------------------------------------------------------------------------
 
 
@@ -262,6 +287,8 @@ async def examine(settings: Settings, *, now: datetime, provider_factory: Provid
             return checks
         if keyring is not None:
             checks += await key_usage_checks(store)
+        if deployment is not None:
+            checks += await plan_identity_checks(store, deployment)
         provider = (provider_factory or default_provider)(settings)
         checks += await provider_checks(provider)
         if deployment is None or keyring is None:

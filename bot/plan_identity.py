@@ -131,6 +131,23 @@ async def apply(store: UnitsOfWork, deployment: Deployment, now: datetime, *, ho
     return found
 
 
+async def pending(store: UnitsOfWork, deployment: Deployment) -> tuple[str, list[Change]]:
+    """For `permanence doctor`: "applied" (the plan's identities are the running ones),
+    "approved" (changed and approved, to reload), "unapproved" (a reload or a start would be
+    refused) or "removals" (only workers or replacements taken out), with what changed."""
+    print_ = fingerprint(deployment)
+    async with store.unit_of_work(read_only=True) as uow:
+        last = await uow.audit.latest_subject(APPLY)
+        if last is None or last == print_:
+            return "applied", []
+        kept = await uow.sync_state.get(STATE_KEY)
+        trusted = kept is not None and _fingerprint(kept) == last
+        found = changes(kept if trusted else None, identities(deployment))
+        if await uow.audit.latest_subject(APPROVE, print_) is not None:
+            return "approved", found
+    return ("unapproved" if not trusted or any(c.needs_approval for c in found) else "removals"), found
+
+
 async def approve(store: UnitsOfWork, deployment: Deployment, now: datetime, *, operator: str) -> list[Change]:
     """The operator approves the identities of `deployment` (the configured plan file): audited."""
     async with store.unit_of_work() as uow:

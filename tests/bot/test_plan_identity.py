@@ -14,6 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import RUNTIME, create_app
 from bot.bootstrap import Overrides, bootstrap
 from bot.cli import main
+from bot.doctor import plan_identity_checks
 from bot.plan_identity import STATE_KEY, identities
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -67,9 +68,13 @@ async def test_a_worker_added_in_the_plan_file_needs_the_operators_approval(clie
     status, body = await reload(client)
     assert status == 422 and "permanence plan approve" in str(body["problems"])
     assert runtime.app.context.worker_for_object_id(INTRUDER) is None  # the running plan stays
+    (check,) = await plan_identity_checks(runtime.store, settings.load_deployment())  # permanence doctor
+    assert check.code == "unapproved" and check.failed and f"plan.worker_added intrus oid:{INTRUDER}" in check.detail
 
     assert await asyncio.to_thread(main, ["plan", "approve"]) == 0
     assert "plan.worker_added intrus oid:" + INTRUDER in capsys.readouterr().out
+    (check,) = await plan_identity_checks(runtime.store, settings.load_deployment())
+    assert check.code == "approved" and not check.failed
     status, body = await reload(client)
     assert status == 200 and body["applied"] is True
     assert runtime.app.context.worker_for_object_id(INTRUDER) is not None
