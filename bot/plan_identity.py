@@ -91,7 +91,22 @@ class PlanRefused(Exception):
     """The plan changes who is a worker without the operator's approval (the message says so)."""
 
 
-async def _record(uow: UnitOfWork, deployment: Deployment, found: list[Change], now: datetime, how: str) -> None:
+def summary(deployment: Deployment, found: list[Change]) -> str:
+    """What changed, for the workers' notice: their names as the plan gives them (no object id)."""
+    names = {w.id: w.name for w in deployment.directory.workers}
+    labels = {
+        "plan.worker_added": "arrivée",
+        "plan.worker_removed": "départ",
+        "plan.identity_changed": "compte Teams modifié",
+        "plan.replacements_changed": "remplacement modifié",
+        "plan.replacements_reduced": "remplacement retiré",
+    }
+    return " ; ".join(f"{labels.get(c.action, c.action)} : {names.get(c.worker_id, c.worker_id)}" for c in found)
+
+
+async def _record(
+    uow: UnitOfWork, deployment: Deployment, found: list[Change], now: datetime, how: str, *, notify: bool
+) -> None:
     for change in found:
         await uow.audit.record(
             actor="plan",
@@ -105,6 +120,15 @@ async def _record(uow: UnitOfWork, deployment: Deployment, found: list[Change], 
         actor="plan", action=APPLY, subject_type="plan", subject_id=fingerprint(deployment), operator=how, now=now
     )
     await uow.sync_state.put(STATE_KEY, identities(deployment), now)
+    if notify and found:  # every worker of the new plan is told who now reads cases with her
+        said = summary(deployment, found)
+        for worker in deployment.directory.workers:
+            await uow.outbox.add(
+                "notify.worker",
+                {"worker_id": worker.id, "what": "plan_changed", "summary": said},
+                now,
+                aggregate_id=worker.id,
+            )
 
 
 async def apply(store: UnitsOfWork, deployment: Deployment, now: datetime, *, how: str) -> list[Change]:
@@ -126,7 +150,7 @@ async def apply(store: UnitsOfWork, deployment: Deployment, now: datetime, *, ho
                 "« permanence plan approve » / the plan's workers or replacements changed without the "
                 f"operator's approval (run 'permanence plan approve'): {'; '.join(map(str, found))}"
             )
-        await _record(uow, deployment, found, now, how)
+        await _record(uow, deployment, found, now, how, notify=last is not None)
         await uow.commit()
     return found
 

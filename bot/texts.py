@@ -198,6 +198,11 @@ URGENT_ACK_HOTLINE = (
     "Aucune assistante sociale n'est joignable pour le moment. Appelez sans attendre la {name} au {phone} "
     "(référence de votre demande : {reference})."
 )
+PLAN_CHANGED_TITLE = "Changement dans l'équipe du service social"
+PLAN_CHANGED = (
+    "Le plan de permanence a changé les personnes qui lisent les demandes : {summary}. "
+    "Si ce changement vous surprend, prévenez l'administrateur du service."
+)
 URGENT_ALREADY_IN_HAND = (
     "Votre demande urgente ({reference}) est déjà entre les mains du service social. Ce que vous venez "
     "d'écrire y a été ajouté ; inutile de la renvoyer, les personnes prévenues le sont déjà. "

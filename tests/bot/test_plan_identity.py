@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
 
 from bot.app import RUNTIME, create_app
 from bot.bootstrap import Overrides, bootstrap
@@ -18,6 +19,7 @@ from bot.doctor import plan_identity_checks
 from bot.plan_identity import STATE_KEY, identities
 from bot.runtime import StartupError
 from bot.settings import Settings
+from storage.models import OutboxRow
 from tests.bot.conftest import Clock
 from tests.bot.test_plan_reload import NOW, SAMPLE, reload
 
@@ -59,6 +61,12 @@ async def plan_entries(client: TestClient) -> list[tuple[str, str, str | None]]:
         return [(e.action, e.subject_id, e.operator) for e in await uow.audit.entries() if e.action.startswith("plan.")]
 
 
+async def plan_notices(client: TestClient) -> list[tuple[str, str]]:
+    async with client.app[RUNTIME].store.unit_of_work(read_only=True) as uow:
+        rows = await uow.session.scalars(select(OutboxRow).where(OutboxRow.kind == "notify.worker"))
+        return [(r.payload["worker_id"], r.payload["summary"]) for r in rows if r.payload.get("what") == "plan_changed"]
+
+
 async def test_a_worker_added_in_the_plan_file_needs_the_operators_approval(client, settings, capsys):
     runtime = client.app[RUNTIME]
     first = [a for a, _, _ in await plan_entries(client)]
@@ -83,6 +91,9 @@ async def test_a_worker_added_in_the_plan_file_needs_the_operators_approval(clie
     assert ("plan.replacements_changed", "ass", "replacements:intrus>remplacante") in entries
     assert [a for a, _, _ in entries].count("plan.apply") == 2 and entries[-1][2] == "reload"
     assert [a for a, _, _ in entries].count("plan.approve") == 1
+    told = await plan_notices(client)  # every worker of the new plan is told, by name, no object id
+    assert sorted(w for w, _ in told) == ["ass", "intrus", "remplacante"]
+    assert {s for _, s in told} == {"arrivée : Collègue ; remplacement modifié : Assistante sociale du travail"}
 
     # Taking her out again needs no approval, and is audited too.
     edit(settings, SAMPLE)
