@@ -202,6 +202,7 @@ def figures(load: Load, elapsed: float, rss: float) -> dict[str, float]:
         "turns_per_s": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+        "max_ms": latencies[-1] * 1000,
         "failures": load.failures,
         "rss": rss,
     }

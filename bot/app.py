@@ -75,10 +75,12 @@ def periodic(
         if heartbeats is not None:
             heartbeats.beat(name)
         try:
-            async with store.advisory_lock(name) as mine:
-                if mine:
-                    await work()
+            with store.for_jobs():  # the jobs' own connections: a job never takes a turn's
+                async with store.advisory_lock(name) as mine:
+                    if mine:
+                        await work()
         except Exception as err:  # noqa: BLE001 - the scheduler must keep ticking
+            store.note_if_exhausted(err, "job")
             log.error("%s tick failed: %s", name, logs.exception_summary(err))
         finally:
             if heartbeats is not None:
@@ -107,6 +109,14 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     clock, store, dispatcher, metrics = runtime.clock, runtime.store, runtime.dispatcher, runtime.metrics
 
     async def on_error(context: TurnContext, error: Exception) -> None:
+        if store.note_if_exhausted(error, "turn"):
+            # A rush: every connection of this replica stayed taken for the pool's timeout. The
+            # agent is asked to retry in a few seconds (nothing of her turn was done).
+            log.warning("turn put off: no database connection free", extra={"event": "turn.busy"})
+            metrics.inc("permanence_pool_exhausted_total", who="turn")
+            with contextlib.suppress(Exception):
+                await context.send_activity(texts.BUSY)
+            return
         log.error("turn failed: %s", logs.exception_summary(error), extra={"event": "turn.error"})
         metrics.inc("permanence_turn_errors_total")
         with contextlib.suppress(Exception):
@@ -362,11 +372,15 @@ async def graph_lifecycle(request: web.Request) -> web.StreamResponse:
 
 async def healthz(request: web.Request) -> web.StreamResponse:
     """Liveness: 503 naming each background task that stopped or stopped beating (restart me)."""
-    heartbeats = request.app[RUNTIME].heartbeats
+    runtime = request.app[RUNTIME]
+    heartbeats = runtime.heartbeats
     problems = heartbeats.problems()
+    # The database pool: its use, and how often a turn was told to retry or a job put off for
+    # want of a connection (a rush, not a reason to restart: the status stays "ok").
+    database = runtime.store.pool_report()
     if problems:
-        return web.json_response({"status": "unhealthy", "tasks": problems}, status=503)
-    return web.json_response({"status": "ok", "tasks": heartbeats.names()})
+        return web.json_response({"status": "unhealthy", "tasks": problems, "database": database}, status=503)
+    return web.json_response({"status": "ok", "tasks": heartbeats.names(), "database": database})
 
 
 async def readyz(request: web.Request) -> web.StreamResponse:

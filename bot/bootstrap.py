@@ -188,6 +188,19 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     )
 
     register_outbox_gauges(metrics, store, clock)
+
+    async def in_use() -> float:
+        return float(store.engine.pool.checkedout()) if store.dialect == "postgresql" else 0.0  # type: ignore[attr-defined]
+
+    async def jobs_put_off() -> float:
+        return float(store.exhausted["job"])
+
+    metrics.gauge("permanence_db_pool_in_use", "Database connections the turns hold now (PostgreSQL)", in_use)
+    metrics.gauge(
+        "permanence_db_jobs_put_off",
+        "Background job passes put off since start for want of a database connection of their own",
+        jobs_put_off,
+    )
     return Runtime(
         settings=settings,
         clock=clock,

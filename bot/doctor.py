@@ -247,6 +247,34 @@ async def plan_identity_checks(store: Store, deployment: Deployment) -> list[Che
     ]
 
 
+async def pool_checks(store: Store, settings: Settings) -> list[Check]:
+    """PostgreSQL: every replica may open size + overflow + job pool connections; warn when
+    `PERMANENCE_REPLICAS` times that exceeds what the server allows (raises nothing)."""
+    if store.dialect != "postgresql":
+        return []
+    try:
+        allowed, reserved = await store.connection_limits()
+    except Exception as err:  # noqa: BLE001 - the doctor reports, never raises
+        return [warning("database", "pool", "limits_unknown", f"max_connections not read: {type(err).__name__}")]
+    sizes = settings.pool_sizes()
+    wanted = settings.replicas * sizes.per_process
+    usable = allowed - reserved
+    detail = (
+        f"{settings.replicas} replica(s) × ({sizes.size} pool + {sizes.overflow} overflow + {sizes.jobs} jobs)"
+        f" = {wanted} connections; the server allows {usable} ({allowed} max_connections - {reserved} reserved)"
+    )
+    if wanted > usable:
+        return [
+            warning(
+                "database",
+                "pool",
+                "pool_exceeds_server",
+                f"{detail}: lower PERMANENCE_DB_POOL_SIZE / PERMANENCE_DB_MAX_OVERFLOW or raise max_connections",
+            )
+        ]
+    return [ok("database", "pool", detail)]
+
+
 # -- the doctor -----------------------------------------------------------------------------
 
 
@@ -285,6 +313,7 @@ async def examine(settings: Settings, *, now: datetime, provider_factory: Provid
         checks += found
         if any(c.failed for c in found):
             return checks
+        checks += await pool_checks(store, settings)
         if keyring is not None:
             checks += await key_usage_checks(store)
         if deployment is not None:

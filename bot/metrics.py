@@ -88,6 +88,7 @@ HISTOGRAMS: dict[str, HistogramSpec] = {
 COUNTER_HELP: dict[str, str] = {
     "permanence_turns_total": "Bot Framework activities handled, by activity type",
     "permanence_turn_errors_total": "Turns that failed with an unexpected error",
+    "permanence_pool_exhausted_total": "Turns told to retry for want of a free database connection",
     "permanence_refused_total": "Requests refused, by reason (tenant, auth, client_state)",
     "permanence_outbox_done_total": "Outbox rows delivered, by kind",
     "permanence_outbox_failures_total": "Outbox delivery failures, by kind and error code",

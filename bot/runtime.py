@@ -72,7 +72,7 @@ async def open_store(settings: Settings, *, upgrade: bool | None = None) -> Stor
     if is_sqlite(url):
         await asyncio.to_thread(settings.data_dir.mkdir, mode=0o700, parents=True, exist_ok=True)
     keyring = await asyncio.to_thread(load_keyring, settings)
-    store = Store(url, keyring)
+    store = Store(url, keyring, pool=settings.pool_sizes())
     if upgrade if upgrade is not None else is_sqlite(url):
         await store.migrate()
     if is_sqlite(url):

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from booking.document import Deployment, parse_deployment
 from booking.records import Retention, RetentionPeriods
 from graph.credentials import CredentialKind
+from storage.db import PoolSizes
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -71,6 +72,15 @@ class Settings(BaseSettings):
     metrics_token: SecretStr = SecretStr("")
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite file in data_dir
+    # PostgreSQL connections of each replica (SQLite ignores them): kept open for the turns, opened
+    # beyond under load, seconds a turn waits for one before « réessayez » is answered, and the
+    # background jobs' own. Each replica opens at most size + overflow + job pool; `doctor` warns
+    # when `replicas` times that exceeds the server's max_connections (keep some for admins).
+    db_pool_size: int = Field(default=10, ge=1, le=500)
+    db_max_overflow: int = Field(default=5, ge=0, le=500)
+    db_pool_timeout: float = Field(default=5.0, gt=0, le=60)
+    db_job_pool_size: int = Field(default=2, ge=1, le=50)
+    replicas: int = Field(default=1, ge=1, le=100)  # `permanence serve` processes on one database
     plan_file: Path | None = None  # default: the shipped sample plan
     calendar_provider: CalendarProvider = CalendarProvider.LOCAL
     graph_base_url: str = "https://graph.microsoft.com/v1.0"
@@ -122,6 +132,14 @@ class Settings(BaseSettings):
     # Outgoing calls to the Bot Connector (replies, card updates, proactive messages).
     channel_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # per call, all included
     channel_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+
+    def pool_sizes(self) -> PoolSizes:
+        return PoolSizes(
+            size=self.db_pool_size,
+            overflow=self.db_max_overflow,
+            timeout=self.db_pool_timeout,
+            jobs=self.db_job_pool_size,
+        )
 
     def retention(self, now: datetime) -> Retention:
         return Retention(

@@ -290,6 +290,8 @@ PERSONAL_CHAT_ONLY = (
 NOT_UNDERSTOOD = "Je n'ai pas compris. " + HELP_COMMANDS
 BAD_INPUT = "Certaines informations ne sont pas valides : {what}."
 ERROR = "Désolée, un problème technique m'empêche de répondre. Réessayez dans un instant."
+# Every database connection of this replica stayed taken for the pool's timeout (a rush).
+BUSY = "Un instant : le service est très sollicité, réessayez dans quelques secondes."
 WRONG_TENANT = "Ce service est réservé aux agents du Cned."
 
 AGENDA_TITLE = "Agenda · {period}"

@@ -6,6 +6,7 @@ import collections
 import contextvars
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -224,6 +225,24 @@ class _InlineDBAPI(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *args: Any, **kwargs: Any) -> _InlineConnection:
         adapted = super().connect(*args, **kwargs)
         return _InlineConnection(self, adapted._connection)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PoolSizes:
+    """PostgreSQL connections of one process: `size` kept open for the turns, up to `overflow`
+    more opened under load, `timeout` seconds a turn waits for one before it is told to retry;
+    `jobs` connections apart for the background jobs (outbox, reminders, sync, purge), so that a
+    job never takes a connection a turn is waiting for. SQLite ignores them."""
+
+    size: int = 10
+    overflow: int = 5
+    timeout: float = 5.0
+    jobs: int = 2
+
+    @property
+    def per_process(self) -> int:
+        """The most connections one process opens: what `max_connections` must allow per replica."""
+        return self.size + self.overflow + self.jobs
 
 
 def is_sqlite(url: str) -> bool:

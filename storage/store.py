@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from booking.grants import Grant, Purpose, require_everything
 from storage.crypto import Keyring
-from storage.db import create_engine, is_sqlite, session_factory
+from storage.db import PoolSizes, create_engine, is_sqlite, session_factory
 from storage.models import AbsenceRow, AgentRow, AppointmentRow, BotStateRow, UrgentRequestRow
 from storage.unit_of_work import UnitOfWork
 
@@ -38,6 +42,28 @@ ENCRYPTED = (
     (UrgentRequestRow, "availability_enc", "urgent.availability"),
     (AbsenceRow, "reason_enc", "absences.reason"),
 )
+
+
+# The connection a turn (or a periodic job) holds its per-conversation lock on, with the task
+# that holds it: every unit of work of that task runs on it, so that a turn needs one pooled
+# connection, never a second one while it holds the first. Another task (one the turn started:
+# `asyncio.wait_for` runs its coroutine in a task of its own) never shares it.
+_PINNED: contextvars.ContextVar[tuple[asyncio.Task[Any] | None, AsyncConnection] | None] = contextvars.ContextVar(
+    "permanence_pinned_connection", default=None
+)
+# Set by background jobs: their units of work take the jobs' own connections, never the turns'.
+_JOBS: contextvars.ContextVar[bool] = contextvars.ContextVar("permanence_jobs", default=False)
+
+
+def pool_exhausted(error: BaseException | None) -> bool:
+    """Whether `error` (or what caused it) is the pool's « no connection within the timeout »."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, PoolTimeout):
+            return True
+        error = error.__cause__ or error.__context__
+        seen += 1
+    return False
 
 
 def alembic_config(url: str) -> Config:
@@ -72,12 +98,26 @@ class KeyedLocks:
 
 
 class Store:
-    def __init__(self, url: str, keyring: Keyring, *, engine: AsyncEngine | None = None) -> None:
+    def __init__(
+        self, url: str, keyring: Keyring, *, engine: AsyncEngine | None = None, pool: PoolSizes | None = None
+    ) -> None:
         self.url = url
         self.keyring = keyring
+        self.pool = pool or PoolSizes()
         self._serial = KeyedLocks()
-        self.engine = engine or create_engine(url)
+        # Turns and jobs whose checkout found no connection within the pool's timeout.
+        self.exhausted = {"turn": 0, "job": 0}
+        sizes: dict[str, Any] = {}
+        if not is_sqlite(url):
+            sizes = {"pool_size": self.pool.size, "max_overflow": self.pool.overflow, "pool_timeout": self.pool.timeout}
+        self.engine = engine or create_engine(url, **sizes)
         self._factory = session_factory(self.engine)
+        # PostgreSQL: the background jobs' own few connections (SQLite: one process, one writer).
+        self._jobs: AsyncEngine | None = None
+        self._jobs_factory = self._factory
+        if not is_sqlite(url):
+            self._jobs = create_engine(url, pool_size=self.pool.jobs, max_overflow=0, pool_timeout=30)
+            self._jobs_factory = session_factory(self._jobs)
         if is_sqlite(url):
             # Readers need no write lock (WAL lets them run beside the writer), and writers of
             # this process queue on an asyncio lock instead of SQLite's sleeping busy handler.
@@ -99,9 +139,56 @@ class Store:
         `durable=False`: it keeps only drafts (a conversation's state between two clicks), whose
         loss in a power cut costs a click; on SQLite its commit does not wait for the disk sync
         (a killed process loses nothing). PostgreSQL commits as its server is configured."""
+        pinned = self._pinned()
+        if pinned is not None:
+            bound: Callable[[], AsyncSession] = functools.partial(AsyncSession, bind=pinned, expire_on_commit=False)
+            return UnitOfWork(bound, self.keyring, durable=durable)
+        if _JOBS.get():
+            return UnitOfWork(self._jobs_factory, self.keyring, lock=self._write_lock, durable=durable)
         if read_only:
             return UnitOfWork(self._read_factory, self.keyring)
         return UnitOfWork(self._factory, self.keyring, lock=self._write_lock, durable=durable)
+
+    @staticmethod
+    def _pinned() -> AsyncConnection | None:
+        """The connection this task holds its lock on, unless a transaction is already open on
+        it (a unit of work inside another: that one takes a connection of its own)."""
+        pinned = _PINNED.get()
+        if pinned is None or pinned[0] is not asyncio.current_task() or pinned[1].in_transaction():
+            return None
+        return pinned[1]
+
+    @contextlib.contextmanager
+    def for_jobs(self) -> Iterator[None]:
+        """Background work (the outbox, a periodic job): its units of work take the jobs' own
+        connections (`PoolSizes.jobs`), so that a busy job never takes one a turn waits for."""
+        token = _JOBS.set(True)
+        try:
+            yield
+        finally:
+            _JOBS.reset(token)
+
+    def note_if_exhausted(self, error: BaseException, who: str) -> bool:
+        """Whether `error` is the pool's « no connection within the timeout »; if so it is
+        counted for `who` ("turn": told to retry, "job": put off to its next pass)."""
+        if not pool_exhausted(error):
+            return False
+        self.exhausted[who] = self.exhausted.get(who, 0) + 1
+        return True
+
+    def pool_report(self) -> dict[str, object]:
+        """For /healthz: the pool's sizes and use, and how often it was exhausted (no personal data)."""
+        report: dict[str, object] = {"exhausted": dict(self.exhausted)}
+        if not is_sqlite(self.url):
+            pool: Any = self.engine.pool
+            report |= {
+                "size": self.pool.size,
+                "max_overflow": self.pool.overflow,
+                "timeout_seconds": self.pool.timeout,
+                "in_use": pool.checkedout(),
+                "jobs_size": self.pool.jobs,
+            }
+        return report
 
     async def migrate(self, revision: str = "head", *, downgrade: bool = False) -> None:
         def run(connection: Connection) -> None:
@@ -121,6 +208,13 @@ class Store:
                 return (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
             except DBAPIError:  # no alembic_version table yet: nothing applied
                 return None
+
+    async def connection_limits(self) -> tuple[int, int]:
+        """PostgreSQL: (max_connections, superuser_reserved_connections) of the server."""
+        async with self.engine.connect() as connection:
+            allowed = (await connection.execute(text("SHOW max_connections"))).scalar()
+            reserved = (await connection.execute(text("SHOW superuser_reserved_connections"))).scalar()
+        return int(allowed or 0), int(reserved or 0)
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -181,33 +275,66 @@ class Store:
             yield True
             return
         key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        async with self.engine.connect() as connection:
+        engine = self._jobs if _JOBS.get() and self._jobs is not None else self.engine
+        async with engine.connect() as connection:
             granted = bool((await connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key})).scalar())
+            await connection.commit()
             try:
-                yield granted
-            finally:
                 if granted:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                await connection.commit()
+                    with self._pin(connection):  # the job's units of work run on this connection
+                        yield granted
+                else:
+                    yield granted
+            finally:
+                await self._release(connection, key, granted)
+
+    @contextlib.contextmanager
+    def _pin(self, connection: AsyncConnection) -> Iterator[None]:
+        token = _PINNED.set((asyncio.current_task(), connection))
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
+    @staticmethod
+    async def _release(connection: AsyncConnection, key: int, held: bool) -> None:
+        if connection.in_transaction():  # what a unit of work left (it rolls back unless committed)
+            await connection.rollback()
+        if held:
+            await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        await connection.commit()
+
+    @staticmethod
+    async def _driver(connection: AsyncConnection) -> Any:
+        """The asyncpg connection under `connection`: a statement outside any transaction is
+        one round trip (SQLAlchemy's adapter would wrap it in BEGIN … COMMIT: three)."""
+        return (await connection.get_raw_connection()).driver_connection
 
     @contextlib.asynccontextmanager
     async def serial(self, name: str) -> AsyncIterator[None]:
         """One block at a time per `name`: in this process (a lock per name, kept only while
-        someone holds or waits for it), and on PostgreSQL across replicas too (an advisory lock
-        held on its own connection for the block). Used to serialise the turns of a conversation."""
+        someone holds or waits for it, and holding no connection while it waits), and on
+        PostgreSQL across replicas too: an advisory lock on one pooled connection, which every
+        unit of work of the block then runs on. A turn thus needs one connection at a time, and
+        waits for none while it holds one; as many turns run at once as the pool holds, the
+        others queue for the pool, at most `PoolSizes.timeout` seconds (then
+        `sqlalchemy.exc.TimeoutError`, see `pool_exhausted`). Used to serialise the turns of a
+        conversation."""
         async with self._serial.hold(name):
             if self.dialect != "postgresql":
                 yield
                 return
             key = int.from_bytes(hashlib.sha256(f"serial:{name}".encode()).digest()[:8], "big", signed=True)
             async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                await connection.commit()
+                driver = await self._driver(connection)
+                await driver.fetchval("SELECT pg_advisory_lock($1)", key)
                 try:
-                    yield
+                    with self._pin(connection):
+                        yield
                 finally:
-                    await connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    await connection.commit()
+                    if connection.in_transaction():  # what a unit of work left (rolled back unless committed)
+                        await connection.rollback()
+                    await driver.fetchval("SELECT pg_advisory_unlock($1)", key)
 
     async def checkpoint(self) -> tuple[int, int] | None:
         """SQLite: copy what the write-ahead log holds into the database file (a PASSIVE
@@ -232,5 +359,7 @@ class Store:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._jobs is not None:
+            await self._jobs.dispose()
         if self._reader is not None:
             await self._reader.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -40,7 +40,7 @@ class UnitOfWork:
 
     def __init__(
         self,
-        factory: async_sessionmaker[AsyncSession],
+        factory: async_sessionmaker[AsyncSession] | Callable[[], AsyncSession],
         keyring: Keyring,
         *,
         lock: asyncio.Lock | None = None,

@@ -42,9 +42,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Runs before `-m` deselects (a marker set in a conftest's `pytestmark` would not apply).
     for item in items:
         if "pinned_now" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.any_date)
+        if "e2e" in item.path.parts:
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

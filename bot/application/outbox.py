@@ -81,6 +81,11 @@ class OutboxDispatcher:
         self._wake.set()
 
     async def run_once(self, *, limit: int = 20) -> int:
+        # A background pass, even when a turn asks for it (`drain_soon`): the jobs' connections.
+        with self.store.for_jobs():
+            return await self._pass(limit)
+
+    async def _pass(self, limit: int) -> int:
         async with self._lock:  # one pass at a time in this process; replicas coordinate in the database
             now = self.clock()
             async with self.store.unit_of_work() as uow:
@@ -129,6 +134,7 @@ class OutboxDispatcher:
                 while await self.run_once(limit=limit) >= limit:
                     self._beat()
             except Exception as err:  # noqa: BLE001 - the loop must survive a database hiccup
+                self.store.note_if_exhausted(err, "job")
                 log.error("outbox pass failed: %s", exception_summary(err))
             self._beat()
             with contextlib.suppress(TimeoutError):

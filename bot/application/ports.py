@@ -5,7 +5,7 @@ Methods that decrypt who or why take a `grant` (`booking.grants`), issued by `ac
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
@@ -277,3 +277,11 @@ class UnitsOfWork(Protocol):
     """Where units of work come from (the store)."""
 
     def unit_of_work(self, *, read_only: bool = False, durable: bool = True) -> UnitOfWork: ...
+
+    def for_jobs(self) -> AbstractContextManager[None]:
+        """Background work: its units of work take connections set apart from the turns'."""
+        ...
+
+    def note_if_exhausted(self, error: BaseException, who: str) -> bool:
+        """Whether `error` is « no database connection free in time », counted for `who`."""
+        ...

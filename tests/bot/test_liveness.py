@@ -38,6 +38,7 @@ async def test_healthy_service_names_every_background_task(client):
     assert body == {
         "status": "ok",
         "tasks": ["audit-anchor", "checkpoint", "escalate", "outbox", "reach-workers", "retention"],
+        "database": {"exhausted": {"turn": 0, "job": 0}},  # SQLite: no pool; PostgreSQL: tests/bot/test_pool.py
     }
 
 
@@ -47,7 +48,11 @@ async def test_a_cancelled_outbox_task_makes_healthz_503_naming_it(client):
     await asyncio.wait([task])
     status, body = await health(client)
     assert status == 503
-    assert body == {"status": "unhealthy", "tasks": {"outbox": "stopped"}}
+    assert body == {
+        "status": "unhealthy",
+        "tasks": {"outbox": "stopped"},
+        "database": {"exhausted": {"turn": 0, "job": 0}},
+    }
 
 
 async def test_an_unscheduled_job_or_a_stopped_scheduler_is_named(client):

@@ -53,8 +53,6 @@ MEETING_URL = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_permanence
 WORKER = {"name": "Assistante sociale", "oid": "00000000-0000-0000-0000-0000000000a0"}
 REPLACEMENT = {"name": "Remplaçante", "oid": "00000000-0000-0000-0000-0000000000b0"}
 
-pytestmark = pytest.mark.e2e
-
 # The Playground's schema asks for at least five other users (used by roster APIs only).
 COLLEAGUES = [
     {
