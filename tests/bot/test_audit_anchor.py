@@ -19,6 +19,8 @@ async def test_the_head_is_anchored_at_shutdown_and_a_cut_tail_is_found(tmp_path
     settings = Settings(_env_file=None)
     async with TestClient(TestServer(create_app(settings))) as client:
         runtime = client.app[RUNTIME]
+        async with runtime.store.unit_of_work(read_only=True) as uow:
+            started, _ = await uow.audit.head()  # audit.start and the first plan's entries
         async with runtime.store.unit_of_work() as uow:
             for index in range(3):
                 await uow.audit.record(
@@ -31,15 +33,15 @@ async def test_the_head_is_anchored_at_shutdown_and_a_cut_tail_is_found(tmp_path
             await uow.commit()
     lines = settings.effective_audit_anchor_file.read_text(encoding="utf-8").splitlines()
     head = json.loads(lines[-1])
-    assert head["seq"] == 4 and set(head) == {"seq", "mac", "at", "signature"}  # audit.start, then three
+    assert head["seq"] == started + 3 and set(head) == {"seq", "mac", "at", "signature"}
 
     capsys.readouterr()
     assert await run(["audit", "verify"]) == 0
     assert f"{len(lines)} anchors compared" in capsys.readouterr().out
     with sqlite3.connect(settings.data_dir / "permanence.db") as connection:
-        connection.execute("DELETE FROM audit WHERE seq >= 3")
+        connection.execute("DELETE FROM audit WHERE seq > ?", (started + 1,))
     assert await run(["audit", "verify"]) == 1
-    assert "TAMPERED at position 3: entries at the end were removed" in capsys.readouterr().err
+    assert f"TAMPERED at position {started + 2}: entries at the end were removed" in capsys.readouterr().err
 
     # A forged anchor line (no chain key) is reported, never trusted.
     with settings.effective_audit_anchor_file.open("a", encoding="utf-8") as handle:
