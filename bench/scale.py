@@ -44,6 +44,7 @@ from booking.reports import year_reports  # noqa: E402
 from bot.application import Application, retention  # noqa: E402
 from bot.application.reports import report_rows  # noqa: E402
 from storage.crypto import Keyring  # noqa: E402
+from storage.sealing import appointment_context, object_id_context  # noqa: E402
 from storage.store import Store  # noqa: E402
 
 PG_ADMIN = os.environ.get("PERMANENCE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -175,7 +176,7 @@ def _load_agents(dsn: str, material: tuple[bytes, bytes], first: int, count: int
                     keyring.encrypt("", f"agents.phone:{agent}"),
                     keyring.encrypt(f"agent{n}@ministere.example", f"agents.email:{agent}"),
                     keyring.encrypt("{}", f"agents.conversation:{agent}"),
-                    keyring.encrypt(object_id, f"agents.object_id:{agent}"),
+                    keyring.encrypt(object_id, object_id_context(agent, keyring.lookup(object_id))),
                     f"s{n % WORKERS:02d}",
                     None,
                     NOW - timedelta(days=400),
@@ -234,9 +235,9 @@ def _load_appointments(
                 "permanence",
                 status,
                 False,
-                keyring.encrypt(rng.choice(TOPICS), f"appointments.topic:{appointment}"),
-                keyring.encrypt("", f"appointments.message:{appointment}"),
-                keyring.encrypt("", f"appointments.notes:{appointment}"),
+                keyring.encrypt(rng.choice(TOPICS), appointment_context("topic", appointment, agent)),
+                keyring.encrypt("", appointment_context("message", appointment, agent)),
+                keyring.encrypt("", appointment_context("notes", appointment, agent)),
                 str(uuid.UUID(int=(2 << 64) + n)),
                 1,
                 created,

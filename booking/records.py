@@ -15,6 +15,11 @@ class NotFound(Exception):
     """No such row (or not visible to the caller); carries no identifier."""
 
 
+class Tampered(Exception):
+    """A stored row does not match the owner its sealed values are bound to (a change made in
+    the database, not by the service). Carries nothing about the row."""
+
+
 class ConcurrentChange(Exception):
     """Someone else changed the row first (optimistic version or eTag mismatch)."""
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.metrics import Metrics
+from storage.sealing import tampered_counts
 from storage.store import Store
 
 
@@ -33,6 +34,16 @@ def register_outbox_gauges(metrics: Metrics, store: Store, clock: Callable[[], d
     metrics.gauge("permanence_outbox_depth", "Outbox rows due now, not yet delivered (future reminders excluded)", due)
     metrics.gauge("permanence_outbox_overdue", "Outbox rows due more than 5 minutes ago, not delivered", overdue)
     metrics.gauge("permanence_outbox_dead", "Outbox rows given up on: retry or drop them (permanence outbox)", dead)
+
+    async def tampered() -> float:
+        return float(sum(tampered_counts().values()))
+
+    # Any value above zero is an alert: someone changed who owns a row in the database.
+    metrics.gauge(
+        "permanence_tampered_rows",
+        "Rows read since start whose owner does not match their seal (changed in the database): hidden",
+        tampered,
+    )
 
 
 class BackupError(Exception):

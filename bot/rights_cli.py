@@ -10,7 +10,7 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from booking.records import NotFound
+from booking.records import NotFound, Tampered
 from bot import texts
 from bot.application.rights import Erasure, PersonalData
 from bot.audit_cli import operator
@@ -18,6 +18,10 @@ from bot.clock import service_clock
 from bot.settings import Settings
 
 UNKNOWN = "no agent is known by this Entra object id (never used the service, or already erased)"
+TAMPERED = (
+    "the profile found for this Entra object id does not hold her sealed id (changed in the database): "
+    "nothing shown or erased; restore it from a backup (see docs/architecture.md)"
+)
 
 
 def _document(data: PersonalData) -> dict[str, Any]:
@@ -86,6 +90,9 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     except NotFound:
         print(f"permanence agent export: {UNKNOWN}", file=sys.stderr)
         return 1
+    except Tampered:
+        print(f"permanence agent export: {TAMPERED}", file=sys.stderr)
+        return 1
     document = _document(data)
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
@@ -152,6 +159,9 @@ def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
         erasure = asyncio.run(_erase(settings, args.entra_id, dry_run=False))
     except NotFound:
         print(f"permanence agent erase: {UNKNOWN}", file=sys.stderr)
+        return 1
+    except Tampered:
+        print(f"permanence agent erase: {TAMPERED}", file=sys.stderr)
         return 1
     if not isinstance(erasure, Erasure):
         return 1

@@ -292,6 +292,10 @@ BAD_INPUT = "Certaines informations ne sont pas valides : {what}."
 ERROR = "Désolée, un problème technique m'empêche de répondre. Réessayez dans un instant."
 # Every database connection of this replica stayed taken for the pool's timeout (a rush).
 BUSY = "Un instant : le service est très sollicité, réessayez dans quelques secondes."
+TAMPERED = (
+    "Désolée, je ne peux pas ouvrir votre dossier pour le moment. L'équipe qui gère le service en est "
+    "avertie ; réessayez un peu plus tard."
+)
 WRONG_TENANT = "Ce service est réservé aux agents du Cned."
 
 AGENDA_TITLE = "Agenda · {period}"

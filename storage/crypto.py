@@ -5,6 +5,9 @@ bound as associated data, so a value copied onto another row does not decrypt. T
 is padded before encryption to a fixed bucket (64, 256, 1024, 4096, 16384, 65536 bytes, then
 multiples of 65536), with its length as a 4-byte prefix inside the ciphertext: a ciphertext's
 length tells only the bucket, so a topic id, a phone number or a short message all look alike.
+Free text (messages, notes, an urgent situation, availabilities, reasons) is padded at least to
+a floor that covers what its field accepts (`FREE_TEXT_FLOORS`): a message of one word and one
+that fills the box look alike.
 Tokens of the first version (`<key id>:<base64>`, unpadded) still decrypt; `keys rotate`
 rewrites them. Agents are looked up by a keyed hash of their Entra id, never by the id itself.
 """
@@ -32,6 +35,21 @@ BUCKETS = (64, 256, 1024, 4096, 16384, 65536)
 LENGTH_PREFIX = 4
 PADDED = "2"  # token version of padded values
 AUDIT_KEY_INFO = b"permanence audit chain v1"
+# Free-text columns (the part of the context before ':'), padded at least to this many bytes
+# (the 4-byte length prefix included). The short fields and the rare urgent situation are padded
+# to their form's limit at the worst UTF-8 width (4 bytes a character): their length never shows.
+# The booking message, one per appointment (a million rows at ministry scale), is padded to
+# 2048 bytes: any message of the box's 1000 characters in French, accents included (at most 2
+# bytes each), has one length; only a long message written mostly in emoji or non-Latin script
+# falls in the next bucket (4096). Notes (written by no form today, carried by hand-overs) take
+# 1024 bytes, so that notes of up to a page look like none.
+FREE_TEXT_FLOORS = {
+    "appointments.message": 2048,  # 1000 characters (the booking form's box)
+    "appointments.notes": 1024,
+    "urgent.description": 8192,  # 2000 characters
+    "urgent.availability": 1024,  # 200 characters
+    "absences.reason": 1024,  # 200 characters
+}
 
 
 class KeyringError(Exception):
@@ -53,19 +71,25 @@ def decode_key(value: str, what: str) -> bytes:
     return _b64decode(value, what)
 
 
-def padded_size(length: int) -> int:
-    """The bucket a plaintext of `length` bytes is padded to (the prefix included)."""
+def padded_size(length: int, floor: int = 0) -> int:
+    """The bucket a plaintext of `length` bytes is padded to (the prefix included), at least `floor`."""
     needed = length + LENGTH_PREFIX
+    if needed <= floor:
+        return floor
     for bucket in BUCKETS:
         if needed <= bucket:
             return bucket
     return -(-needed // BUCKETS[-1]) * BUCKETS[-1]
 
 
-def pad(plain: bytes) -> bytes:
-    return (
-        len(plain).to_bytes(LENGTH_PREFIX, "big") + plain + bytes(padded_size(len(plain)) - len(plain) - LENGTH_PREFIX)
-    )
+def floor_of(context: str) -> int:
+    """The padding floor of a context's column (`table.column:row…`): free text is padded to its field's limit."""
+    return FREE_TEXT_FLOORS.get(context.partition(":")[0], 0)
+
+
+def pad(plain: bytes, floor: int = 0) -> bytes:
+    size = padded_size(len(plain), floor)
+    return len(plain).to_bytes(LENGTH_PREFIX, "big") + plain + bytes(size - len(plain) - LENGTH_PREFIX)
 
 
 def unpad(padded: bytes) -> bytes:
@@ -171,7 +195,7 @@ class Keyring:
         nonce = secrets.token_bytes(NONCE_BYTES)
         # The version is bound too: a padded value cannot be passed off as an unpadded one.
         sealed = _cipher(self.keys[self.current]).encrypt(
-            nonce, pad(plaintext.encode()), f"{context}|v{PADDED}".encode()
+            nonce, pad(plaintext.encode(), floor_of(context)), f"{context}|v{PADDED}".encode()
         )
         return f"{self.current}:{PADDED}:{base64.b64encode(nonce + sealed).decode()}"
 

@@ -10,6 +10,10 @@ with their files, unlinked, and counted.
 The file is `PERMANENCE-DOSSIERS-1` + a JSON header line + AES-256-GCM ciphertext of the
 gzipped JSON payload, under a key derived with scrypt from a passphrase handed over
 separately. The header is authenticated with the payload: any change breaks the seal.
+The header says nothing about what the file holds (format 2): how many agents, appointments
+and requests is inside the seal, and the gzipped payload is padded to a multiple of 64 KiB, so
+that the file's size tells only a rough magnitude. Files of format 1 (counts in the header)
+are still read.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import select
 
 from booking.grants import Grant, Purpose, require_everything
+from storage.crypto import KeyringError, pad, unpad
 from storage.models import AgentRow, AppointmentChangeRow, AppointmentRow, UrgentRequestRow, WorkerRow
+from storage.sealing import appointment_context, join_url_context, object_id_context, report, urgent_context
 from storage.unit_of_work import UnitOfWork
 
 MAGIC = b"PERMANENCE-DOSSIERS-1\n"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 12
+FORMAT = 2
+PAYLOAD_FLOOR = 65536  # bytes the gzipped payload is padded to, at least (then multiples of it)
 
 
 class SealError(Exception):
@@ -59,16 +67,16 @@ def seal(payload: dict[str, Any], passphrase: str, *, scope: str, now: datetime)
     plain = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
     salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
     header = {
-        "format": 1,
+        "format": FORMAT,
         "created_at": now.isoformat(),
         "scope": scope,
-        "counts": {k: len(v) for k, v in payload.items() if isinstance(v, list)},
         "sha256": hashlib.sha256(plain).hexdigest(),
         "kdf": {"name": "scrypt", "salt": base64.b64encode(salt).decode(), **SCRYPT},
         "cipher": {"name": "AES-256-GCM", "nonce": base64.b64encode(nonce).decode()},
     }
     header_line = json.dumps(header, sort_keys=True).encode()
-    sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, gzip.compress(plain), MAGIC + header_line)
+    body = pad(gzip.compress(plain), PAYLOAD_FLOOR)
+    sealed = AESGCM(_key(passphrase, salt)).encrypt(nonce, body, MAGIC + header_line)
     return MAGIC + header_line + b"\n" + sealed
 
 
@@ -83,14 +91,15 @@ def unseal(data: bytes, passphrase: str) -> tuple[SealedInfo, dict[str, Any]]:
     except (ValueError, KeyError, TypeError) as err:
         raise SealError("the header of the export is damaged") from err
     try:
-        plain = gzip.decompress(AESGCM(_key(passphrase, salt)).decrypt(nonce, body, MAGIC + header_line))
+        opened = AESGCM(_key(passphrase, salt)).decrypt(nonce, body, MAGIC + header_line)
     except InvalidTag as err:
         raise SealError("wrong passphrase, or the export was altered") from err
+    plain = gzip.decompress(unpad(opened) if header.get("format") == FORMAT else opened)
     if hashlib.sha256(plain).hexdigest() != header.get("sha256"):
         raise SealError("the export does not match its digest")
     payload: dict[str, Any] = json.loads(plain)
     counts = {k: len(v) for k, v in payload.items() if isinstance(v, list)}
-    if counts != header.get("counts"):
+    if "counts" in header and counts != header["counts"]:  # format 1 announced them
         raise SealError("the export does not hold what its header announces")
     return SealedInfo(
         created_at=header["created_at"], scope=header["scope"], counts=counts, digest=header["sha256"]
@@ -119,7 +128,15 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, gr
     agents = [a for a in await uow.session.scalars(select(AgentRow)) if a.id in agent_ids]
 
     def opened(token: str, context: str) -> str:
-        return keyring.decrypt(token, context) if token else ""
+        if not token:
+            return ""
+        try:
+            return keyring.decrypt(token, context)
+        except KeyringError as err:  # a case moved to another owner, a value copied: reported, refused
+            report(context.partition(".")[0])
+            raise SealError(
+                "a stored value does not open under its row and owner (changed in the database): nothing exported"
+            ) from err
 
     history: dict[str, list[dict[str, Any]]] = {}
     for change in await uow.session.scalars(select(AppointmentChangeRow).order_by(AppointmentChangeRow.id)):
@@ -132,7 +149,7 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, gr
                 "actor": change.actor,
             }
         )
-    object_ids = {a.id: opened(a.object_id_enc, f"agents.object_id:{a.id}") or None for a in agents}
+    object_ids = {a.id: opened(a.object_id_enc, object_id_context(a.id, a.lookup)) or None for a in agents}
     return {
         "agents_without_object_id": sum(1 for oid in object_ids.values() if oid is None),
         "agents": [
@@ -162,12 +179,12 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, gr
                 "kind": a.kind,
                 "status": a.status,
                 "urgent": a.urgent,
-                "topic": opened(a.topic_enc, f"appointments.topic:{a.id}"),
-                "message": opened(a.message_enc, f"appointments.message:{a.id}"),
-                "notes": opened(a.notes_enc, f"appointments.notes:{a.id}"),
+                "topic": opened(a.topic_enc, appointment_context("topic", a.id, a.agent_id)),
+                "message": opened(a.message_enc, appointment_context("message", a.id, a.agent_id)),
+                "notes": opened(a.notes_enc, appointment_context("notes", a.id, a.agent_id)),
                 "transaction_id": a.transaction_id,
                 "outlook_event_id": a.outlook_event_id,
-                "join_url": a.join_url,
+                "join_url": (opened(a.join_url, join_url_context(a.id)) or None) if a.join_url else None,
                 "created_at": _iso(a.created_at),
                 "updated_at": _iso(a.updated_at),
                 "history": history.get(a.id, []),
@@ -181,9 +198,9 @@ async def export_dossiers(uow: UnitOfWork, *, open_only: bool, now: datetime, gr
                 "agent_id": u.agent_id,
                 "site_id": u.site_id,
                 "received_at": _iso(u.received_at),
-                "description": opened(u.description_enc, f"urgent.description:{u.id}"),
-                "phone": opened(u.phone_enc, f"urgent.phone:{u.id}"),
-                "availability": opened(u.availability_enc, f"urgent.availability:{u.id}"),
+                "description": opened(u.description_enc, urgent_context("description", u.id, u.agent_id)),
+                "phone": opened(u.phone_enc, urgent_context("phone", u.id, u.agent_id)),
+                "availability": opened(u.availability_enc, urgent_context("availability", u.id, u.agent_id)),
                 "route": u.route,
                 "handler_id": u.handler_id,
                 "step": u.step,
@@ -212,7 +229,7 @@ async def import_dossiers(
         raise SealError(f"unknown worker(s) in this deployment's plan: {', '.join(sorted(unknown))}")
 
     def sealed(value: str, context: str) -> str:
-        return keyring.encrypt(value, context) if value else ""
+        return keyring.encrypt(value, context)  # empty values too: whether one was given is private
 
     counts = {"agents": 0, "agents_unlinked": 0, "appointments": 0, "urgent_requests": 0, "calendar_writes": 0}
     known: dict[str, str] = {}  # exported agent id -> the id of the same person here
@@ -227,7 +244,7 @@ async def import_dossiers(
                 AgentRow(
                     id=a["id"],
                     lookup=lookup,
-                    object_id_enc=sealed(object_id or "", f"agents.object_id:{a['id']}"),
+                    object_id_enc=sealed(object_id or "", object_id_context(a["id"], lookup)),
                     name_enc=sealed(a["name"], f"agents.name:{a['id']}"),
                     phone_enc=sealed(a["phone"], f"agents.phone:{a['id']}"),
                     email_enc=sealed(a["email"], f"agents.email:{a['id']}"),
@@ -244,12 +261,13 @@ async def import_dossiers(
     for a in payload["appointments"]:
         if await uow.session.get(AppointmentRow, a["id"]) is not None:
             continue
+        owner = known.get(a["agent_id"], a["agent_id"])
         uow.session.add(
             AppointmentRow(
                 id=a["id"],
                 reference=a["reference"],
                 worker_id=assign_to or a["worker_id"],
-                agent_id=known.get(a["agent_id"], a["agent_id"]),
+                agent_id=owner,
                 site_id=a["site_id"],
                 start_at=_dt(a["start_at"]),
                 end_at=_dt(a["end_at"]),
@@ -257,12 +275,12 @@ async def import_dossiers(
                 kind=a["kind"],
                 status=a["status"],
                 urgent=a["urgent"],
-                topic_enc=sealed(a["topic"], f"appointments.topic:{a['id']}"),
-                message_enc=sealed(a["message"], f"appointments.message:{a['id']}"),
-                notes_enc=sealed(a["notes"], f"appointments.notes:{a['id']}"),
+                topic_enc=sealed(a["topic"], appointment_context("topic", a["id"], owner)),
+                message_enc=sealed(a["message"], appointment_context("message", a["id"], owner)),
+                notes_enc=sealed(a["notes"], appointment_context("notes", a["id"], owner)),
                 transaction_id=a["transaction_id"],
                 outlook_event_id=None if assign_to else a["outlook_event_id"],
-                join_url=a["join_url"],
+                join_url=sealed(a["join_url"] or "", join_url_context(a["id"])),
                 created_at=_dt(a["created_at"]),
                 updated_at=_dt(a["updated_at"]),
             )
@@ -287,16 +305,17 @@ async def import_dossiers(
     for u in payload["urgent_requests"]:
         if await uow.session.get(UrgentRequestRow, u["id"]) is not None:
             continue
+        owner = known.get(u["agent_id"], u["agent_id"])
         uow.session.add(
             UrgentRequestRow(
                 id=u["id"],
                 reference=u["reference"],
-                agent_id=known.get(u["agent_id"], u["agent_id"]),
+                agent_id=owner,
                 site_id=u["site_id"],
                 received_at=_dt(u["received_at"]),
-                description_enc=sealed(u["description"], f"urgent.description:{u['id']}"),
-                phone_enc=sealed(u["phone"], f"urgent.phone:{u['id']}"),
-                availability_enc=sealed(u["availability"], f"urgent.availability:{u['id']}"),
+                description_enc=sealed(u["description"], urgent_context("description", u["id"], owner)),
+                phone_enc=sealed(u["phone"], urgent_context("phone", u["id"], owner)),
+                availability_enc=sealed(u["availability"], urgent_context("availability", u["id"], owner)),
                 route=u["route"],
                 handler_id=assign_to or u["handler_id"],
                 step=u["step"],

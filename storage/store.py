@@ -9,6 +9,7 @@ import functools
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +24,39 @@ from booking.grants import Grant, Purpose, require_everything
 from storage.crypto import Keyring
 from storage.db import PoolSizes, create_engine, is_sqlite, session_factory
 from storage.models import AbsenceRow, AgentRow, AppointmentRow, BotStateRow, UrgentRequestRow
+from storage.sealing import (
+    APPOINTMENT_COLUMNS,
+    URGENT_COLUMNS,
+    appointment_context,
+    object_id_context,
+    urgent_context,
+)
 from storage.unit_of_work import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Every encrypted column, with the associated-data prefix its values are bound to.
-ENCRYPTED = (
-    (AgentRow, "name_enc", "agents.name"),
-    (AgentRow, "phone_enc", "agents.phone"),
-    (AgentRow, "email_enc", "agents.email"),
-    (AgentRow, "conversation_enc", "agents.conversation"),
-    (AgentRow, "object_id_enc", "agents.object_id"),
-    (AppointmentRow, "topic_enc", "appointments.topic"),
-    (AppointmentRow, "message_enc", "appointments.message"),
-    (AppointmentRow, "notes_enc", "appointments.notes"),
-    (UrgentRequestRow, "description_enc", "urgent.description"),
-    (UrgentRequestRow, "phone_enc", "urgent.phone"),
-    (UrgentRequestRow, "availability_enc", "urgent.availability"),
-    (AbsenceRow, "reason_enc", "absences.reason"),
+
+def _prefixed(prefix: str) -> Callable[[Any], str]:
+    return lambda row: f"{prefix}:{row.id}"
+
+
+# Every encrypted column, with the associated data its values are bound to (storage.sealing).
+ENCRYPTED: tuple[tuple[type[Any], str, Callable[[Any], str]], ...] = (
+    (AgentRow, "name_enc", _prefixed("agents.name")),
+    (AgentRow, "phone_enc", _prefixed("agents.phone")),
+    (AgentRow, "email_enc", _prefixed("agents.email")),
+    (AgentRow, "conversation_enc", _prefixed("agents.conversation")),
+    (AgentRow, "object_id_enc", lambda row: object_id_context(row.id, row.lookup)),
+    *(
+        (AppointmentRow, f"{column}_enc", partial(lambda c, row: appointment_context(c, row.id, row.agent_id), column))
+        for column in APPOINTMENT_COLUMNS
+    ),
+    *(
+        (UrgentRequestRow, f"{column}_enc", partial(lambda c, row: urgent_context(c, row.id, row.agent_id), column))
+        for column in URGENT_COLUMNS
+    ),
+    (AppointmentRow, "join_url", _prefixed("appointments.join_url")),
+    (AbsenceRow, "reason_enc", _prefixed("absences.reason")),
 )
 
 
@@ -194,6 +210,7 @@ class Store:
         def run(connection: Connection) -> None:
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
+            config.attributes["keyring"] = self.keyring  # migrations that re-seal values (0010)
             if downgrade:
                 command.downgrade(config, revision)
             else:
@@ -231,12 +248,12 @@ class Store:
         require_everything(grant, (Purpose.OPERATOR,))
         changed = 0
         async with self.unit_of_work() as uow:
-            for model, column, context in ENCRYPTED:
+            for model, column, context_of in ENCRYPTED:
                 rows = await uow.session.scalars(select(model))
                 for row in rows:
                     token = getattr(row, column)
                     if token and not keyring.is_current(token):
-                        where = f"{context}:{getattr(row, 'id')}"  # noqa: B009 - every encrypted table has an id
+                        where = context_of(row)
                         plain = keyring.decrypt(token, where)
                         setattr(row, column, keyring.encrypt(plain, where))
                         changed += 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from booking.model import Worker
+from booking.records import Tampered
 from bot.application.context import Context
 from graph.provider import CalendarError, CalendarProvider, Mailbox, MailboxAccess
 
@@ -75,7 +76,19 @@ class Diagnostics:
                         )
                     )
                     continue
-                agent_id = await uow.agents.find(worker.object_id)
+                try:
+                    agent_id = await uow.agents.find(worker.object_id)
+                except Tampered:
+                    checks.append(
+                        problem(
+                            "teams",
+                            worker.id,
+                            "tampered",
+                            "her profile does not hold her sealed Entra id (changed in the database): "
+                            "nothing is sent to it; restore the profile from a backup",
+                        )
+                    )
+                    continue
                 if agent_id is None or not await uow.agents.has_conversation(agent_id):
                     checks.append(
                         problem(

@@ -22,6 +22,7 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.schema import ChannelAccount
 
+from booking.records import Tampered
 from bot import texts
 from bot.application import Application
 from bot.logs import exception_summary
@@ -177,7 +178,13 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
             ):
                 log.info("redelivered activity answered once", extra={"event": "turn.redelivered"})
                 return
-            await super().on_turn(turn_context)
+            try:
+                await super().on_turn(turn_context)
+            except Tampered:
+                # Her profile or a case does not match its seal (changed in the database): the
+                # store reported it; she is told plainly, and nothing of it is shown or redirected.
+                await turn_context.send_activity(texts.TAMPERED)
+                return
             if mark is not None:
                 self._recent[mark] = None
                 while len(self._recent) > MAX_RECENT:

@@ -14,10 +14,12 @@ from booking.records import (
     AgentRecord,
     NotFound,
 )
+from storage.crypto import KeyringError
 from storage.models import (
     AgentRow,
 )
 from storage.repositories.base import Repository, new_id, new_lookup, table
+from storage.sealing import object_id_context, report
 
 PERSONAL = (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR)  # name, phone
 CONTACT = (Purpose.DELIVERY, Purpose.OWN, Purpose.OPERATOR)  # e-mail, conversation reference
@@ -33,19 +35,48 @@ _SET_SITE, _SET_PHONE = (
 
 
 class AgentRepository(Repository):
+    def _sealed_object_id(self, agent_id: str, lookup: str, token: str, object_id: str) -> str:
+        """The Entra id sealed on the profile found by `object_id`'s lookup: `object_id` itself, or
+        "" for a profile recorded before ids were kept (to be filled in now). Anything else (a
+        lookup copied onto another profile, a seal moved or removed) is reported and refused:
+        that profile is not hers, and nothing of it is shown or redirected."""
+        try:
+            sealed = self.keyring.decrypt(token, object_id_context(agent_id, lookup)) if token else None
+        except KeyringError:
+            sealed = None
+        if sealed not in (object_id, ""):
+            raise report("agents")
+        return sealed
+
     async def find(self, object_id: str) -> str | None:
-        row = await self.session.scalar(select(AgentRow.id).where(AgentRow.lookup == self.keyring.lookup(object_id)))
-        return row
+        """The agent whose profile is sealed for this Entra id; None for an unknown one.
+        Raises `Tampered` when the profile found does not hold her sealed id."""
+        lookup = self.keyring.lookup(object_id)
+        row = (
+            await self.session.execute(select(AgentRow.id, AgentRow.object_id_enc).where(AgentRow.lookup == lookup))
+        ).first()
+        if row is None:
+            return None
+        self._sealed_object_id(row.id, lookup, row.object_id_enc, object_id)
+        return str(row.id)
 
     async def ensure(self, object_id: str, name: str, now: datetime) -> str:
-        """The agent's id, created on first contact; the name is refreshed and kept encrypted."""
+        """The agent's id, created on first contact; the name is refreshed and kept encrypted.
+        Raises `Tampered` when the profile found does not hold her sealed id."""
         lookup = self.keyring.lookup(object_id)
         row = await self.session.scalar(select(AgentRow).where(AgentRow.lookup == lookup))
         if row is None:
             row = AgentRow(id=new_id(), lookup=lookup, created_at=now, updated_at=now)
+            # Whether she gave a phone, or Teams an address or a name, is private: sealed empty values.
+            row.phone_enc = self._seal("", f"agents.phone:{row.id}")
+            row.email_enc = self._seal("", f"agents.email:{row.id}")
+            row.name_enc = self._seal("", f"agents.name:{row.id}")
             self.session.add(row)
-        if not row.object_id_enc:  # kept (encrypted) only so that a hand-over can carry it
-            row.object_id_enc = self._seal(object_id, f"agents.object_id:{row.id}")
+            sealed = ""
+        else:
+            sealed = self._sealed_object_id(row.id, lookup, row.object_id_enc, object_id)
+        if not sealed:  # kept (encrypted) to recognise her, and so that a hand-over can carry it
+            row.object_id_enc = self._seal(object_id, object_id_context(row.id, lookup))
         if name and (not row.name_enc or self._open(row.name_enc, f"agents.name:{row.id}") != name):
             row.name_enc = self._seal(name, f"agents.name:{row.id}")
             row.updated_at = now
@@ -133,6 +164,11 @@ class AgentRepository(Repository):
         erased appointment or request is left attached to, one each, so that they stay counted
         in the reports without linking to anyone nor to each other."""
         row = AgentRow(id=new_id(), lookup=new_lookup(), created_at=now, updated_at=now)
+        # Shaped like a live profile: every value sealed (empty), none left blank to single it out.
+        row.object_id_enc = self._seal("", object_id_context(row.id, row.lookup))
+        row.name_enc = self._seal("", f"agents.name:{row.id}")
+        row.email_enc = self._seal("", f"agents.email:{row.id}")
+        row.phone_enc = self._seal("", f"agents.phone:{row.id}")
         self.session.add(row)
         await self.session.flush()
         return row.id

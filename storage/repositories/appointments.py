@@ -19,13 +19,16 @@ from booking.records import (
     StoredAppointment,
 )
 from booking.reports import ReportAppointment
+from storage.crypto import KeyringError
 from storage.models import (
     ACTIVE_STATUSES,
+    AgentRow,
     AppointmentChangeRow,
     AppointmentRow,
 )
 from storage.repositories.agents import AgentRepository
 from storage.repositories.base import Repository, new_id, new_reference, table, to_appointment, to_domain
+from storage.sealing import appointment_context, join_url_context, opens, report
 
 # No appointment lasts longer (a slot lies within one day; `add` and `move` refuse longer):
 # a query for the appointments overlapping a period also bounds their start from below, so
@@ -178,12 +181,12 @@ class AppointmentRepository(Repository):
             "status": appointment.status.value,
             "urgent": appointment.urgent,
             "invite_agent": invite_agent,
-            "topic_enc": self._seal(topic_id or "", f"appointments.topic:{appointment.id}"),
-            "message_enc": self._seal(message, f"appointments.message:{appointment.id}"),
-            "notes_enc": "",
+            "topic_enc": self._seal(topic_id or "", appointment_context("topic", appointment.id, appointment.agent_id)),
+            "message_enc": self._seal(message, appointment_context("message", appointment.id, appointment.agent_id)),
+            "notes_enc": self._seal("", appointment_context("notes", appointment.id, appointment.agent_id)),
             "transaction_id": transaction_id or new_id(),
             "outlook_event_id": outlook_event_id,
-            "join_url": join_url,
+            "join_url": self._seal(join_url or "", join_url_context(appointment.id)),
             "version": 1,
             "created_at": now,
             "updated_at": now,
@@ -205,7 +208,7 @@ class AppointmentRepository(Repository):
                 "actor": actor,
             },
         )
-        return to_domain(AppointmentRow(**values))
+        return self._domain(AppointmentRow(**values))
 
     def _history(self, row: AppointmentRow, now: datetime, actor: str) -> None:
         self.session.add(
@@ -219,51 +222,73 @@ class AppointmentRepository(Repository):
             )
         )
 
+    def _domain(self, row: Any) -> StoredAppointment:
+        link = self._open(row.join_url, join_url_context(row.id)) if row.join_url else ""
+        return to_domain(row, join_url=link or None)
+
+    def _owned(self, row: Any) -> bool:
+        """Whether the row's sealed values are bound to the agent it names (a row moved to
+        another agent in the database is reported and treated as absent)."""
+        if opens(self.keyring, row.topic_enc, appointment_context("topic", row.id, row.agent_id)):
+            return True
+        report("appointments")
+        return False
+
     async def _row(self, appointment_id: str, *, agent_id: str | None = None) -> AppointmentRow:
         row = await self.session.get(AppointmentRow, appointment_id)
-        if row is None or (agent_id is not None and row.agent_id != agent_id):
+        if row is None or (agent_id is not None and row.agent_id != agent_id) or not self._owned(row):
             raise NotFound
         return row
 
     async def get(self, appointment_id: str) -> StoredAppointment:
-        return to_domain(await self._row(appointment_id))
+        return self._domain(await self._row(appointment_id))
 
     async def by_reference(self, reference: str) -> StoredAppointment:
         row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.reference == reference))
         if row is None:
             raise NotFound
-        return to_domain(row)
+        return self._domain(row)
 
     async def by_outlook_event(self, event_id: str) -> StoredAppointment | None:
         row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.outlook_event_id == event_id))
-        return None if row is None else to_domain(row)
+        return None if row is None else self._domain(row)
 
     async def by_transaction(self, transaction_id: str) -> StoredAppointment | None:
         row = await self.session.scalar(select(AppointmentRow).where(AppointmentRow.transaction_id == transaction_id))
-        return None if row is None else to_domain(row)
+        return None if row is None else self._domain(row)
 
     async def upcoming_for_agent(self, agent_id: str, now: datetime) -> list[StoredAppointment]:
         rows = await self.session.execute(
             _UPCOMING_FOR_AGENT, {"agent": agent_id, "now": now, "earliest": now - LONGEST}
         )
-        return [to_domain(r) for r in rows]  # plain rows: no ORM identity map to fill
+        return [self._domain(r) for r in rows if self._owned(r)]  # plain rows: no ORM identity map to fill
 
     async def of_agent(self, agent_id: str) -> list[StoredAppointment]:
-        """Every appointment of the agent still kept, past, cancelled and upcoming, by start."""
+        """Every appointment of the agent still kept, past, cancelled and upcoming, by start
+        (only those sealed for her: a row pointed at her in the database is not hers)."""
         rows = await self.session.scalars(
             select(AppointmentRow).where(AppointmentRow.agent_id == agent_id).order_by(AppointmentRow.start_at)
         )
-        return [to_domain(r) for r in rows]
+        return [self._domain(r) for r in rows if self._owned(r)]
 
     async def detach(self, appointment_id: str, anonymous_agent_id: str, now: datetime) -> None:
         """Erase the agent's part of an appointment at her request: it is left to an anonymous
         agent (it stays counted in the reports), her message and the notes about her are emptied."""
         row = await self._row(appointment_id)
+        topic = self._open(row.topic_enc, appointment_context("topic", row.id, row.agent_id))
         row.agent_id = anonymous_agent_id
-        row.message_enc = self._seal("", f"appointments.message:{row.id}")
-        row.notes_enc = self._seal("", f"appointments.notes:{row.id}")
+        row.topic_enc = self._seal(topic, appointment_context("topic", row.id, anonymous_agent_id))
+        row.message_enc = self._seal("", appointment_context("message", row.id, anonymous_agent_id))
+        row.notes_enc = self._seal("", appointment_context("notes", row.id, anonymous_agent_id))
         row.invite_agent = False
-        row.updated_at = now
+        # Nothing dated by the erasure: the row keeps its times, and the anonymous agent takes
+        # the booking's (a row left at the erasure's instant would name whose it was, through
+        # the audit entry of that instant).
+        await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == anonymous_agent_id)
+            .values(created_at=row.created_at, updated_at=row.created_at, site_id=row.site_id)
+        )
         await self.session.flush()
 
     async def active_between(self, worker_ids: Sequence[str], start: datetime, end: datetime) -> list[Appointment]:
@@ -282,7 +307,7 @@ class AppointmentRepository(Repository):
             )
             .order_by(AppointmentRow.start_at)
         )
-        return [to_domain(r) for r in rows]
+        return [self._domain(r) for r in rows if self._owned(r)]
 
     async def set_status(
         self, appointment_id: str, status: AppointmentStatus, *, version: int, now: datetime, actor: str
@@ -293,7 +318,7 @@ class AppointmentRepository(Repository):
         row.status, row.updated_at = status.value, now
         await self._flush_or_taken()
         self._history(row, now, actor)
-        return to_domain(row)
+        return self._domain(row)
 
     async def move(
         self, appointment_id: str, interval: Interval, *, version: int, now: datetime, actor: str
@@ -308,19 +333,26 @@ class AppointmentRepository(Repository):
         row.start_at, row.end_at, row.updated_at = interval.start, interval.end, now
         await self._flush_or_taken()
         self._history(row, now, actor)
-        return to_domain(row)
+        return self._domain(row)
 
     async def set_outlook(self, appointment_id: str, event_id: str, join_url: str | None, now: datetime) -> None:
         """One UPDATE (the outbox, once the event is written; nothing else of the row changes)."""
         done = await self.session.execute(
-            _SET_OUTLOOK, {"appointment": appointment_id, "event": event_id, "url": join_url, "at": now}
+            _SET_OUTLOOK,
+            {
+                "appointment": appointment_id,
+                "event": event_id,
+                "url": self._seal(join_url or "", join_url_context(appointment_id)),
+                "at": now,
+            },
         )
         if not done.rowcount:  # type: ignore[attr-defined]
             raise NotFound
 
     async def set_notes(self, appointment_id: str, notes: str, now: datetime) -> None:
         row = await self._row(appointment_id)
-        row.notes_enc, row.updated_at = self._seal(notes, f"appointments.notes:{appointment_id}"), now
+        row.notes_enc = self._seal(notes, appointment_context("notes", appointment_id, row.agent_id))
+        row.updated_at = now
         await self.session.flush()
 
     async def details(self, appointment_id: str, *, grant: Grant) -> AppointmentDetails:
@@ -329,13 +361,13 @@ class AppointmentRepository(Repository):
         require(grant, "appointment", [appointment_id], (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR))
         row = await self._row(appointment_id)
         agents = AgentRepository(self.session, self.keyring)
-        topic = self._open(row.topic_enc, f"appointments.topic:{row.id}")
+        topic = self._open(row.topic_enc, appointment_context("topic", row.id, row.agent_id))
         return AppointmentDetails(
             agent_name=await agents.name(row.agent_id, grant=grant),
             topic_id=topic or None,
-            message=self._open(row.message_enc, f"appointments.message:{row.id}"),
+            message=self._open(row.message_enc, appointment_context("message", row.id, row.agent_id)),
             phone=await agents.phone(row.agent_id, grant=grant),
-            notes=self._open(row.notes_enc, f"appointments.notes:{row.id}"),
+            notes=self._open(row.notes_enc, appointment_context("notes", row.id, row.agent_id)),
         )
 
     async def report_rows(self, start: datetime, end: datetime, *, grant: Grant) -> list[ReportAppointment]:
@@ -345,6 +377,7 @@ class AppointmentRepository(Repository):
         rows = await self.session.execute(
             select(
                 AppointmentRow.id,
+                AppointmentRow.agent_id,
                 AppointmentRow.start_at,
                 AppointmentRow.created_at,
                 AppointmentRow.site_id,
@@ -355,19 +388,26 @@ class AppointmentRepository(Repository):
                 AppointmentRow.topic_enc,
             ).where(AppointmentRow.start_at >= start, AppointmentRow.start_at < end)
         )
-        return [
-            ReportAppointment(
-                start=r.start_at,
-                booked_at=r.created_at,
-                site_id=r.site_id,
-                mode=Mode(r.mode),
-                kind=DayKind(r.kind),
-                status=AppointmentStatus(r.status),
-                urgent=r.urgent,
-                topic_id=self._open(r.topic_enc, f"appointments.topic:{r.id}") or None,
+        found = []
+        for r in rows:
+            try:
+                topic = self.keyring.decrypt(r.topic_enc, appointment_context("topic", r.id, r.agent_id))
+            except KeyringError:
+                report("appointments")  # not counted: nothing vouches for it
+                continue
+            found.append(
+                ReportAppointment(
+                    start=r.start_at,
+                    booked_at=r.created_at,
+                    site_id=r.site_id,
+                    mode=Mode(r.mode),
+                    kind=DayKind(r.kind),
+                    status=AppointmentStatus(r.status),
+                    urgent=r.urgent,
+                    topic_id=topic or None,
+                )
             )
-            for r in rows
-        ]
+        return found
 
     async def history(self, appointment_id: str) -> list[tuple[datetime, str, str]]:
         rows = await self.session.scalars(

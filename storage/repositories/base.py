@@ -54,15 +54,16 @@ def to_appointment(row: Any) -> Appointment:
     )
 
 
-def to_domain(row: Any) -> StoredAppointment:
-    """The stored appointment of an `AppointmentRow`, or of a row of its table's columns."""
+def to_domain(row: Any, *, join_url: str | None) -> StoredAppointment:
+    """The stored appointment of an `AppointmentRow`, or of a row of its table's columns, with
+    its meeting link opened (the column holds it sealed)."""
     return StoredAppointment(
         appointment=to_appointment(row),
         reference=row.reference,
         site_id=row.site_id,
         transaction_id=row.transaction_id,
         outlook_event_id=row.outlook_event_id,
-        join_url=row.join_url,
+        join_url=join_url,
         invite_agent=bool(row.invite_agent),
     )
 

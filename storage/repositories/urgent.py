@@ -16,9 +16,11 @@ from booking.records import (
 )
 from booking.reports import ReportUrgent
 from storage.models import (
+    AgentRow,
     UrgentRequestRow,
 )
 from storage.repositories.base import Repository, new_id, new_reference
+from storage.sealing import opens, report, urgent_context
 
 MAX_MERGED = 8000  # a situation with its repeats added: four full forms
 
@@ -62,9 +64,9 @@ class UrgentRepository(Repository):
             agent_id=agent_id,
             site_id=site_id,
             received_at=now,
-            description_enc=self._seal(description, f"urgent.description:{request_id}"),
-            phone_enc=self._seal(phone, f"urgent.phone:{request_id}"),
-            availability_enc=self._seal(availability, f"urgent.availability:{request_id}"),
+            description_enc=self._seal(description, urgent_context("description", request_id, agent_id)),
+            phone_enc=self._seal(phone, urgent_context("phone", request_id, agent_id)),
+            availability_enc=self._seal(availability, urgent_context("availability", request_id, agent_id)),
             route=[{"worker_id": w, "deadline": d.isoformat() if d else None} for w, d in route],
             handler_id=route[0][0],
             step=0,
@@ -74,34 +76,50 @@ class UrgentRepository(Repository):
         await self.session.flush()
         return self._domain(row)
 
-    async def get(self, request_id: str) -> UrgentRequest:
+    def _owned(self, row: UrgentRequestRow) -> bool:
+        """Whether the request's sealed values are bound to the agent it names (a request moved
+        to another agent in the database is reported and treated as absent)."""
+        if opens(self.keyring, row.description_enc, urgent_context("description", row.id, row.agent_id)):
+            return True
+        report("urgent_requests")
+        return False
+
+    async def _row(self, request_id: str) -> UrgentRequestRow:
         row = await self.session.get(UrgentRequestRow, request_id)
-        if row is None:
+        if row is None or not self._owned(row):
             raise NotFound
-        return self._domain(row)
+        return row
+
+    async def get(self, request_id: str) -> UrgentRequest:
+        return self._domain(await self._row(request_id))
 
     async def open_requests(self) -> list[UrgentRequest]:
         rows = await self.session.scalars(
             select(UrgentRequestRow).where(UrgentRequestRow.status == "open").order_by(UrgentRequestRow.received_at)
         )
-        return [self._domain(r) for r in rows]
+        return [self._domain(r) for r in rows if self._owned(r)]
 
     async def of_agent(self, agent_id: str) -> list[UrgentRequest]:
+        """Her requests (only those sealed for her: a row pointed at her in the database is not hers)."""
         rows = await self.session.scalars(
             select(UrgentRequestRow).where(UrgentRequestRow.agent_id == agent_id).order_by(UrgentRequestRow.received_at)
         )
-        return [self._domain(r) for r in rows]
+        return [self._domain(r) for r in rows if self._owned(r)]
 
     async def detach(self, request_id: str, anonymous_agent_id: str) -> None:
         """Erase the agent's part of a request at her request: left to an anonymous agent (still
         counted), her situation, phone and availability emptied."""
-        row = await self.session.get(UrgentRequestRow, request_id)
-        if row is None:
-            raise NotFound
+        row = await self._row(request_id)
         row.agent_id = anonymous_agent_id
-        row.description_enc = self._seal("", f"urgent.description:{request_id}")
-        row.phone_enc = self._seal("", f"urgent.phone:{request_id}")
-        row.availability_enc = self._seal("", f"urgent.availability:{request_id}")
+        row.description_enc = self._seal("", urgent_context("description", request_id, anonymous_agent_id))
+        row.phone_enc = self._seal("", urgent_context("phone", request_id, anonymous_agent_id))
+        row.availability_enc = self._seal("", urgent_context("availability", request_id, anonymous_agent_id))
+        # The anonymous agent dated by the request, not by the erasure (see appointments' detach).
+        await self.session.execute(
+            update(AgentRow)
+            .where(AgentRow.id == anonymous_agent_id)
+            .values(created_at=row.received_at, updated_at=row.received_at, site_id=row.site_id)
+        )
         await self.session.flush()
 
     async def acknowledge(self, request_id: str, worker_id: str, now: datetime) -> UrgentRequest:
@@ -180,21 +198,21 @@ class UrgentRepository(Repository):
             raise NotFound
         if description and description not in old_description:
             merged = f"{old_description}\n\n{description}" if old_description else description
-            row.description_enc = self._seal(merged[:MAX_MERGED], f"urgent.description:{request_id}")
+            row.description_enc = self._seal(
+                merged[:MAX_MERGED], urgent_context("description", request_id, row.agent_id)
+            )
         if phone and phone != old_phone:
-            row.phone_enc = self._seal(phone, f"urgent.phone:{request_id}")
+            row.phone_enc = self._seal(phone, urgent_context("phone", request_id, row.agent_id))
         if availability and availability != old_availability:
-            row.availability_enc = self._seal(availability, f"urgent.availability:{request_id}")
+            row.availability_enc = self._seal(availability, urgent_context("availability", request_id, row.agent_id))
         await self.session.flush()
 
     async def details(self, request_id: str, *, grant: Grant) -> tuple[str, str, str]:
         """(description, phone, availability), decrypted with a grant covering the request."""
         require(grant, "urgent", [request_id], (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR))
-        row = await self.session.get(UrgentRequestRow, request_id)
-        if row is None:
-            raise NotFound
+        row = await self._row(request_id)
         return (
-            self._open(row.description_enc, f"urgent.description:{request_id}"),
-            self._open(row.phone_enc, f"urgent.phone:{request_id}"),
-            self._open(row.availability_enc, f"urgent.availability:{request_id}"),
+            self._open(row.description_enc, urgent_context("description", request_id, row.agent_id)),
+            self._open(row.phone_enc, urgent_context("phone", request_id, row.agent_id)),
+            self._open(row.availability_enc, urgent_context("availability", request_id, row.agent_id)),
         )

@@ -61,7 +61,7 @@ def test_keys_status_counts_values_per_key_and_rotation_moves_them(deployment, c
     before = capsys.readouterr().out.strip().splitlines()
     assert len(before) == 1 and before[0].startswith("k1: ") and "(current)" in before[0]
     count = int(before[0].split()[1])
-    assert count == 13 * 4  # 13 agents (name, Entra id) and 13 appointments (topic, message)
+    assert count == 13 * 8  # 13 agents (name, phone, e-mail, Entra id), 13 appointments (topic, message, notes, link)
     assert main(["keys", "rotate"]) == 0
     capsys.readouterr()
     assert main(["keys", "status"]) == 0

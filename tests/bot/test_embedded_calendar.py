@@ -21,15 +21,13 @@ from tests.bot.test_once import friendly, notices, twice
 async def events(world: World) -> list[tuple[str, str | None, str | None, str]]:
     """(status, event id, Teams link, transaction id) of every appointment."""
     async with world.store.unit_of_work(read_only=True) as uow:
-        rows = await uow.session.execute(
-            select(
-                AppointmentRow.status,
-                AppointmentRow.outlook_event_id,
-                AppointmentRow.join_url,
-                AppointmentRow.transaction_id,
-            ).order_by(AppointmentRow.start_at)
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        ids = await uow.session.scalars(select(AppointmentRow.id).order_by(AppointmentRow.start_at))
+        found = []
+        for appointment_id in list(ids):
+            stored = await uow.appointments.get(appointment_id)  # the link is sealed in the row
+            status = stored.appointment.status.value
+            found.append((status, stored.outlook_event_id, stored.join_url, stored.transaction_id))
+        return found
 
 
 async def calendar_messages(world: World) -> list[str]:

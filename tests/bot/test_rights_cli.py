@@ -9,6 +9,7 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import text
 
 from booking.model import Appointment, AppointmentStatus, DayKind, Mode, Worker, WorkerRole
 from bot.application.rights import conversation_state_key
@@ -160,3 +161,47 @@ def test_an_unknown_id_fails_and_changes_nothing(settings, capsys):
     assert "no agent is known" in capsys.readouterr().err
     after = export(capsys)
     assert after == before
+
+
+def test_a_lookup_copied_onto_her_profile_is_refused_plainly_and_erases_nothing(settings, capsys):
+    """Issue 22, finding 1: Dan's lookup copied onto Claire's profile (his own moved aside)."""
+
+    async def swap() -> None:
+        store = await open_store(settings)
+        try:
+            async with store.engine.begin() as connection:
+                lookup = store.keyring.lookup(OTHER)
+                await connection.execute(
+                    text("UPDATE agents SET lookup = :x WHERE lookup = :l"), {"x": "e" * 64, "l": lookup}
+                )
+                await connection.execute(
+                    text("UPDATE agents SET lookup = :l WHERE lookup = :c"),
+                    {"l": lookup, "c": store.keyring.lookup(OID)},
+                )
+        finally:
+            await store.dispose()
+
+    asyncio.run(swap())
+    capsys.readouterr()
+    assert main(["agent", "export", "--entra-id", OTHER]) == 1
+    assert main(["agent", "erase", "--entra-id", OTHER, "--yes"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("does not hold her sealed id") == 2 and "SENTINEL" not in err
+    assert "Traceback" not in err
+
+    async def counts() -> tuple[int, int]:
+        store = await open_store(settings)
+        try:
+            async with store.engine.connect() as connection:
+                agents = await connection.scalar(text("SELECT count(*) FROM agents"))
+                kept = await connection.scalar(
+                    text(
+                        "SELECT count(*) FROM appointments WHERE agent_id IN (SELECT id FROM agents WHERE lookup <> :x)"
+                    ),
+                    {"x": "e" * 64},
+                )
+        finally:
+            await store.dispose()
+        return int(agents or 0), int(kept or 0)
+
+    assert asyncio.run(counts()) == (2, 2)  # nobody erased, Claire's two appointments still hers

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from storage.crypto import Keyring, KeyringError, padded_size
+from storage.sealing import appointment_context
 from tests.storage.conftest import OPERATOR, make_keyring
 from tests.storage.test_store import SLOT, appointment, book, seed
 
@@ -86,8 +87,8 @@ async def test_rotation_pads_values_left_in_the_first_form_under_the_current_key
         await uow.session.execute(
             text("UPDATE appointments SET topic_enc = :t, message_enc = :m WHERE id = :id"),
             {
-                "t": old_token(keyring, "budget", f"appointments.topic:{appointment_id}"),
-                "m": old_token(keyring, "a few words", f"appointments.message:{appointment_id}"),
+                "t": old_token(keyring, "budget", appointment_context("topic", appointment_id, agent)),
+                "m": old_token(keyring, "a few words", appointment_context("message", appointment_id, agent)),
                 "id": appointment_id,
             },
         )
@@ -112,3 +113,48 @@ async def test_topic_lengths_are_equal_in_the_database_across_topics(store):
     async with store.unit_of_work() as uow:
         lengths = set((await uow.session.scalars(text("SELECT length(topic_enc) FROM appointments"))).all())
     assert len(lengths) == 1
+
+
+# The column's context, the longest value its form accepts (in characters), and whether even
+# that many 4-byte characters (emoji) stay in the floor's bucket.
+FREE_TEXT = {
+    "appointments.message": (1000, False),
+    "urgent.description": (2000, True),
+    "urgent.availability": (200, True),
+    "absences.reason": (200, True),
+}
+
+
+@pytest.mark.parametrize("column", sorted(FREE_TEXT))
+def test_free_text_of_any_length_its_form_accepts_has_one_ciphertext_length(column: str):
+    """Issue 22, finding 7: 60 and 70 bytes, 1 and 500, or the whole box in French look alike."""
+    keyring = make_keyring()
+    limit, emoji_too = FREE_TEXT[column]
+    context = f"{column}:row|agent:someone"
+    french = "Je souhaiterais échanger à propos d'une difficulté… " * (limit // 50 + 1)
+    texts = ["", "x", "é" * 30, "a" * 60, "a" * 70, "b" * 500, "c" * limit, "é" * limit, french[:limit]]
+    lengths = {len(keyring.encrypt(t, context)) for t in texts}
+    assert len(lengths) == 1
+    assert all(keyring.decrypt(keyring.encrypt(t, context), context) == t for t in texts)
+    emoji = len(keyring.encrypt("🙂" * limit, context))
+    assert (emoji in lengths) is emoji_too  # a box full of emoji: the next bucket, for the message only
+
+
+def test_sixty_and_seventy_byte_messages_were_told_apart_by_the_plain_buckets():
+    """What finding 7 reported, still true of a context without a floor (ids, topics): the
+    floor is what makes free text alike."""
+    keyring = make_keyring()
+    assert len(keyring.encrypt("a" * 60, "c")) != len(keyring.encrypt("a" * 70, "c"))
+    assert len(keyring.encrypt("a" * 60, "appointments.message:r")) == len(
+        keyring.encrypt("a" * 70, "appointments.message:r")
+    )
+
+
+async def test_messages_of_different_lengths_are_alike_in_the_database(store):
+    (agent,) = await seed(store, "oid-1")
+    for index, message in enumerate(["a" * 60, "a" * 70, "x", "y" * 500]):
+        await book(store, appointment(agent, SLOT + timedelta(hours=index)), message=message)
+    async with store.unit_of_work() as uow:
+        lengths = set((await uow.session.scalars(text("SELECT length(message_enc) FROM appointments"))).all())
+        notes = set((await uow.session.scalars(text("SELECT length(notes_enc) FROM appointments"))).all())
+    assert len(lengths) == 1 and len(notes) == 1

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import gzip
+import hashlib
+import json
 import secrets
 from datetime import timedelta
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from sqlalchemy import text
 
 from storage.crypto import Keyring
-from storage.dossiers import SealError, export_dossiers, import_dossiers, seal, unseal
+from storage.dossiers import MAGIC, SCRYPT, SealError, export_dossiers, import_dossiers, seal, unseal
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
 from tests.storage.test_store import NOW, SLOT, WORKERS, appointment, book, seed
@@ -32,6 +38,47 @@ def test_the_seal_refuses_a_wrong_passphrase_and_any_alteration():
         unseal(data.replace(b'"scope": "all"', b'"scope": "one"'), PASSPHRASE)  # the header is sealed too
     with pytest.raises(SealError, match="at least"):
         seal({}, "short", scope="all", now=NOW)
+
+
+def test_the_header_says_nothing_of_how_many_agents_appointments_or_requests():
+    """Issue 22, finding 10: a worker's hand-over file gave her counts in clear."""
+
+    def export(agents: int, appointments: int) -> bytes:
+        payload = {
+            "agents": [{"id": secrets.token_hex(16), "name": "Camille"} for _ in range(agents)],
+            "appointments": [{"id": secrets.token_hex(16), "message": "x" * 200} for _ in range(appointments)],
+            "urgent_requests": [],
+        }
+        return seal(payload, PASSPHRASE, scope="worker:ass", now=NOW)
+
+    small, larger = export(1, 1), export(12, 40)
+    for data in (small, larger):
+        header = json.loads(data.split(b"\n")[1])
+        assert "counts" not in header and header["format"] == 2
+        assert set(header) == {"format", "created_at", "scope", "sha256", "kdf", "cipher"}
+    assert len(small) == len(larger)  # the size tells only a magnitude (64 KiB steps)
+    info, _ = unseal(larger, PASSPHRASE)
+    assert info.counts == {"agents": 12, "appointments": 40, "urgent_requests": 0}  # inside the seal
+
+
+def test_a_file_of_the_first_format_with_counts_in_its_header_is_still_read():
+    payload = {"agents": [{"name": "Camille"}], "appointments": []}
+    plain = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
+    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+    header = {
+        "format": 1,
+        "created_at": NOW.isoformat(),
+        "scope": "all",
+        "counts": {"agents": 1, "appointments": 0},
+        "sha256": hashlib.sha256(plain).hexdigest(),
+        "kdf": {"name": "scrypt", "salt": base64.b64encode(salt).decode(), **SCRYPT},
+        "cipher": {"name": "AES-256-GCM", "nonce": base64.b64encode(nonce).decode()},
+    }
+    line = json.dumps(header, sort_keys=True).encode()
+    key = Scrypt(salt=salt, length=32, **SCRYPT).derive(PASSPHRASE.encode())
+    data = MAGIC + line + b"\n" + AESGCM(key).encrypt(nonce, gzip.compress(plain), MAGIC + line)
+    info, opened = unseal(data, PASSPHRASE)
+    assert opened == payload and info.counts == {"agents": 1, "appointments": 0}
 
 
 async def test_export_then_import_into_a_successor_deployment(store, tmp_path):

@@ -16,6 +16,7 @@ from booking.absence import Absence, AbsenceSource
 from booking.model import Appointment, AppointmentStatus, DayKind, Interval, Mode, Worker, WorkerRole
 from booking.records import ConcurrentChange, Conflict, NotFound
 from storage.crypto import Keyring, KeyringError
+from storage.sealing import appointment_context
 from storage.store import Store
 from tests.storage.conftest import OPERATOR
 
@@ -360,7 +361,7 @@ async def test_key_rotation_re_encrypts_everything(store):
         await uow.commit()
     rotated, _ = store.keyring.with_new_key()
     changed = await store.rotate_keys(rotated, grant=OPERATOR)
-    assert changed == 5  # agent name and Entra id, topic, message, conversation state
+    assert changed == 9  # agent name, phone, e-mail (empty), Entra id; topic, message, notes, link; state
     async with store.unit_of_work() as uow:
         tokens = (await uow.session.execute(text("SELECT topic_enc, message_enc FROM appointments"))).one()
         assert all(t.startswith(f"{rotated.current}:") for t in tokens)
@@ -370,9 +371,11 @@ async def test_key_rotation_re_encrypts_everything(store):
     without_old = Keyring(
         keys={rotated.current: rotated.keys[rotated.current]}, current=rotated.current, lookup_key=rotated.lookup_key
     )
-    without_old.decrypt(tokens[0], f"appointments.topic:{appointment_id}")
+    without_old.decrypt(tokens[0], appointment_context("topic", appointment_id, agent))
     with pytest.raises(KeyringError):
-        without_old.decrypt(tokens[0], f"appointments.topic:{uuid.uuid4()}")  # bound to its row
+        without_old.decrypt(tokens[0], appointment_context("topic", str(uuid.uuid4()), agent))  # bound to its row
+    with pytest.raises(KeyringError):
+        without_old.decrypt(tokens[0], appointment_context("topic", appointment_id, str(uuid.uuid4())))  # and owner
 
 
 SENTINEL_MESSAGE = "SENTINEL-message-7f3a9c"
