@@ -53,6 +53,8 @@ def add_working_time(start: datetime, duration: timedelta, hours: WorkingHours, 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class UrgentPolicy:
     response_time: timedelta = timedelta(hours=4)  # in working hours
+    # « Je suis en danger maintenant »: as soon as her working hours allow.
+    danger_response_time: timedelta = timedelta(hours=1)
     working_hours: WorkingHours = WorkingHours()
     hotline_name: str = ""
     hotline_phone: str = ""
@@ -90,9 +92,11 @@ def triage(
     absences: Sequence[Absence],
     policy: UrgentPolicy,
     holidays: FrenchHolidays,
+    danger: bool = False,
 ) -> UrgentRoute:
     """Route an urgent request: the titular when present, else replacements by priority
-    (those absent now are skipped), each with a deadline; the hotline closes the chain."""
+    (those absent now are skipped), each with a deadline; the hotline closes the chain.
+    `danger` (she is in danger now): each deadline is the shorter `danger_response_time`."""
     now = ensure_utc(now, "now")
     local_day = now.astimezone(ZoneInfo(policy.working_hours.timezone)).date()
     titular = directory.titular_for_site(site_id, local_day)
@@ -101,7 +105,8 @@ def triage(
     steps: list[EscalationStep] = []
     deadline = now
     for worker in present:
-        deadline = add_working_time(deadline, policy.response_time, policy.working_hours, holidays)
+        response = policy.danger_response_time if danger else policy.response_time
+        deadline = add_working_time(deadline, response, policy.working_hours, holidays)
         steps.append(EscalationStep(worker_id=worker.id, deadline=deadline))
     steps.append(EscalationStep(worker_id=None, deadline=None))
     return UrgentRoute(received_at=now, steps=tuple(steps))

@@ -24,11 +24,17 @@ from bot.settings import Settings
 
 T = TypeVar("T")
 MAX_REASON = 200
+STATUSES = {"ok": "ok", "warning": "avertissement", "problem": "problème", "n/a": "sans objet"}
+# Why an absence is refused, as the operator reads it.
+INVALID = {
+    "the absence ends before it starts": "l'absence se termine avant de commencer",
+    "the absence is over already": "l'absence est déjà terminée",
+}
 
 SOURCES = {
-    AbsenceSource.DECLARED: "declared here",
-    AbsenceSource.AUTOMATIC_REPLIES: "Outlook automatic replies",
-    AbsenceSource.OOF_EVENT: "Outlook event",
+    AbsenceSource.DECLARED: "déclarée ici",
+    AbsenceSource.AUTOMATIC_REPLIES: "réponses automatiques Outlook",
+    AbsenceSource.OOF_EVENT: "événement Outlook",
 }
 
 
@@ -54,9 +60,11 @@ def _datetime_arg(value: str) -> datetime:
 
 
 def _table(checks: list[Check]) -> list[str]:
-    rows = [(c.area, c.subject or "-", c.status.value, c.detail or c.code) for c in checks]
-    widths = [max(len(r[i]) for r in [("area", "subject", "status", ""), *rows]) for i in range(3)]
-    lines = [f"{'area':<{widths[0]}}  {'subject':<{widths[1]}}  {'status':<{widths[2]}}  detail"]
+    rows = [
+        (c.area, c.subject or "-", STATUSES.get(c.status.value, c.status.value), c.detail or c.code) for c in checks
+    ]
+    widths = [max(len(r[i]) for r in [("domaine", "objet", "état", ""), *rows]) for i in range(3)]
+    lines = [f"{'domaine':<{widths[0]}}  {'objet':<{widths[1]}}  {'état':<{widths[2]}}  détail"]
     lines += [f"{a:<{widths[0]}}  {s:<{widths[1]}}  {st:<{widths[2]}}  {d}" for a, s, st, d in rows]
     return lines
 
@@ -81,7 +89,10 @@ def doctor(args: argparse.Namespace, settings: Settings) -> int:
     else:
         for line in _table(checks):
             print(line)
-        print(f"{problems} problem(s), {warnings} warning(s)")
+        print(
+            f"{problems} {'problème' if problems <= 1 else 'problèmes'}, "
+            f"{warnings} {'avertissement' if warnings <= 1 else 'avertissements'}"
+        )
     return 1 if problems else 0
 
 
@@ -89,13 +100,13 @@ def _date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
 
 
 def _last_day(moment: datetime) -> str:
     """The last day an absence covers (its end is the midnight after it), Paris time."""
     if moment.year >= 9000:
-        return "until further notice"
+        return "jusqu'à nouvel ordre"
     return (moment.astimezone(texts.PARIS) - timedelta(microseconds=1)).date().isoformat()
 
 
@@ -124,14 +135,14 @@ def absences_list(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return 0
     if not rows:
-        print("no current or future absence")
+        print("aucune absence en cours ou à venir")
         return 0
-    print(f"{'id':<36}  {'worker':<14} {'from':<10}  {'to':<20}  {'source':<26} replacement")
+    print(f"{'identifiant':<36}  {'absente':<14} {'du':<10}  {'au':<20}  {'source':<29} remplaçante")
     for row, item in zip(rows, listed, strict=True):
         source = SOURCES[item.stored.absence.source]
         reason = f"  ({row['reason']})" if row.get("reason") else ""
         print(
-            f"{row['id']:<36}  {row['worker']:<14} {row['from']:<10}  {row['to']:<20}  {source:<26} "
+            f"{row['id']:<36}  {row['worker']:<14} {row['from']:<10}  {row['to']:<20}  {source:<29} "
             f"{row['replacement'] or '-'}{reason}"
         )
     return 0
@@ -145,7 +156,7 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
 
     command = "permanence absences declare"
     if len(args.reason) > MAX_REASON:
-        print(f"{command}: --reason is limited to {MAX_REASON} characters", file=sys.stderr)
+        print(f"{command} : --reason est limité à {MAX_REASON} caractères", file=sys.stderr)
         return 2
 
     async def run(app: Application, now: datetime) -> StoredAbsence | str:
@@ -153,7 +164,8 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
         try:
             worker = directory.worker(args.worker)
         except KeyError:
-            return f"unknown worker {args.worker!r} (known: {', '.join(w.id for w in directory.workers)})"
+            known = ", ".join(w.id for w in directory.workers)
+            return f"assistante sociale inconnue {args.worker!r} (connues : {known})"
         try:
             return await app.absences.declare(
                 now=now,
@@ -166,17 +178,18 @@ def absences_declare(args: argparse.Namespace, settings: Settings) -> int:
                 operator=operator(),
             )
         except InvalidAbsence as err:
-            return f"{err} (--from {args.start.isoformat()} --to {args.end.isoformat()}, both days included)"
+            said = INVALID.get(str(err), str(err))
+            return f"{said} (--from {args.start.isoformat()} --to {args.end.isoformat()}, les deux jours inclus)"
         except AccessDenied:
-            return f"{args.replacement!r} does not replace {args.worker!r} in the plan"
+            return f"{args.replacement!r} ne remplace pas {args.worker!r} dans le planning"
 
     result = _with_application(settings, run)
     if isinstance(result, str):
-        print(f"{command}: {result}", file=sys.stderr)
+        print(f"{command} : {result}", file=sys.stderr)
         return 2
     print(
-        f"absence {result.id} declared: {args.worker} away from {args.start.isoformat()} to {args.end.isoformat()} "
-        "included (audited; cancel it with 'permanence absences cancel ID')"
+        f"absence {result.id} déclarée : {args.worker} absente du {args.start.isoformat()} au "
+        f"{args.end.isoformat()} inclus (tracé dans l'audit ; annulation : « permanence absences cancel ID »)"
     )
     return 0
 
@@ -192,16 +205,19 @@ def absences_cancel(args: argparse.Namespace, settings: Settings) -> int:
     try:
         _with_application(settings, run)
     except NotFound:
-        print(f"permanence absences cancel: no absence {args.id} (see 'permanence absences list')", file=sys.stderr)
-        return 1
-    except NotDeclaredHere as err:
         print(
-            f"permanence absences cancel: absence {args.id} was read from Outlook ({SOURCES[err.source]}), "
-            "not declared here: change it in her Outlook; the next synchronisation follows",
+            f"permanence absences cancel : aucune absence {args.id} (voir « permanence absences list »)",
             file=sys.stderr,
         )
         return 1
-    print(f"absence {args.id} cancelled (audited)")
+    except NotDeclaredHere as err:
+        print(
+            f"permanence absences cancel : l'absence {args.id} vient d'Outlook ({SOURCES[err.source]}), "
+            "elle n'a pas été déclarée ici : modifiez-la dans son Outlook ; la prochaine synchronisation suivra",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"absence {args.id} annulée (tracé dans l'audit)")
     return 0
 
 
@@ -224,29 +240,32 @@ def plan_reload(args: argparse.Namespace, settings: Settings) -> int:
             document = json.loads(response.read())
     except urllib.error.HTTPError as err:
         if err.code != 422:
-            print(f"{command}: the service refused ({err.code}): run this on the service's machine", file=sys.stderr)
+            print(
+                f"{command} : le service a refusé ({err.code}) : lancez cette commande sur la machine du service",
+                file=sys.stderr,
+            )
             return 1
         document = json.loads(err.read())
     except (urllib.error.URLError, OSError) as err:
         print(
-            f"{command}: no service at {url} ({getattr(err, 'reason', err)}); is it running? "
-            "With systemd: 'systemctl reload permanence' (SIGHUP) does the same",
+            f"{command} : aucun service à {url} ({getattr(err, 'reason', err)}) ; est-il lancé ? "
+            "Avec systemd, « systemctl reload permanence » (SIGHUP) fait la même chose",
             file=sys.stderr,
         )
         return 2
     if not document["applied"]:
         for line in document["problems"]:
             print(line, file=sys.stderr)
-        print(f"{command}: {document['source']} refused; the service keeps its current plan", file=sys.stderr)
+        print(f"{command} : {document['source']} refusé ; le service garde son planning actuel", file=sys.stderr)
         return 1
     for warning in document["warnings"]:
-        print(f"attention / warning: {warning}")
-    print(f"plan reloaded from {document['source']}")
+        print(f"attention : {warning}")
+    print(f"planning relu depuis {document['source']}")
     if document["orphans"]:
-        print(f"{len(document['orphans'])} rendez-vous sans créneau dans ce plan / appointments now outside the plan:")
+        print(f"{len(document['orphans'])} rendez-vous sans créneau dans ce planning :")
         for reference in document["orphans"]:
             print(f"  {reference}")
-        print("move or cancel them with the agents")
+        print("déplacez-les ou annulez-les avec les agents")
     return 0
 
 
@@ -270,34 +289,51 @@ def register(commands: Any, *, plan: Any = None) -> None:
     """Add `doctor`, `absences` and (to the `plan` subcommands) `reload` to `permanence`."""
     p = commands.add_parser(
         "doctor",
-        help="check settings, database, keys, plan, Graph, each worker's reachability, outbox (exit 1 on a problem)",
+        help=(
+            "vérifie réglages, base, clés, planning, Graph, la joignabilité de chaque assistante sociale "
+            "et la file d'envoi (code de sortie 1 en cas de problème)"
+        ),
     )
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--as-of", type=_datetime_arg, help="check as if it were this moment (ISO 8601)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument("--as-of", type=_datetime_arg, help="vérifie comme à cet instant (ISO 8601)")
     p.set_defaults(handler=doctor)
 
-    absences = commands.add_parser("absences", help="workers' absences").add_subparsers(dest="sub", required=True)
-    p = absences.add_parser("list", help="current and future absences, declared here or read from Outlook")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--reasons", action="store_true", help="also show the reasons given (each read is audited)")
+    absences = commands.add_parser("absences", help="absences des assistantes sociales").add_subparsers(
+        dest="sub", required=True
+    )
+    p = absences.add_parser("list", help="absences en cours et à venir, déclarées ici ou lues dans Outlook")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument(
+        "--reasons", action="store_true", help="affiche aussi les motifs (chaque lecture est tracée dans l'audit)"
+    )
     p.set_defaults(handler=absences_list)
-    p = absences.add_parser("declare", help="declare a worker's absence (first and last day included)")
-    p.add_argument("--worker", required=True, help="worker id from the plan (e.g. ass)")
-    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day away (YYYY-MM-DD)")
-    p.add_argument("--to", dest="end", type=_date_arg, required=True, help="last day away (YYYY-MM-DD)")
-    p.add_argument("--replacement", help="worker id of who acts for her (from her replacement chain)")
-    p.add_argument("--reason", default="", help=f"a short note, kept encrypted (at most {MAX_REASON} characters)")
+    p = absences.add_parser("declare", help="déclare une absence (premier et dernier jour inclus)")
+    p.add_argument(
+        "--worker", required=True, help="identifiant de l'assistante sociale dans le planning (par exemple ass)"
+    )
+    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="premier jour d'absence (AAAA-MM-JJ)")
+    p.add_argument("--to", dest="end", type=_date_arg, required=True, help="dernier jour d'absence (AAAA-MM-JJ)")
+    p.add_argument("--replacement", help="identifiant de la remplaçante (parmi ses remplaçantes)")
+    p.add_argument(
+        "--reason", default="", help=f"une courte note, conservée chiffrée (au plus {MAX_REASON} caractères)"
+    )
     p.set_defaults(handler=absences_declare)
-    p = absences.add_parser("cancel", help="cancel an absence declared here (not one read from Outlook)")
-    p.add_argument("id")
+    p = absences.add_parser("cancel", help="annule une absence déclarée ici (pas une absence lue dans Outlook)")
+    p.add_argument("id", help="identifiant de l'absence (voir « absences list »)")
     p.set_defaults(handler=absences_cancel)
 
     if plan is not None:
         p = plan.add_parser(
-            "reload", help="make the running service re-read its plan file (kept if invalid; exit 1 then)"
+            "reload",
+            help=(
+                "fait relire son fichier de planning au service en marche "
+                "(l'ancien est gardé s'il est invalide ; code de sortie 1 alors)"
+            ),
         )
-        p.add_argument("--url", help="the service's address (default: http://127.0.0.1:PERMANENCE_PORT)")
-        p.add_argument("--timeout", type=float, default=30.0)
+        p.add_argument("--url", help="adresse du service (par défaut : http://127.0.0.1:PERMANENCE_PORT)")
+        p.add_argument(
+            "--timeout", type=float, default=30.0, help="attente maximale de la réponse du service, en secondes (30)"
+        )
         p.set_defaults(handler=plan_reload)
         p = plan.add_parser(
             "approve",

@@ -485,10 +485,12 @@ def run(settings: Settings) -> int:
     check_authentication(settings)
     check_test_clock(settings)
     if not settings.has_credentials:
+        # The address itself would be redacted (a run of digits): the port and what it is.
         log.warning(
-            "no Bot Framework credentials: listening on %s:%s (loopback only) for the Agents Playground",
-            settings.host,
+            "no Bot Framework credentials: listening on the loopback interface only, port %d, "
+            "for the Agents Playground",
             settings.port,
+            extra={"event": "startup.listen"},
         )
     web.run_app(
         create_app(settings), host=settings.host, port=settings.port, print=None, access_log=None, handle_signals=True

@@ -41,22 +41,36 @@ async def _verify(settings: Settings, anchor_file: Path) -> tuple[ChainReport, i
         await store.dispose()
 
 
+# Why the chain does not verify, as the operator reads it (the store says it in English).
+REASONS = {
+    "the retention checkpoint was altered": "le point de reprise de la conservation a été modifié",
+    "an entry without a MAC was added after the chain started": (
+        "une entrée sans MAC a été ajoutée après le début de la chaîne"
+    ),
+    "an entry is missing or was moved": "une entrée manque ou a été déplacée",
+    "an entry was altered or moved": "une entrée a été modifiée ou déplacée",
+}
+
+
 def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     anchor_file = args.anchors or settings.effective_audit_anchor_file
     report, anchored, forged = asyncio.run(_verify(settings, anchor_file))
     if forged:
-        print(f"{forged} anchor lines in {anchor_file} have a wrong signature: not trusted", file=sys.stderr)
-    legacy = f"; {report.legacy} older entries from before the chain (not protected)" if report.legacy else ""
-    purged = f", positions up to {report.checkpoint_seq} removed by retention" if report.checkpoint_seq else ""
+        print(f"{forged} lignes d'ancrage de {anchor_file} ont une signature fausse : ignorées", file=sys.stderr)
+    legacy = f" ; {report.legacy} entrées antérieures à la chaîne (non protégées)" if report.legacy else ""
+    purged = (
+        f", positions jusqu'à {report.checkpoint_seq} supprimées par la conservation" if report.checkpoint_seq else ""
+    )
     if not report.ok:
         print(
-            f"audit trail TAMPERED at position {report.first_bad}: {report.reason} "
-            f"({report.checked} entries verified before it{purged})",
+            f"journal d'audit MODIFIÉ à la position {report.first_bad} : "
+            f"{REASONS.get(report.reason or '', report.reason)} "
+            f"({report.checked} entrées vérifiées avant elle{purged})",
             file=sys.stderr,
         )
         return 1
-    print(f"audit trail intact: {report.checked} entries chained{purged}{legacy}")
-    print(f"head: position {report.head_seq}, mac {report.head_mac}; {anchored} anchors compared ({anchor_file})")
+    print(f"journal d'audit intact : {report.checked} entrées chaînées{purged}{legacy}")
+    print(f"tête : position {report.head_seq}, mac {report.head_mac} ; {anchored} ancrages comparés ({anchor_file})")
     return 1 if forged else 0
 
 
@@ -64,7 +78,7 @@ def _since(value: str) -> datetime:
     try:
         day = date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
     return datetime(day.year, day.month, day.day, tzinfo=texts.PARIS).astimezone(UTC)
 
 
@@ -84,7 +98,7 @@ def audit_show(args: argparse.Namespace, settings: Settings) -> int:
     rows: list[dict[str, Any]] = [
         {
             "position": e.seq,
-            "at": e.at.astimezone(texts.PARIS).isoformat(),
+            "at": e.at.astimezone(texts.PARIS).isoformat(timespec="seconds"),  # with its offset
             "actor": e.actor,
             "action": e.action,
             "subject_type": e.subject_type,
@@ -100,11 +114,11 @@ def audit_show(args: argparse.Namespace, settings: Settings) -> int:
         position = "-" if row["position"] is None else str(row["position"])
         by = f"  ({row['operator']})" if row["operator"] else ""
         print(
-            f"{position:>6}  {row['at'][:19]}  {row['actor']:<22} {row['action']:<24} "
+            f"{position:>6}  {row['at']}  {row['actor']:<22} {row['action']:<24} "
             f"{row['subject_type']}:{row['subject_id']}{by}"
         )
     if not rows:
-        print("no audit entry" + (" since that date" if args.since else ""))
+        print("aucune entrée d'audit" + (" depuis cette date" if args.since else ""))
     return 0
 
 
@@ -125,26 +139,30 @@ def keys_status(args: argparse.Namespace, settings: Settings) -> int:
         total = counts["padded"] + counts["unpadded"]
         notes = []
         if key_id == current:
-            notes.append("current")
+            notes.append("actuelle")
         if key_id not in configured:
-            notes.append("NOT CONFIGURED: these values cannot be read")
+            notes.append("NON CONFIGURÉE : ces valeurs sont illisibles")
         elif total == 0 and key_id != current:
-            notes.append("unused: may be removed")
+            notes.append("inutilisée : peut être retirée")
         if counts["unpadded"]:
-            notes.append(f"{counts['unpadded']} in the old unpadded form: run 'permanence keys rotate'")
-        print(f"{key_id}: {total} values" + (f" ({'; '.join(notes)})" if notes else ""))
+            notes.append(
+                f"{counts['unpadded']} sous l'ancienne forme sans bourrage : lancez « permanence keys rotate »"
+            )
+        print(f"{key_id} : {total} valeurs" + (f" ({' ; '.join(notes)})" if notes else ""))
     return 0
 
 
 def register(subparsers: Any) -> None:
     """Add `audit verify` and `audit show` to the `permanence` command line."""
-    audit = subparsers.add_parser("audit", help="the audit trail (tamper-evident)").add_subparsers(
+    audit = subparsers.add_parser("audit", help="le journal d'audit (toute modification est détectée)").add_subparsers(
         dest="sub", required=True
     )
-    p = audit.add_parser("verify", help="check the chain of audit entries; exit 1 if it was tampered with")
-    p.add_argument("--anchors", type=Path, help="the anchors file kept outside the database (default: the setting)")
+    p = audit.add_parser("verify", help="vérifie la chaîne du journal d'audit ; code de sortie 1 s'il a été modifié")
+    p.add_argument("--anchors", type=Path, help="le fichier d'ancrages gardé hors de la base (par défaut : le réglage)")
     p.set_defaults(handler=audit_verify)
-    p = audit.add_parser("show", help="list the audit entries (for the data protection officer)")
-    p.add_argument("--since", type=_since, help="from this day on (YYYY-MM-DD, Paris time)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = audit.add_parser(
+        "show", help="liste les entrées du journal d'audit (pour la déléguée à la protection des données)"
+    )
+    p.add_argument("--since", type=_since, help="à partir de ce jour (AAAA-MM-JJ, heure de Paris)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=audit_show)

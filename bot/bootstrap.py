@@ -131,6 +131,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     provider = overrides.provider(settings)
     # The embedded calendar names an appointment's event in its booking's transaction.
     app.context.immediate_calendar = provider if isinstance(provider, LocalCalendar) else None
+    app.context.urgent_mail = provider.name != "local"
     if hasattr(provider, "observe_request"):  # Microsoft Graph: call latency histogram
         provider.observe_request = lambda what, seconds: metrics.observe(
             "permanence_graph_request_seconds", seconds, operation=what

@@ -5,18 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from booking.absence import Absence, absence_at
 from booking.budget import day_budget
+from booking.document import Deployment
 from booking.errors import PlanError
 from booking.holidays import FrenchHolidays
-from booking.plan import expand_plan
+from booking.plan import ExplicitDay, PlanDay, expand_plan
 from bot import admin_cli, audit_cli, ops_cli, rights_cli, texts
 from bot.audit_cli import operator
+from bot.cli_french import FrenchParser
 from bot.clock import check_test_clock, service_clock
 from bot.runtime import StartupError
 from bot.settings import Settings
@@ -44,17 +48,32 @@ def _date_arg(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date invalide (AAAA-MM-JJ attendu) : {value!r}") from err
 
 
 def _datetime_arg(value: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as err:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date and time: {value!r}") from err
+        raise argparse.ArgumentTypeError(f"date et heure invalides (ISO 8601 attendu) : {value!r}") from err
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=texts.PARIS)
     return moment
+
+
+# What a count is of, as the operator reads it (purge, dossiers).
+COUNTED = {
+    "appointments": "rendez-vous",
+    "urgent_requests": "demandes urgentes",
+    "agents": "agents",
+    "conversation_state": "états de conversation",
+    "outbox": "lignes de la file d'envoi",
+    "idempotency_keys": "clés d'idempotence",
+    "audit": "entrées d'audit",
+    "absences": "absences",
+    "calendar": "entrées d'agenda",
+    "history": "historiques",
+}
 
 
 def _iso(moment: datetime) -> str:
@@ -65,19 +84,48 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
     deployment = settings.load_deployment()
     worker_id = args.worker or deployment.directory.zones[0].worker_id
     if worker_id not in deployment.plans:
-        print(f"permanence plan show: no plan for worker {worker_id!r}", file=sys.stderr)
+        print(f"permanence plan show : aucun planning pour {worker_id!r}", file=sys.stderr)
         return 2
     plan = deployment.plans[worker_id]
     holidays = FrenchHolidays(deployment.subdivision)
-    calendar = expand_plan(plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), holidays)
+    first, last = date(args.year, 1, 1), date(args.year + 1, 1, 1)
+    added, absences = _worker_year(settings, deployment, worker_id, first, last)
+    calendar = expand_plan(plan, first, last, holidays, added)
     today = service_clock(settings)().astimezone(texts.PARIS).date()
+    directory = deployment.directory
+
+    def away(day: PlanDay) -> tuple[bool, str | None]:
+        """Whether she is away that day, and who was named to act for her."""
+        absence = absence_at(worker_id, day.start, absences)
+        return absence is not None, absence.replacement_id if absence else None
+
+    def said(day: PlanDay) -> str:
+        absent, replacement = away(day)
+        kind = texts.DAY_KIND[day.kind]
+        if day.date in added_dates:
+            kind += " (ajoutée dans le calendrier)"
+        if not absent:
+            return kind
+        if replacement:
+            return f"{kind} — absente, remplacée par {directory.worker(replacement).name}"
+        return f"{kind} — absente"
+
+    added_dates = {a.date for a in added}
     budget = day_budget(plan, calendar, args.year, today)
     if args.json:
         document = {
             "year": args.year,
             "worker": worker_id,
             "days": [
-                {"date": d.date.isoformat(), "kind": d.kind.value, "start": _iso(d.start), "end": _iso(d.end)}
+                {
+                    "date": d.date.isoformat(),
+                    "kind": d.kind.value,
+                    "start": _iso(d.start),
+                    "end": _iso(d.end),
+                    "added": d.date in added_dates,
+                    "absent": away(d)[0],
+                    "replacement": away(d)[1],
+                }
                 for d in calendar.days
             ],
             "skipped": [
@@ -99,7 +147,7 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"Planning {args.year} — {deployment.directory.worker(worker_id).name}")
     for d in calendar.days:
-        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {texts.DAY_KIND[d.kind]}")
+        print(f"  {texts.day(d.date):<32} {texts.hour(d.start)} – {texts.hour(d.end)}  {said(d)}")
     if calendar.skipped:
         print("Jours non tenus :")
         for s in calendar.skipped:
@@ -110,6 +158,25 @@ def plan_show(args: argparse.Namespace, settings: Settings) -> int:
         f"{budget.used} déjà passés ; solde {budget.remaining:+d}."
     )
     return 0
+
+
+def _worker_year(
+    settings: Settings, deployment: Deployment, worker_id: str, start: date, end: date
+) -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+    """The days the worker added from the chat (or Outlook) and her absences, from the store; none
+    when there is no database yet (a plan being prepared before the service first ran)."""
+    if not settings.database_url and not (settings.data_dir / "permanence.db").exists():
+        return (), []
+    from bot.bootstrap import open_application  # imports storage: only when there is a store
+
+    async def run() -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+        store, app = await open_application(settings, deployment=deployment)
+        try:
+            return await app.offers.worker_year(worker_id=worker_id, start=start, end=end)
+        finally:
+            await store.dispose()
+
+    return asyncio.run(run())
 
 
 def slots(args: argparse.Namespace, settings: Settings) -> int:
@@ -123,14 +190,14 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
             topic = directory.topic(args.topic)
         except KeyError:
             known = ", ".join(t.id for t in directory.topics)
-            print(f"permanence slots: unknown topic {args.topic!r} (known: {known})", file=sys.stderr)
+            print(f"permanence slots : sujet inconnu {args.topic!r} (connus : {known})", file=sys.stderr)
             return 2
     site_id = args.site or directory.head_office.id
     if site_id not in {s.id for s in directory.sites}:
-        print(f"permanence slots: unknown site {site_id!r}", file=sys.stderr)
+        print(f"permanence slots : site inconnu {site_id!r}", file=sys.stderr)
         return 2
     if not 1 <= args.days <= 366:
-        print("permanence slots: --days must be between 1 and 366", file=sys.stderr)
+        print("permanence slots : --days doit être compris entre 1 et 366", file=sys.stderr)
         return 2
     now = args.as_of or service_clock(settings)()
     offer = asyncio.run(
@@ -139,8 +206,8 @@ def slots(args: argparse.Namespace, settings: Settings) -> int:
     horizon_end = now + deployment.plans[offer.titular.id].horizon
     if datetime.combine(args.start, datetime.min.time(), tzinfo=texts.PARIS).astimezone(UTC) >= horizon_end:
         print(
-            f"note: the period starts after the booking horizon ({texts.day(horizon_end)}); "
-            "use --as-of to see it as an agent will later.",
+            f"note : la période commence après l'horizon de réservation ({texts.day(horizon_end)}) ; "
+            "--as-of la montre comme un agent la verra plus tard.",
             file=sys.stderr,
         )
     if args.json:
@@ -182,7 +249,7 @@ def db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await store.dispose()
 
-    print(f"database schema at revision {asyncio.run(upgrade())}")
+    print(f"schéma de la base à la révision {asyncio.run(upgrade())}")
     return 0
 
 
@@ -190,7 +257,7 @@ def keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
     from bot.runtime import rotate_keys
 
     current, changed = asyncio.run(rotate_keys(settings, now=service_clock(settings)(), operator=operator()))
-    print(f"{changed} values re-encrypted under key {current}")
+    print(f"{changed} {'valeur rechiffrée' if changed <= 1 else 'valeurs rechiffrées'} sous la clé {current}")
     return 0
 
 
@@ -203,9 +270,12 @@ def manifest_build(args: argparse.Namespace, settings: Settings) -> int:
     try:
         path = build(settings, version, Path(args.output))
     except ManifestError as err:
-        print(f"permanence manifest build: {err}", file=sys.stderr)
+        print(f"permanence manifest build : {err}", file=sys.stderr)
         return 2
-    print(f"Teams app package written to {path} (upload it in Teams admin center > Manage apps)")
+    print(
+        f"paquet de l'application Teams écrit dans {path} "
+        "(à charger dans le centre d'administration Teams > Gérer les applications)"
+    )
     return 0
 
 
@@ -226,7 +296,7 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
 
     deployment = settings.load_deployment()
     if args.quarter is not None and not 1 <= args.quarter <= 4:
-        print("permanence report: --quarter must be 1 to 4", file=sys.stderr)
+        print("permanence report : --quarter doit être compris entre 1 et 4", file=sys.stderr)
         return 2
     first_month = 1 if args.quarter is None else 3 * args.quarter - 2
     start = datetime(args.year, first_month, 1, tzinfo=texts.PARIS)
@@ -324,10 +394,14 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         "totaux ou des autres rapports de la même année ; aucune donnée nominative."
     )
     print(f"Rendez-vous tenus ou à venir : {result.held if result.held is not None else shown}")
+    # Rows in the order the chat shows them (the plan's sites and topics, the modes, ...),
+    # « Non précisé » and anything unknown last.
+    order = {key: index for index, key in enumerate(labels)}
+    order["non_precise"] = len(order)
     for name, heading in REPORT_TABLES.items():
         table = result.tables[name]
         print(f"{heading} :")
-        for cell in table.cells:
+        for cell in sorted(table.cells, key=lambda c: (order.get(c.key, len(order) + 1), c.key)):
             print(f"  {labels.get(cell.key, cell.key):<74} {cell.shown():>6}")
     lead = f"{result.median_lead_days} jours" if result.median_lead_days is not None else shown
     callback = f"{result.median_callback_hours} h" if result.median_callback_hours is not None else shown
@@ -346,8 +420,8 @@ def purge(args: argparse.Namespace, settings: Settings) -> int:
         )
 
     counts = _with_store(settings, run)
-    verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb}: " + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in counts.items()))
+    verb = "seraient supprimés" if args.dry_run else "supprimés"
+    print(f"{verb} : " + ", ".join(f"{n} {COUNTED.get(what, what)}" for what, n in counts.items()))
     return 0
 
 
@@ -359,10 +433,12 @@ def _passphrase(confirm: bool) -> str:
     if given:
         return given
     if not sys.stdin.isatty():
-        raise StartupError("set PERMANENCE_DOSSIERS_PASSPHRASE (no terminal to ask for the passphrase)")
-    first = getpass.getpass("Passphrase (hand it over separately from the file): ")
-    if confirm and getpass.getpass("Again: ") != first:
-        raise StartupError("the two passphrases differ")
+        raise StartupError(
+            "définissez PERMANENCE_DOSSIERS_PASSPHRASE (pas de terminal pour demander la phrase secrète)"
+        )
+    first = getpass.getpass("Phrase secrète (à transmettre à part du fichier) : ")
+    if confirm and getpass.getpass("Encore une fois : ") != first:
+        raise StartupError("les deux phrases secrètes diffèrent")
     return first
 
 
@@ -383,13 +459,13 @@ def dossiers_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         data = _with_store(settings, run)
     except SealError as err:
-        print(f"permanence dossiers export: {err}", file=sys.stderr)
+        print(f"permanence dossiers export : {err}", file=sys.stderr)
         return 2
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.touch(mode=0o600)
     output.write_bytes(data)
-    print(f"sealed export written to {output} ({len(data)} bytes); hand the passphrase over separately")
+    print(f"export scellé écrit dans {output} ({len(data)} octets) ; transmettez la phrase secrète à part")
     print(_unlinked_note(payload_note))
     return 0
 
@@ -401,7 +477,7 @@ def _unseal(command: str, file: str) -> tuple[Any, dict[str, Any]] | None:
     try:
         return unseal(Path(file).read_bytes(), _passphrase(confirm=False))
     except (SealError, OSError) as err:
-        print(f"permanence dossiers {command}: {err}", file=sys.stderr)
+        print(f"permanence dossiers {command} : {err}", file=sys.stderr)
         return None
 
 
@@ -410,8 +486,8 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
     if opened is None:
         return 2
     info, payload = opened
-    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in info.counts.items())
-    print(f"seal intact: export of {info.created_at} ({info.scope}), {counts}; sha256 {info.digest}")
+    counts = ", ".join(f"{n} {COUNTED.get(k, k)}" for k, n in info.counts.items())
+    print(f"sceau intact : export du {info.created_at} ({info.scope}), {counts} ; sha256 {info.digest}")
     print(_unlinked_note(payload))
     return 0
 
@@ -419,10 +495,11 @@ def dossiers_verify(args: argparse.Namespace, settings: Settings) -> int:
 def _unlinked_note(payload: dict[str, Any]) -> str:
     missing = int(payload.get("agents_without_object_id", 0))
     if not missing:
-        return "every agent carries her Entra id: the importer will recognise them"
+        return "chaque agent porte son identifiant Entra : l'import les reconnaîtra"
     return (
-        f"{missing} agent(s) recorded before their Entra id was kept could not be carried as recognisable: "
-        "their files are imported, and they will be seen as new agents when they write"
+        f"{missing} {'agent enregistré' if missing <= 1 else 'agents enregistrés'} avant que l'identifiant Entra "
+        "soit conservé ne peuvent pas être reconnus : leurs dossiers sont importés, et ils seront vus comme de "
+        "nouveaux agents lorsqu'ils écriront"
     )
 
 
@@ -441,9 +518,9 @@ def dossiers_import(args: argparse.Namespace, settings: Settings) -> int:
     try:
         counts = _with_store(settings, run)
     except SealError as err:
-        print(f"permanence dossiers import: {err}", file=sys.stderr)
+        print(f"permanence dossiers import : {err}", file=sys.stderr)
         return 2
-    print("imported: " + ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in counts.items()))
+    print("importés : " + ", ".join(f"{n} {COUNTED.get(k, k)}" for k, n in counts.items()))
     return 0
 
 
@@ -454,62 +531,89 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="permanence", description="Confidential appointments with the workplace social worker."
+    parser: argparse.ArgumentParser = FrenchParser(
+        prog="permanence",
+        description="Rendez-vous confidentiels avec l'assistante sociale du travail : l'outil d'exploitation.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMANDE", title="commandes")
 
-    p = commands.add_parser("serve", help="run the bot (HTTP server)")
+    p = commands.add_parser("serve", help="lance le bot (serveur HTTP)")
     p.set_defaults(handler=serve)
 
-    plan = commands.add_parser("plan", help="the permanence plan").add_subparsers(dest="sub", required=True)
-    p = plan.add_parser("show", help="every day of presence of a year, holidays skipped, and the budget")
-    p.add_argument("--year", type=int, help="default: this year")
-    p.add_argument("--worker", help="worker id from the plan (default: the titular)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    plan = commands.add_parser("plan", help="le planning des permanences").add_subparsers(dest="sub", required=True)
+    p = plan.add_parser(
+        "show",
+        help="chaque jour de présence d'une année (jours fériés écartés, journées ajoutées, absences) et le budget",
+    )
+    p.add_argument("--year", type=int, help="année civile, par exemple 2027 (par défaut : l'année en cours)")
+    p.add_argument("--worker", help="identifiant de l'assistante sociale dans le planning (par défaut : la titulaire)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=plan_show)
 
-    p = commands.add_parser("slots", help="bookable slots of the embedded calendar")
-    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="first day (YYYY-MM-DD)")
-    p.add_argument("--days", type=int, default=14)
-    p.add_argument("--topic", help="topic id from the plan (e.g. retraite)")
-    p.add_argument("--site", help="the agent's site id (default: head office)")
-    p.add_argument("--as-of", type=_datetime_arg, help="compute as if it were this moment (ISO 8601)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = commands.add_parser("slots", help="créneaux réservables du calendrier intégré")
+    p.add_argument("--from", dest="start", type=_date_arg, required=True, help="premier jour (AAAA-MM-JJ)")
+    p.add_argument("--days", type=int, default=14, help="nombre de jours affichés à partir de --from (14)")
+    p.add_argument("--topic", help="identifiant du sujet dans le planning (par exemple retraite)")
+    p.add_argument("--site", help="identifiant du site de l'agent (par défaut : le siège)")
+    p.add_argument("--as-of", type=_datetime_arg, help="calcule comme à cet instant (ISO 8601)")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=slots)
 
-    db = commands.add_parser("db", help="database").add_subparsers(dest="sub", required=True)
-    db.add_parser("upgrade", help="apply migrations").set_defaults(handler=db_upgrade)
-    manifest = commands.add_parser("manifest", help="Teams app package").add_subparsers(dest="sub", required=True)
-    p = manifest.add_parser("build", help="build the Teams app package (zip) from manifest/ and settings")
-    p.add_argument("--version", help="app version, e.g. 1.0.0 (default: the package's)")
-    p.add_argument("--output", default="build/permanence-teams-app.zip")
+    db = commands.add_parser("db", help="base de données").add_subparsers(dest="sub", required=True)
+    db.add_parser("upgrade", help="applique les migrations").set_defaults(handler=db_upgrade)
+    manifest = commands.add_parser("manifest", help="paquet de l'application Teams").add_subparsers(
+        dest="sub", required=True
+    )
+    p = manifest.add_parser(
+        "build", help="construit le paquet de l'application Teams (zip) depuis manifest/ et les réglages"
+    )
+    p.add_argument("--version", help="version de l'application, par exemple 1.0.0 (par défaut : celle du paquet)")
+    p.add_argument(
+        "--output",
+        default="build/permanence-teams-app.zip",
+        help="fichier zip à écrire (par défaut : build/permanence-teams-app.zip)",
+    )
     p.set_defaults(handler=manifest_build)
-    p = commands.add_parser("report", help="aggregate activity report (quarterly or yearly), small counts hidden")
-    p.add_argument("--year", type=int, help="default: this year")
-    p.add_argument("--quarter", type=int, help="1 to 4 (default: the whole year)")
-    p.add_argument("--threshold", type=int, default=5, help="hide counts below this (at least 2)")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--provisional", action="store_true", help="report a period that is not over (marked provisional)")
+    p = commands.add_parser(
+        "report", help="rapport d'activité agrégé (trimestriel ou annuel), petits effectifs masqués"
+    )
+    p.add_argument("--year", type=int, help="année civile, par exemple 2027 (par défaut : l'année en cours)")
+    p.add_argument("--quarter", type=int, help="trimestre, de 1 à 4 (par défaut : toute l'année)")
+    p.add_argument(
+        "--threshold",
+        type=int,
+        default=5,
+        help="masque les effectifs inférieurs à ce seuil (au moins 2 ; par défaut 5)",
+    )
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument("--provisional", action="store_true", help="rapport d'une période non terminée (marqué provisoire)")
     p.set_defaults(handler=report)
-    dossiers = commands.add_parser("dossiers", help="case files").add_subparsers(dest="sub", required=True)
-    p = dossiers.add_parser("export", help="sealed, encrypted export of the case files for a successor")
-    p.add_argument("--output", required=True)
-    p.add_argument("--open-only", action="store_true", help="only upcoming appointments and open urgent requests")
+    dossiers = commands.add_parser(
+        "dossiers", help="dossiers des agents : export scellé, vérification, import"
+    ).add_subparsers(dest="sub", required=True)
+    p = dossiers.add_parser("export", help="export scellé et chiffré des dossiers pour une successeure")
+    p.add_argument("--output", required=True, help="fichier scellé à écrire (créé en mode 0600)")
+    p.add_argument(
+        "--open-only", action="store_true", help="seulement les rendez-vous à venir et les demandes urgentes en cours"
+    )
     p.set_defaults(handler=dossiers_export)
-    p = dossiers.add_parser("verify", help="check a sealed export's seal and contents")
-    p.add_argument("file")
+    p = dossiers.add_parser("verify", help="vérifie le sceau et le contenu d'un export scellé")
+    p.add_argument("file", help="le fichier scellé (écrit par « dossiers export »)")
     p.set_defaults(handler=dossiers_verify)
-    p = dossiers.add_parser("import", help="import a sealed export (idempotent)")
-    p.add_argument("file")
-    p.add_argument("--assign-to", help="worker id of the successor who takes every file over")
+    p = dossiers.add_parser("import", help="importe un export scellé (sans effet si déjà importé)")
+    p.add_argument("file", help="le fichier scellé (écrit par « dossiers export »)")
+    p.add_argument("--assign-to", help="identifiant de la successeure qui reprend tous les dossiers")
     p.set_defaults(handler=dossiers_import)
-    p = commands.add_parser("purge", help="delete what retention no longer allows (also run daily by serve)")
-    p.add_argument("--dry-run", action="store_true", help="count only")
+    p = commands.add_parser(
+        "purge", help="supprime ce que les durées de conservation n'autorisent plus (fait aussi chaque jour par serve)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="compte seulement, sans rien supprimer")
     p.set_defaults(handler=purge)
-    keys = commands.add_parser("keys", help="encryption keys").add_subparsers(dest="sub", required=True)
-    keys.add_parser("rotate", help="re-encrypt under the newest key").set_defaults(handler=keys_rotate)
-    keys.add_parser("status", help="values per key id still in use").set_defaults(handler=audit_cli.keys_status)
+    keys = commands.add_parser("keys", help="clés de chiffrement").add_subparsers(dest="sub", required=True)
+    keys.add_parser("rotate", help="rechiffre tout sous la clé la plus récente").set_defaults(handler=keys_rotate)
+    keys.add_parser("status", help="nombre de valeurs par clé encore utilisée").set_defaults(
+        handler=audit_cli.keys_status
+    )
     audit_cli.register(commands)
     rights_cli.register(commands)  # agent export|erase
     ops_cli.register(commands, plan=plan)  # outbox, plan check, backup
@@ -518,6 +622,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader left early (`permanence plan show | head -1`): what it read is what it
+        # wanted, not an error. Python would also fail flushing stdout at exit: point it at
+        # /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings()
@@ -527,13 +644,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler: Handler = args.handler
         return handler(args, settings)
     except StartupError as err:
-        print(f"permanence: {err}", file=sys.stderr)
+        print(f"permanence : {err}", file=sys.stderr)
         return 2
     except PlanError as err:
-        print(f"permanence: invalid plan: {err}", file=sys.stderr)
+        print(f"permanence : planning invalide : {err}", file=sys.stderr)
         return 2
     except ValueError as err:  # pydantic's ValidationError is a ValueError
-        print(f"permanence: invalid settings: {err}", file=sys.stderr)
+        print(f"permanence : réglages invalides : {err}", file=sys.stderr)
         return 2
 
 

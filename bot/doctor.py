@@ -43,10 +43,15 @@ def settings_checks(settings: Settings) -> list[Check]:
     checks: list[Check] = []
     if not settings.has_credentials and not settings.host_is_loopback():
         checks.append(
-            problem("settings", "listen", "open_without_credentials", "no MicrosoftAppId: listen on 127.0.0.1 only")
+            problem(
+                "settings",
+                "listen",
+                "open_without_credentials",
+                "pas de MicrosoftAppId : écoutez sur 127.0.0.1 seulement",
+            )
         )
     elif settings.has_credentials and not settings.app_password.get_secret_value():
-        checks.append(warning("settings", "bot", "no_password", "MicrosoftAppId without MicrosoftAppPassword"))
+        checks.append(warning("settings", "bot", "no_password", "MicrosoftAppId sans MicrosoftAppPassword"))
     try:
         settings.reminder_offsets()
     except ValueError as err:
@@ -62,25 +67,25 @@ def settings_checks(settings: Settings) -> list[Check]:
         ]
         kind = settings.graph_credential
         if kind is CredentialKind.SECRET and not settings.graph_secret():
-            missing.append("PERMANENCE_GRAPH_CLIENT_SECRET or MicrosoftAppPassword")
+            missing.append("PERMANENCE_GRAPH_CLIENT_SECRET ou MicrosoftAppPassword")
         if kind is CredentialKind.CERTIFICATE and not (
             settings.graph_certificate_path and settings.graph_certificate_path.is_file()
         ):
-            missing.append("PERMANENCE_GRAPH_CERTIFICATE_PATH (a readable PEM file)")
+            missing.append("PERMANENCE_GRAPH_CERTIFICATE_PATH (un fichier PEM lisible)")
         if missing:
-            checks.append(problem("settings", "graph", "incomplete", "missing: " + ", ".join(missing)))
+            checks.append(problem("settings", "graph", "incomplete", "manquant : " + ", ".join(missing)))
         if not (settings.public_url.startswith("https://") and settings.graph_client_state.get_secret_value()):
             checks.append(
                 warning(
                     "settings",
                     "webhooks",
                     "off",
-                    "PERMANENCE_PUBLIC_URL (https) or PERMANENCE_GRAPH_CLIENT_STATE unset: no change "
-                    f"notifications, Outlook is polled every {settings.sync_interval_seconds} s",
+                    "PERMANENCE_PUBLIC_URL (https) ou PERMANENCE_GRAPH_CLIENT_STATE non défini : pas de "
+                    f"notification de changement, Outlook est interrogé toutes les {settings.sync_interval_seconds} s",
                 )
             )
     if not checks:
-        checks.append(ok("settings", "", f"calendar provider {settings.calendar_provider.value}"))
+        checks.append(ok("settings", "", f"agenda : {settings.calendar_provider.value}"))
     return checks
 
 
@@ -108,18 +113,22 @@ def budget_checks(deployment: Deployment, years: Sequence[int]) -> list[Check]:
     for worker_id, plan in sorted(deployment.plans.items()):
         for year in years:
             if not plan.covers(year):
-                detail = f"the plan covers {', '.join(map(str, plan.years))}: no slot is offered in {year}"
+                detail = f"le planning couvre {', '.join(map(str, plan.years))} : aucun créneau n'est proposé en {year}"
                 report = problem if year == years[0] else warning
                 checks.append(report("plan", f"{worker_id} {year}", "not_planned", detail))
                 continue
             calendar = expand_plan(plan, date(year, 1, 1), date(year + 1, 1, 1), holidays)
             budget = day_budget(plan, calendar, year, date(year, 1, 1))
             subject = f"{worker_id} {year}"
-            figures = f"{budget.planned} days planned, budget {budget.total}"
+            figures = f"{budget.planned} jours prévus, budget {budget.total}"
             if budget.planned > budget.total and year == years[0]:
-                checks.append(problem("plan", subject, "over_budget", f"{figures}: close days or order more"))
+                checks.append(
+                    problem("plan", subject, "over_budget", f"{figures} : fermez des jours ou commandez-en davantage")
+                )
             elif budget.planned > budget.total:
-                checks.append(warning("plan", subject, "over_budget", f"{figures}: close days or order more"))
+                checks.append(
+                    warning("plan", subject, "over_budget", f"{figures} : fermez des jours ou commandez-en davantage")
+                )
             elif budget.planned < budget.total:
                 checks.append(warning("plan", subject, "under_budget", figures))
             else:
@@ -137,10 +146,16 @@ def load_plan(settings: Settings, years: Sequence[int]) -> tuple[Deployment | No
     _, problems = check_plan_text(text)
     if problems:
         return None, [
-            problem("plan", "", "invalid", f"{where}: {len(problems)} problem(s); see 'permanence plan check {where}'")
+            problem(
+                "plan",
+                "",
+                "invalid",
+                f"{where} : {len(problems)} {'problème' if len(problems) <= 1 else 'problèmes'} ; "
+                f"voir « permanence plan check {where} »",
+            )
         ]
     deployment = settings.load_deployment()  # the same text, with the workers' identities applied
-    return deployment, [ok("plan", "", f"{where} loads"), *budget_checks(deployment, years)]
+    return deployment, [ok("plan", "", f"{where} se charge"), *budget_checks(deployment, years)]
 
 
 # -- keys and database ----------------------------------------------------------------------
@@ -153,7 +168,7 @@ def read_keyring(settings: Settings) -> tuple[Keyring | None, list[Check]]:
             keyring = Keyring.from_setting(
                 settings.encryption_key.get_secret_value(), settings.lookup_key.get_secret_value()
             )
-            return keyring, [ok("keys", "", f"from PERMANENCE_ENCRYPTION_KEY, current key {keyring.current}")]
+            return keyring, [ok("keys", "", f"depuis PERMANENCE_ENCRYPTION_KEY, clé actuelle {keyring.current}")]
         if not is_sqlite(settings.effective_database_url):
             return None, [
                 problem("keys", "", "missing", "PostgreSQL needs PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY")
@@ -162,15 +177,24 @@ def read_keyring(settings: Settings) -> tuple[Keyring | None, list[Check]]:
         legacy = settings.data_dir / "keys.json"
         if not path.exists() and legacy.exists():
             path = legacy
-            checks.append(warning("keys", "file", "legacy_location", f"{legacy}: move it to PERMANENCE_KEY_FILE"))
+            checks.append(
+                warning("keys", "file", "legacy_location", f"{legacy} : déplacez-le vers PERMANENCE_KEY_FILE")
+            )
         if not path.exists():
-            return None, [problem("keys", "file", "missing", f"no key file at {path}: nothing stored can be read")]
+            return None, [
+                problem(
+                    "keys",
+                    "file",
+                    "missing",
+                    f"aucun fichier de clés en {path} : rien de ce qui est stocké n'est lisible",
+                )
+            ]
         if not os.access(path, os.R_OK):
-            return None, [problem("keys", "file", "unreadable", f"{path} is not readable by this user")]
+            return None, [problem("keys", "file", "unreadable", f"{path} n'est pas lisible par cet utilisateur")]
         if stat.S_IMODE(path.stat().st_mode) & 0o077:
-            checks.append(warning("keys", "file", "too_open", f"{path} is readable by others: chmod 600"))
+            checks.append(warning("keys", "file", "too_open", f"{path} est lisible par d'autres : chmod 600"))
         keyring = Keyring.load_or_create(path)
-        return keyring, [*checks, ok("keys", "file", f"{path}, current key {keyring.current}")]
+        return keyring, [*checks, ok("keys", "file", f"{path}, clé actuelle {keyring.current}")]
     except (KeyringError, OSError, ValueError) as err:
         return None, [problem("keys", "", "invalid", f"{type(err).__name__}: {err}")]
 
@@ -183,15 +207,22 @@ async def key_usage_checks(store: Store) -> list[Check]:
         total = counts["padded"] + counts["unpadded"]
         if key_id not in store.keyring.keys:
             checks.append(
-                problem("keys", key_id, "not_configured", f"{total} values under key {key_id}, which is not configured")
+                problem(
+                    "keys", key_id, "not_configured", f"{total} valeurs sous la clé {key_id}, qui n'est pas configurée"
+                )
             )
         elif counts["unpadded"]:
             checks.append(
-                warning("keys", key_id, "unpadded", f"{counts['unpadded']} old values: run 'permanence keys rotate'")
+                warning(
+                    "keys",
+                    key_id,
+                    "unpadded",
+                    f"{counts['unpadded']} anciennes valeurs : lancez « permanence keys rotate »",
+                )
             )
         else:
             checks.append(
-                ok("keys", key_id, f"{total} values" + (" (current)" if key_id == store.keyring.current else ""))
+                ok("keys", key_id, f"{total} valeurs" + (" (actuelle)" if key_id == store.keyring.current else ""))
             )
     return checks
 
@@ -216,10 +247,10 @@ async def database_checks(store: Store) -> list[Check]:
                 "database",
                 "schema",
                 "not_at_head",
-                f"at {current or 'nothing'}, expected {head}: run 'permanence db upgrade'",
+                f"à {current or 'rien'}, attendu {head} : lancez « permanence db upgrade »",
             )
         ]
-    return [ok("database", "", f"{store.dialect}, schema at {head}")]
+    return [ok("database", "", f"{store.dialect}, schéma à {head}")]
 
 
 async def plan_identity_checks(store: Store, deployment: Deployment) -> list[Check]:
@@ -285,8 +316,8 @@ async def provider_checks(provider: Provider) -> list[Check]:
     try:
         await check()
     except CalendarError as err:
-        return [problem("calendar", "", err.code[:40], f"no Graph token ({err.code}): check the credentials")]
-    return [ok("calendar", "", "Microsoft Graph token obtained")]
+        return [problem("calendar", "", err.code[:40], f"pas de jeton Graph ({err.code}) : vérifiez les identifiants")]
+    return [ok("calendar", "", "jeton Microsoft Graph obtenu")]
 
 
 async def examine(settings: Settings, *, now: datetime, provider_factory: ProviderFactory | None = None) -> list[Check]:
@@ -302,7 +333,9 @@ async def examine(settings: Settings, *, now: datetime, provider_factory: Provid
     url = settings.effective_database_url
     database = settings.data_dir / "permanence.db"
     if is_sqlite(url) and not settings.database_url and not await asyncio.to_thread(database.exists):
-        checks.append(problem("database", "", "missing", f"no database at {database}: run 'permanence db upgrade'"))
+        checks.append(
+            problem("database", "", "missing", f"aucune base en {database} : lancez « permanence db upgrade »")
+        )
         return checks
     # The database is reached even without keys (a throwaway keyring reads nothing secret).
     spare = Keyring(keys={"doctor": secrets.token_bytes(32)}, current="doctor", lookup_key=secrets.token_bytes(32))

@@ -53,6 +53,7 @@ FIELDS = (
     "duration_ms",
     "operation",
     "client_request_id",
+    "worker",  # a worker's id in the plan (such as "ass"): not personal data
 )  # the extra fields written, nothing else
 
 _URL = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s\"'<>?#]+)[^\s\"'<>]*")
@@ -73,6 +74,10 @@ def redact(text: str) -> str:
     return _IDS.sub("…", text)
 
 
+# A printf-style placeholder of a library's format string (its arguments are never written).
+_PLACEHOLDER = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(?:\d+|\*)?(?:\.\d+)?[sdrifuxXeEgGcao]")
+
+
 def _own(name: str) -> bool:
     return name == "root" or name == "__main__" or name.split(".", 1)[0] in OWN_LOGGERS
 
@@ -88,7 +93,11 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         # A library's arguments carry the data (URLs, bodies, names); its format string is its
         # own static text, so only that is kept.
-        message = record.getMessage() if _own(record.name) else str(record.msg)
+        # Its placeholders read « … » (left out), not an unfilled « %s ».
+        if _own(record.name):
+            message = record.getMessage()
+        else:
+            message = _PLACEHOLDER.sub("…", str(record.msg)).replace("%%", "%")
         entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,

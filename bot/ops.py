@@ -65,6 +65,6 @@ def _sqlite_copy(source: Path, target: Path) -> None:
 async def backup_sqlite(database: Path, target: Path) -> int:
     """Copy the embedded SQLite database to `target` (mode 0600); returns its size in bytes."""
     if not await asyncio.to_thread(database.exists):
-        raise BackupError(f"no database at {database}: nothing to back up")
+        raise BackupError(f"aucune base en {database} : rien à sauvegarder")
     await asyncio.to_thread(_sqlite_copy, database, target)
     return (await asyncio.to_thread(target.stat)).st_size

@@ -33,10 +33,10 @@ class PlanProblem:
     english: str
 
     def lines(self, file: str) -> list[str]:
-        where_fr = f"{file}, ligne {self.line}" if self.line else file
-        where_en = f"{file}, line {self.line}" if self.line else file
+        """What the operator reads (in French, as the whole command line speaks)."""
+        where = f"{file}, ligne {self.line}" if self.line else file
         key = f" ({self.path})" if self.path else ""
-        return [f"{where_fr}{key} : {self.french}", f"{where_en}{key}: {self.english}"]
+        return [f"{where}{key} : {self.french}"]
 
 
 @cache
@@ -228,16 +228,10 @@ def budget_warnings(deployment: Deployment, years: Iterable[int]) -> list[str]:
     for worker_id, plan in deployment.plans.items():
         for year in years:
             if not plan.covers(year):
-                warnings.append(
-                    f"{worker_id}, {year} : année non planifiée, aucun créneau ne sera proposé "
-                    f"({year} is not in the plan's years)"
-                )
+                warnings.append(f"{worker_id}, {year} : année non planifiée, aucun créneau ne sera proposé")
                 continue
             calendar = expand_plan(plan, date(year, 1, 1), date(year + 1, 1, 1), holidays)
             budget = day_budget(plan, calendar, year, date(year, 1, 1))
             if budget.planned != budget.total:
-                warnings.append(
-                    f"{worker_id}, {year} : {budget.planned} jours prévus pour un budget de {budget.total} "
-                    f"({budget.planned} days planned, budget {budget.total})"
-                )
+                warnings.append(f"{worker_id}, {year} : {budget.planned} jours prévus pour un budget de {budget.total}")
     return warnings

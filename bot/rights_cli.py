@@ -17,14 +17,31 @@ from bot.audit_cli import operator
 from bot.clock import service_clock
 from bot.settings import Settings
 
-UNKNOWN = "no agent is known by this Entra object id (never used the service, or already erased)"
+UNKNOWN = "aucun agent connu sous cet identifiant Entra (jamais venu sur le service, ou déjà effacé)"
 TAMPERED = (
-    "the profile found for this Entra object id does not hold her sealed id (changed in the database): "
-    "nothing shown or erased; restore it from a backup (see docs/architecture.md)"
+    "le profil trouvé pour cet identifiant Entra ne porte pas son identifiant scellé (modifié dans la base) : "
+    "rien n'est affiché ni effacé ; restaurez-le depuis une sauvegarde (voir docs/architecture.md)"
 )
 
 
-def _document(data: PersonalData) -> dict[str, Any]:
+Labels = dict[str, dict[str, str]]  # "site" | "topic" -> id -> what the chat calls it
+
+
+def _labels(settings: Settings) -> Labels:
+    """What the chat calls each site and topic (an id the plan no longer has stays as it is)."""
+    try:
+        directory = settings.load_deployment().directory
+    except Exception:  # noqa: BLE001 - the export never fails for want of a plan: ids then
+        return {}
+    return {"site": {s.id: s.name for s in directory.sites}, "topic": {t.id: t.label for t in directory.topics}}
+
+
+def _document(data: PersonalData, labels: Labels | None = None) -> dict[str, Any]:
+    labels = labels or {}
+
+    def label(kind: str, key: str | None) -> str | None:
+        return labels.get(kind, {}).get(key, key) if key else key
+
     def iso(moment: datetime) -> str:
         return moment.astimezone(texts.PARIS).isoformat()
 
@@ -35,6 +52,7 @@ def _document(data: PersonalData) -> dict[str, Any]:
             "email": agent.email,
             "phone": agent.phone,
             "site": agent.site_id,
+            "site_name": label("site", agent.site_id),
             "conversation_kept": agent.has_conversation,
             "first_contact": iso(agent.created_at),
             "kept_until": iso(data.profile_kept_until),
@@ -47,7 +65,9 @@ def _document(data: PersonalData) -> dict[str, Any]:
                 "mode": a.mode.value,
                 "status": a.status.value,
                 "site": a.site_id,
+                "site_name": label("site", a.site_id),
                 "topic": a.topic_id,
+                "topic_label": label("topic", a.topic_id),
                 "message": a.message,
                 "kept_until": iso(a.kept_until),
                 "erasable": a.erasable,
@@ -88,12 +108,12 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         data = asyncio.run(_export(settings, args.entra_id))
     except NotFound:
-        print(f"permanence agent export: {UNKNOWN}", file=sys.stderr)
+        print(f"permanence agent export : {UNKNOWN}", file=sys.stderr)
         return 1
     except Tampered:
-        print(f"permanence agent export: {TAMPERED}", file=sys.stderr)
+        print(f"permanence agent export : {TAMPERED}", file=sys.stderr)
         return 1
-    document = _document(data)
+    document = _document(data, _labels(settings))
     if args.json:
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
@@ -102,13 +122,15 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
     print(f"  Nom : {profile['name']}")
     print(f"  Adresse : {profile['email'] or '—'}")
     print(f"  Téléphone : {profile['phone'] or '—'}")
-    print(f"  Site : {profile['site'] or '—'}")
+    print(f"  Site : {profile['site_name'] or '—'}")
     print(f"  Conservées jusqu'au {texts.day(data.profile_kept_until)}")
     print(f"Rendez-vous ({len(data.appointments)}) :")
     for a in data.appointments:
         status = texts.DATA_STATUS_LABELS.get(a.status.value, a.status.value)
         print(f"  {a.reference}  {texts.day_and_hour(a.start)}  {texts.MODE_LABELS[a.mode.value]}  {status}")
-        print(f"      sujet : {a.topic_id or '—'} ; message : {a.message or '—'}")
+        appointment = next(d for d in document["appointments"] if d["reference"] == a.reference)
+        print(f"      site : {appointment['site_name'] or '—'} ; sujet : {appointment['topic_label'] or '—'}")
+        print(f"      message : {a.message or '—'}")
         print(f"      conservé jusqu'au {texts.day(a.kept_until)}" + ("" if a.erasable else " (à venir : conservé)"))
     print(f"Demandes urgentes ({len(data.urgent)}) :")
     for r in data.urgent:
@@ -116,7 +138,7 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {r.reference}  {texts.day_and_hour(r.received_at)}  {status}")
         print(f"      situation : {r.description or '—'} ; téléphone : {r.phone or '—'}")
         print(f"      conservée jusqu'au {texts.day(r.kept_until)}" + ("" if r.erasable else " (en cours : conservée)"))
-    print(texts.DATA_AUDIT.format(days=data.audit_days))
+    print(texts.data_audit(data.audit_days))
     return 0
 
 
@@ -141,13 +163,15 @@ def _confirmed(data: PersonalData) -> bool:
     past = sum(a.erasable for a in data.appointments)
     taken = sum(r.erasable for r in data.urgent)
     print(
-        f"would erase: {past} past or cancelled appointment(s), {taken} urgent request(s) already taken"
-        + (", and the agent's profile" if data.profile_erasable else "")
+        f"seraient effacés : {past} "
+        f"{texts.plural(past, 'rendez-vous passé ou annulé', 'rendez-vous passés ou annulés')}, "
+        f"{taken} {texts.plural(taken, 'demande urgente déjà prise', 'demandes urgentes déjà prises')} en charge"
+        + (", et le profil de l'agent" if data.profile_erasable else "")
     )
     if not sys.stdin.isatty():
-        print("nothing erased: run again with --yes to erase", file=sys.stderr)
+        print("rien n'est effacé : relancez avec --yes pour effacer", file=sys.stderr)
         return False
-    return input("Erase? [y/N] ").strip().lower() in ("y", "yes", "o", "oui")
+    return input("Effacer ? [o/N] ").strip().lower() in ("y", "yes", "o", "oui")
 
 
 def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
@@ -158,36 +182,46 @@ def agent_erase(args: argparse.Namespace, settings: Settings) -> int:
                 return 1
         erasure = asyncio.run(_erase(settings, args.entra_id, dry_run=False))
     except NotFound:
-        print(f"permanence agent erase: {UNKNOWN}", file=sys.stderr)
+        print(f"permanence agent erase : {UNKNOWN}", file=sys.stderr)
         return 1
     except Tampered:
-        print(f"permanence agent erase: {TAMPERED}", file=sys.stderr)
+        print(f"permanence agent erase : {TAMPERED}", file=sys.stderr)
         return 1
     if not isinstance(erasure, Erasure):
         return 1
+    appointments, urgent = erasure.appointments, erasure.urgent
     print(
-        f"erased: {erasure.appointments} appointment(s) detached and emptied, {erasure.urgent} urgent request(s); "
-        + ("profile deleted" if erasure.profile else "profile kept")
+        f"effacés : {appointments} "
+        f"{texts.plural(appointments, 'rendez-vous détaché et vidé', 'rendez-vous détachés et vidés')}, "
+        f"{urgent} {texts.plural(urgent, 'demande urgente', 'demandes urgentes')} ; "
+        + ("profil supprimé" if erasure.profile else "profil conservé")
     )
     if erasure.kept_appointments or erasure.kept_urgent:
+        kept, still_open = erasure.kept_appointments, erasure.kept_urgent
         print(
-            f"kept: {erasure.kept_appointments} upcoming appointment(s) (cancel them first) and "
-            f"{erasure.kept_urgent} open urgent request(s), with the profile they need"
+            f"conservés : {kept} rendez-vous à venir (à annuler d'abord) et "
+            f"{still_open} {texts.plural(still_open, 'demande urgente en cours', 'demandes urgentes en cours')}, "
+            "avec le profil dont ils ont besoin"
         )
-    print("kept by law: the audit trail (ids and actions only); the aggregate counts stay (anonymous rows)")
+    print(
+        "conservés par obligation : le journal d'audit (identifiants et actions seulement) ; "
+        "les statistiques agrégées restent (lignes anonymes)"
+    )
     return 0
 
 
 def register(subparsers: Any) -> None:
     """Add `agent export` and `agent erase` to the `permanence` command line."""
     agent = subparsers.add_parser(
-        "agent", help="an agent's own data (GDPR access and erasure), by Entra object id"
+        "agent", help="les données d'un agent (droits d'accès et d'effacement RGPD), par identifiant Entra"
     ).add_subparsers(dest="sub", required=True)
-    p = agent.add_parser("export", help="everything kept about the agent, with retention dates (audited)")
-    p.add_argument("--entra-id", required=True, help="the agent's Entra object id")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = agent.add_parser(
+        "export", help="tout ce qui est conservé sur l'agent, avec les dates de conservation (tracé dans l'audit)"
+    )
+    p.add_argument("--entra-id", required=True, help="l'identifiant d'objet Entra de l'agent")
+    p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
     p.set_defaults(handler=agent_export)
-    p = agent.add_parser("erase", help="erase what retention does not require (audited)")
-    p.add_argument("--entra-id", required=True, help="the agent's Entra object id")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = agent.add_parser("erase", help="efface ce que la conservation n'exige pas (tracé dans l'audit)")
+    p.add_argument("--entra-id", required=True, help="l'identifiant d'objet Entra de l'agent")
+    p.add_argument("--yes", action="store_true", help="sans demander de confirmation")
     p.set_defaults(handler=agent_erase)

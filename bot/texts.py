@@ -27,8 +27,37 @@ def day(value: date | datetime, *, year: bool = True) -> str:
 
 @functools.lru_cache(maxsize=2048)
 def _day(value: date, year: bool) -> str:
-    """Babel's formatting, once per day shown (a slot card names a dozen days, every turn)."""
-    return str(format_date(value, "EEEE d MMMM y" if year else "EEEE d MMMM", locale=LOCALE))
+    """Babel's formatting, once per day shown (a slot card names a dozen days, every turn);
+    the first of the month is « 1er », as French writes it."""
+    shown = str(format_date(value, "EEEE d MMMM y" if year else "EEEE d MMMM", locale=LOCALE))
+    if value.day == 1:
+        weekday, _, rest = shown.partition(" 1 ")
+        shown = f"{weekday} 1er {rest}"
+    return shown
+
+
+def duration(days: int) -> str:
+    """A retention period as French says it: « 3 ans », « 1 an et 6 mois », « 400 jours »
+    when it is not a round number of months (then « environ » years and months)."""
+    years, rest = divmod(days, 365)
+    months = round(rest / 30.44)
+    if months == 12:
+        years, months = years + 1, 0
+    if not years and not months:
+        return f"{days} jour{'s' if days > 1 else ''}"
+    parts = []
+    if years:
+        parts.append(f"{years} an{'s' if years > 1 else ''}")
+    if months:
+        parts.append(f"{months} mois")
+    said = " et ".join(parts)
+    exact = years * 365 + round(months * 30.44) == days
+    return said if exact else f"environ {said}"
+
+
+def plural(count: int, singular: str, many: str) -> str:
+    """`singular` for 0 or 1 (French), else `many`."""
+    return singular if count <= 1 else many
 
 
 def day_and_hour(moment: datetime, *, year: bool = True) -> str:
@@ -46,6 +75,10 @@ DAY_KIND = {
     "retirement": "vendredi retraite",
     "extra": "journée supplémentaire",
 }
+# The same kinds, as choices on the worker's « Ajouter une journée » form.
+DAY_KIND_CHOICES = {kind: label[:1].upper() + label[1:] for kind, label in DAY_KIND.items()}
+DATE_PLACEHOLDER = "jj/mm/aaaa"
+TIME_PLACEHOLDER = "hh:mm"
 
 SKIP_REASON = {"holiday": "jour férié", "closed": "fermé"}
 HIDDEN_COUNT = "masqué"
@@ -80,6 +113,26 @@ WORKER_HELP = (
     "Espace assistante sociale : « agenda », « semaine », « demandes », « urgences », « absence », "
     "« bloquer », « journée »."
 )
+
+HELP_TITLE = "Aide : ce que je peux faire pour vous"
+HELP_INTRO = "Écrivez l'une de ces commandes, ou utilisez les boutons ci-dessous :"
+HELP_AGENT = [
+    ("rendez-vous", "prendre rendez-vous avec l'assistante sociale du travail (visio, téléphone, bureau 16)"),
+    ("mes rendez-vous", "voir vos rendez-vous à venir, les déplacer ou les annuler (aussi « annuler »)"),
+    ("urgence", "être rappelé(e) rapidement ; en cas de danger immédiat, les numéros à appeler"),
+    ("mes données", "voir ce que le service conserve à votre sujet et en demander l'effacement"),
+    ("aide", "afficher cette aide"),
+]
+HELP_WORKER_INTRO = "Espace assistante sociale"
+HELP_WORKER = [
+    ("agenda", "vos rendez-vous du jour"),
+    ("semaine", "vos rendez-vous de la semaine"),
+    ("demandes", "les demandes de rendez-vous à confirmer"),
+    ("urgences", "les demandes urgentes à rappeler"),
+    ("absence", "déclarer une absence et votre remplaçante"),
+    ("bloquer", "bloquer un créneau"),
+    ("journée", "ajouter une journée de permanence"),
+]
 
 ACTION_BOOK = "Prendre rendez-vous"
 ACTION_MINE = "Mes rendez-vous"
@@ -122,7 +175,8 @@ SLOTS_NONE_OPEN = (
     "Aucun créneau n'est ouvert à la réservation pour le moment : les prochains jours de permanence "
     "ne sont pas encore fixés. Réessayez dans quelques jours."
 )
-MORE_DATES = "Plus de dates"
+MORE_DATES = "Dates suivantes ▶"
+EARLIER_DATES = "◀ Dates précédentes"
 ABSENT_SHORT = "L'assistante sociale est absente jusqu'au {date}. Voici les premiers créneaux après son retour."
 ABSENT_OPEN = (
     "L'assistante sociale est absente jusqu'à nouvel ordre : vous pourrez prendre rendez-vous dès son retour. "
@@ -139,12 +193,24 @@ ABSENT_LONG = (
 INFO_SERVICE = "Service minimum d'information : {phone} ({hours})."
 URGENT_PATH = "Situation grave et urgente ? Utilisez « Urgence » : une assistante sociale vous rappellera rapidement."
 
+LIMIT_TITLE = "Vous avez déjà le nombre maximum de rendez-vous à venir"
+LIMIT_BODY = (
+    "Vous pouvez avoir {most} rendez-vous à venir à la fois, et vous en avez {count}. "
+    "Pour en prendre un autre, annulez-en un ou déplacez-le dans « Mes rendez-vous »."
+)
+
 SUMMARY_TITLE = "Vérifiez votre rendez-vous"
 SUMMARY_WHEN = "Quand"
+SUMMARY_MOVE_TITLE = "Vérifiez le déplacement de votre rendez-vous"
+SUMMARY_WAS = "Actuellement"
+SUMMARY_NEW = "Nouvel horaire"
 SUMMARY_HOW = "Comment"
 SUMMARY_WHERE = "Où"
 SUMMARY_TOPIC = "Sujet"
 SUMMARY_WITH = "Avec"
+SUMMARY_PHONE = "Numéro où l'assistante sociale vous appellera"
+SUMMARY_PHONE_HINT = "Vérifiez-le ou corrigez-le avant de confirmer."
+SUMMARY_CALLBACK = "Téléphone"
 CONFIRM = "Confirmer"
 INVITE_LABEL = "Recevoir aussi une invitation dans mon agenda Outlook"
 INVITE_HINT = "Votre agenda, vos délégués et votre messagerie montreront alors ce rendez-vous."
@@ -160,6 +226,7 @@ TEAMS_LINK = "Rejoindre la réunion Teams"
 TEAMS_LINK_BY_WORKER = "L'assistante sociale vous enverra le lien de la réunion Teams avant le rendez-vous."
 TEAMS_LINK_LATER = "Le lien de la réunion Teams vous sera envoyé ici dès que le rendez-vous sera inscrit à l'agenda."
 PHONE_CALL = "L'assistante sociale vous appellera au numéro indiqué."
+PHONE_CALL_AT = "L'assistante sociale vous appellera au {phone}."
 HOW_TO_CANCEL = "Pour annuler ou déplacer : « Mes rendez-vous »."
 ABANDONED = "D'accord, rien n'a été réservé."
 
@@ -186,6 +253,14 @@ URGENT_INTRO = (
     "Pour une situation grave qui demande une réponse rapide, décrivez-la si vous le souhaitez : "
     "une assistante sociale vous rappellera."
 )
+URGENT_DANGER_CHOICE = "Je suis en danger / j'ai des idées suicidaires maintenant"
+URGENT_DANGER_HINT = "Cochez si c'est le cas : votre demande passera en premier."
+# What she reads first once she said she is in danger now (before anything else on the card).
+URGENT_DANGER_FIRST = "Vous êtes en danger : appelez maintenant, sans attendre notre rappel."
+DANGER_NUMBERS = [
+    ("3114", "Prévention du suicide, 24 h/24, gratuit"),
+    ("15", "SAMU, urgence médicale"),
+]
 URGENT_DESCRIPTION = "Votre situation (facultatif, confidentiel)"
 URGENT_PHONE = "Téléphone pour vous rappeler"
 URGENT_AVAILABILITY = "Quand pouvez-vous être joint(e) ? (facultatif)"
@@ -196,7 +271,8 @@ URGENT_ACK = (
 )
 URGENT_ACK_HOTLINE = (
     "Aucune assistante sociale n'est joignable pour le moment. Appelez sans attendre la {name} au {phone} "
-    "(référence de votre demande : {reference})."
+    "(référence de votre demande : {reference}). Votre demande reste enregistrée : l'assistante sociale "
+    "la verra dès qu'elle sera joignable."
 )
 PLAN_CHANGED_TITLE = "Changement dans l'équipe du service social"
 PLAN_CHANGED = (
@@ -310,9 +386,14 @@ DECLINE = "Refuser"
 DECIDED_ACCEPTED = "Demande acceptée ; l'agent est prévenu."
 DECIDED_DECLINED = "Demande refusée ; l'agent est prévenu."
 URGENT_LIST_TITLE = "Urgences en attente de rappel"
+URGENT_LIST_DANGER = "⚠️ Danger immédiat déclaré"
 URGENT_LIST_EMPTY = "Aucune urgence en attente."
 TAKE_IT = "Je m'en occupe"
 TAKEN = "C'est noté : l'agent est prévenu que vous le rappelez."
+URGENT_WAITING_FOR_WORKER = (
+    "Une demande urgente ({reference}), reçue le {received}, attend un rappel : personne n'a pu être prévenu "
+    "à ce moment-là, et l'agent a reçu le numéro de la permanence téléphonique."
+)
 URGENT_NEW_FOR_WORKER = "Nouvelle demande urgente ({reference}) : rappel attendu avant le {deadline}."
 REQUEST_NEW_FOR_WORKER = "Nouvelle demande de rendez-vous à confirmer ({reference})."
 ABSENCE_TITLE = "Déclarer une absence"
@@ -354,6 +435,8 @@ DATA_NONE = "Aucune."
 DATA_TOPIC = "Sujet"
 DATA_MESSAGE = "Votre message"
 DATA_SITUATION = "Votre situation"
+DATA_DANGER = "Danger immédiat"
+DATA_DANGER_YES = "vous avez indiqué être en danger"
 DATA_AVAILABILITY = "Vos disponibilités"
 DATA_STATUS = "État"
 DATA_UNTIL = "Conservé jusqu'au"
@@ -366,28 +449,55 @@ DATA_STATUS_LABELS = {
     "acknowledged": "prise en charge",
     "closed": "close",
 }
+# An open request nobody could be told of: she was given the hotline, the worker will see it.
+DATA_STATUS_HOTLINE = (
+    "en attente : aucune assistante sociale n'était joignable, appelez la {name} au {phone} ; "
+    "l'assistante sociale la verra dès qu'elle sera joignable"
+)
 DATA_AUDIT = (
     "Le journal d'audit garde la trace de chaque consultation et modification de vos rendez-vous "
-    "(quand, par qui, quelle action ; jamais votre nom ni ce que vous avez écrit) pendant {days} jours : "
+    "(quand, par qui, quelle action ; jamais votre nom ni ce que vous avez écrit) pendant {duration} : "
     "il est exigé pour contrôler les accès et n'est pas effacé."
 )
+
+
+def data_audit(days: int) -> str:
+    return DATA_AUDIT.format(duration=duration(days))
+
+
 DATA_COUNTS = "Les statistiques annuelles ne contiennent que des effectifs anonymes : elles restent inchangées."
 ERASE_ACTION = "Demander l'effacement"
 ERASE_TITLE = "Effacer vos données ?"
 ERASE_WILL = "Seront effacés :"
 ERASE_KEPT = "Seront conservés :"
-ERASE_PAST = (
-    "{count} rendez-vous passé(s), annulé(s) ou non accepté(s) : votre message, les notes et le lien avec vous "
-    "(une ligne anonyme reste pour les statistiques)"
-)
-ERASE_REQUESTS = (
-    "{count} demande(s) urgente(s) déjà prise(s) en charge : votre situation, votre téléphone et le lien avec vous"
-)
+
+
+def erase_past(count: int) -> str:
+    said = plural(count, "rendez-vous passé, annulé ou non accepté", "rendez-vous passés, annulés ou non acceptés")
+    return (
+        f"{count} {said} : votre message, les notes et le lien avec vous "
+        "(une ligne anonyme reste pour les statistiques)"
+    )
+
+
+def erase_requests(count: int) -> str:
+    said = plural(count, "demande urgente déjà prise", "demandes urgentes déjà prises")
+    return f"{count} {said} en charge : votre situation, votre téléphone et le lien avec vous"
+
+
 ERASE_PROFILE = "votre nom, votre adresse, votre téléphone, votre site et la référence de cette conversation"
-ERASE_KEPT_UPCOMING = (
-    "{count} rendez-vous à venir : annulez-le(s) d'abord dans « Mes rendez-vous » si vous souhaitez tout effacer"
-)
-ERASE_KEPT_OPEN = "{count} demande(s) urgente(s) en cours : une assistante sociale doit pouvoir vous rappeler"
+
+
+def erase_kept_upcoming(count: int) -> str:
+    them = plural(count, "annulez-le", "annulez-les")
+    return f"{count} rendez-vous à venir : {them} d'abord dans « Mes rendez-vous » si vous souhaitez tout effacer"
+
+
+def erase_kept_open(count: int) -> str:
+    said = plural(count, "demande urgente", "demandes urgentes")
+    return f"{count} {said} en cours : une assistante sociale doit pouvoir vous rappeler"
+
+
 ERASE_KEPT_PROFILE = (
     "votre nom, votre téléphone et cette conversation, tant qu'un rendez-vous ou une demande en cours en a besoin"
 )

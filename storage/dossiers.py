@@ -59,7 +59,7 @@ class SealedInfo:
 
 def _key(passphrase: str, salt: bytes) -> bytes:
     if len(passphrase) < MIN_PASSPHRASE:
-        raise SealError(f"the passphrase must have at least {MIN_PASSPHRASE} characters")
+        raise SealError(f"la phrase secrète doit compter au moins {MIN_PASSPHRASE} caractères")
     return Scrypt(salt=salt, length=32, **SCRYPT).derive(passphrase.encode())
 
 
@@ -82,25 +82,25 @@ def seal(payload: dict[str, Any], passphrase: str, *, scope: str, now: datetime)
 
 def unseal(data: bytes, passphrase: str) -> tuple[SealedInfo, dict[str, Any]]:
     if not data.startswith(MAGIC) or b"\n" not in data[len(MAGIC) :]:
-        raise SealError("not a sealed Permanence export")
+        raise SealError("ce n'est pas un export scellé de Permanence")
     header_line, _, body = data[len(MAGIC) :].partition(b"\n")
     try:
         header = json.loads(header_line)
         salt = base64.b64decode(header["kdf"]["salt"])
         nonce = base64.b64decode(header["cipher"]["nonce"])
     except (ValueError, KeyError, TypeError) as err:
-        raise SealError("the header of the export is damaged") from err
+        raise SealError("l'en-tête de l'export est endommagé") from err
     try:
         opened = AESGCM(_key(passphrase, salt)).decrypt(nonce, body, MAGIC + header_line)
     except InvalidTag as err:
-        raise SealError("wrong passphrase, or the export was altered") from err
+        raise SealError("phrase secrète erronée, ou export modifié") from err
     plain = gzip.decompress(unpad(opened) if header.get("format") == FORMAT else opened)
     if hashlib.sha256(plain).hexdigest() != header.get("sha256"):
-        raise SealError("the export does not match its digest")
+        raise SealError("l'export ne correspond pas à son empreinte")
     payload: dict[str, Any] = json.loads(plain)
     counts = {k: len(v) for k, v in payload.items() if isinstance(v, list)}
     if "counts" in header and counts != header["counts"]:  # format 1 announced them
-        raise SealError("the export does not hold what its header announces")
+        raise SealError("l'export ne contient pas ce que son en-tête annonce")
     return SealedInfo(
         created_at=header["created_at"], scope=header["scope"], counts=counts, digest=header["sha256"]
     ), payload
@@ -226,7 +226,8 @@ async def import_dossiers(
     workers = set(await uow.session.scalars(select(WorkerRow.id)))
     wanted = {assign_to} if assign_to else {a["worker_id"] for a in payload["appointments"]}
     if unknown := wanted - workers:
-        raise SealError(f"unknown worker(s) in this deployment's plan: {', '.join(sorted(unknown))}")
+        said = "assistante sociale inconnue" if len(unknown) == 1 else "assistantes sociales inconnues"
+        raise SealError(f"{said} du planning de ce déploiement : {', '.join(sorted(unknown))}")
 
     def sealed(value: str, context: str) -> str:
         return keyring.encrypt(value, context)  # empty values too: whether one was given is private

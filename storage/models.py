@@ -122,6 +122,8 @@ class UrgentRequestRow(Base):
     description_enc: Mapped[str] = mapped_column(Text, default="")
     phone_enc: Mapped[str] = mapped_column(Text, default="")
     availability_enc: Mapped[str] = mapped_column(Text, default="")
+    # She chose « Je suis en danger maintenant »: the most urgent (sealed "danger", or empty).
+    danger_enc: Mapped[str] = mapped_column(Text, default="", server_default="")
     route: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # [{"worker_id", "deadline"}]
     handler_id: Mapped[str | None] = mapped_column(String(64))  # responsible now
     step: Mapped[int] = mapped_column(Integer, default=0)

@@ -55,6 +55,9 @@ ENCRYPTED: tuple[tuple[type[Any], str, Callable[[Any], str]], ...] = (
         (UrgentRequestRow, f"{column}_enc", partial(lambda c, row: urgent_context(c, row.id, row.agent_id), column))
         for column in URGENT_COLUMNS
     ),
+    # Her « Je suis en danger maintenant » (issue 26): not in URGENT_COLUMNS, which migration 0010
+    # re-seals before 0011 adds this column.
+    (UrgentRequestRow, "danger_enc", lambda row: urgent_context("danger", row.id, row.agent_id)),
     (AppointmentRow, "join_url", _prefixed("appointments.join_url")),
     (AbsenceRow, "reason_enc", _prefixed("absences.reason")),
 )

@@ -37,6 +37,7 @@ class UrgentDetails:
     description: str
     phone: str
     availability: str
+    danger: bool = False  # she declared she is in danger now: the most urgent
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -103,7 +104,10 @@ class AccessPolicy:
         grant = issue_grant(Purpose.CASE, urgent=[request.id], agents=[request.agent_id])
         description, phone, availability = await uow.urgent.details(request.id, grant=grant)
         name = await uow.agents.name(request.agent_id, grant=grant)
-        return UrgentDetails(agent_name=name, description=description, phone=phone, availability=availability)
+        danger = await uow.urgent.danger(request.id, grant=grant)
+        return UrgentDetails(
+            agent_name=name, description=description, phone=phone, availability=availability, danger=danger
+        )
 
     async def read_own(
         self, uow: UnitOfWork, agent_id: str, now: datetime, *, requester: str = "agent", operator: str | None = None
@@ -137,7 +141,11 @@ class AccessPolicy:
                 (
                     request,
                     UrgentDetails(
-                        agent_name=record.name, description=description, phone=phone, availability=availability
+                        agent_name=record.name,
+                        description=description,
+                        phone=phone,
+                        availability=availability,
+                        danger=await uow.urgent.danger(request.id, grant=grant),
                     ),
                 )
             )
@@ -152,6 +160,12 @@ def own_grant(agent_id: str) -> Grant:
 def own_urgent_grant(agent_id: str, request_id: str) -> Grant:
     """The agent's own urgent request, to add a repeat of it (never shown to anyone else)."""
     return issue_grant(Purpose.OWN, agents=[agent_id], urgent=[request_id])
+
+
+def own_appointment_grant(agent_id: str, appointment_id: str) -> Grant:
+    """One of the agent's own appointments (its topic, on the review of its move), shown back to
+    her only, in her own chat."""
+    return issue_grant(Purpose.OWN, appointments=[appointment_id], agents=[agent_id])
 
 
 def delivery_grant(agent_id: str) -> Grant:

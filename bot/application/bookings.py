@@ -10,6 +10,7 @@ from booking.errors import BookingRefused, RefusalReason
 from booking.model import Appointment, AppointmentStatus, Mode, Topic
 from booking.records import Conflict, NotFound, StoredAppointment
 from booking.rules import check_change, check_new_booking
+from bot.application.access import own_appointment_grant
 from bot.application.context import Context, once, settle
 from bot.application.offers import Offers
 from bot.application.ports import UnitOfWork
@@ -118,6 +119,14 @@ class Bookings:
         async with self.context.store.unit_of_work(read_only=True) as uow:
             return await uow.appointments.upcoming_for_agent(agent_id, now)
 
+    async def to_move(self, *, agent_id: str, appointment_id: str) -> tuple[StoredAppointment, str | None]:
+        """One of her appointments and its topic, for the review of its move: shown back to her
+        alone, in her own chat (like the phone that prefills her forms)."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            stored = await self._owned(uow, agent_id, appointment_id)
+            grant = own_appointment_grant(agent_id, stored.id)
+            return stored, (await uow.appointments.details(stored.id, grant=grant)).topic_id
+
     async def get(self, *, agent_id: str, appointment_id: str) -> StoredAppointment:
         """One of the agent's own appointments, as stored now (e.g. with the Teams link)."""
         async with self.context.store.unit_of_work(read_only=True) as uow:
@@ -149,6 +158,7 @@ class Bookings:
             )
             if self.context.calendar_writes(stored):
                 await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+            await self.context.withdraw_reminders(uow, stored.id, now)
             await self.context.refresh_cards(uow, stored.id, "cancelled", now)
             await uow.audit.record(
                 actor="agent", action="appointment.cancel", subject_type="appointment", subject_id=stored.id, now=now

@@ -59,6 +59,8 @@ class Context:
     retention: RetentionPeriods = field(default_factory=RetentionPeriods)
     # The embedded calendar: events named in the booking's transaction, no outbox round.
     immediate_calendar: ImmediateCalendar | None = None
+    # The calendar provider can send the neutral urgent e-mail (not the embedded calendar).
+    urgent_mail: bool = True
     holidays: FrenchHolidays = field(init=False)
     zone: ZoneInfo = field(init=False)
 
@@ -205,9 +207,17 @@ class Context:
             "notify.cards", {"appointment_id": appointment_id, "change": change}, now, aggregate_id=appointment_id
         )
 
+    @staticmethod
+    async def withdraw_reminders(uow: UnitOfWork, appointment_id: str, now: datetime) -> None:
+        """The appointment was cancelled, declined or moved: its pending reminders go at once
+        (`permanence outbox list` no longer shows them as scheduled). One being delivered right
+        now is dropped by the notifier, which checks the appointment again."""
+        await uow.outbox.withdraw("notify.agent", appointment_id, "reminder", now)
+
     async def queue_reminders(self, uow: UnitOfWork, stored: StoredAppointment, now: datetime) -> None:
-        """Reminders are outbox rows due at their time: they survive restarts, and a reminder
-        whose appointment moved or was cancelled meanwhile is dropped when it comes due."""
+        """Reminders are outbox rows due at their time: they survive restarts. Those of the
+        appointment's earlier time, if it moved, are withdrawn first."""
+        await self.withdraw_reminders(uow, stored.id, now)
         start = stored.appointment.start
         for name, before in self.reminders:
             if start - before > now:

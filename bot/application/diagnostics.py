@@ -72,7 +72,7 @@ class Diagnostics:
                             "teams",
                             worker.id,
                             "no_object_id",
-                            "no Entra object id for this worker (PERMANENCE_IDENTITIES)",
+                            "pas d'identifiant Entra pour elle (PERMANENCE_IDENTITIES)",
                         )
                     )
                     continue
@@ -95,12 +95,13 @@ class Diagnostics:
                             "teams",
                             worker.id,
                             "no_conversation",
-                            "no Teams conversation yet: proactive messages cannot reach her; install the app "
-                            "for her (Teams admin center) or ask her to write to the bot once",
+                            "pas encore de conversation Teams : les messages ne peuvent pas l'atteindre ; "
+                            "installez l'application pour elle (centre d'administration Teams) "
+                            "ou demandez-lui d'écrire une fois au bot",
                         )
                     )
                     continue
-                checks.append(ok("teams", worker.id, "conversation reference stored"))
+                checks.append(ok("teams", worker.id, "référence de conversation enregistrée"))
         return checks
 
     async def mailboxes(self, now: datetime) -> list[Check]:
@@ -111,24 +112,30 @@ class Diagnostics:
         if self.provider.name == "local":
             return Check(area="mailbox", subject=worker.id, status=Status.NOT_APPLICABLE, code="local_calendar")
         if not worker.mailbox:
-            return problem("mailbox", worker.id, "no_mailbox", "no mailbox for this worker (PERMANENCE_IDENTITIES)")
+            return problem(
+                "mailbox", worker.id, "no_mailbox", "pas de boîte aux lettres pour elle (PERMANENCE_IDENTITIES)"
+            )
         try:
             access = await self.provider.check_mailbox(Mailbox(worker_id=worker.id, address=worker.mailbox), now)
         except CalendarError as err:
             hint = {
-                403: "Graph refused: an application access policy or a missing permission leaves her out",
-                404: "Graph does not know this mailbox: check the address in PERMANENCE_IDENTITIES",
-            }.get(err.status or 0, "Graph could not be read")
+                403: "Graph refuse : une stratégie d'accès ou une permission manquante l'exclut",
+                404: "Graph ne connaît pas cette boîte : vérifiez l'adresse dans PERMANENCE_IDENTITIES",
+            }.get(err.status or 0, "Graph n'a pas pu être lu")
             code = f"graph_{err.status}" if err.status else err.code[:40]
-            return problem("mailbox", worker.id, code, f"unreadable ({err.code}): {hint}")
+            return problem("mailbox", worker.id, code, f"illisible ({err.code}) : {hint}")
         if access is MailboxAccess.NOT_APPLICABLE:
             return Check(area="mailbox", subject=worker.id, status=Status.NOT_APPLICABLE, code="no_mailbox_to_read")
-        return ok("mailbox", worker.id, "mailbox settings and calendar readable")
+        return ok("mailbox", worker.id, "réglages de la boîte et agenda lisibles")
 
     async def subscriptions(self, now: datetime) -> list[Check]:
         """The Graph subscription of each mailbox, as the service keeps it in the database."""
         if self.provider.name == "local" or not self.webhooks:
-            why = "local calendar" if self.provider.name == "local" else "webhooks off: delta polling only"
+            why = (
+                "agenda intégré"
+                if self.provider.name == "local"
+                else "webhooks désactivés : interrogation delta seulement"
+            )
             return [Check(area="subscription", subject="", status=Status.NOT_APPLICABLE, code="off", detail=why)]
         checks = []
         async with self.context.store.unit_of_work(read_only=True) as uow:
@@ -143,30 +150,32 @@ class Diagnostics:
                             "subscription",
                             worker.id,
                             "missing",
-                            "no Graph subscription: the service creates it within the hour once Graph accepts it",
+                            "pas d'abonnement Graph : le service le crée dans l'heure dès que Graph l'accepte",
                         )
                     )
                 elif expires <= now:
-                    checks.append(problem("subscription", worker.id, "expired", f"expired at {expires.isoformat()}"))
+                    checks.append(problem("subscription", worker.id, "expired", f"expiré le {expires.isoformat()}"))
                 elif expires - now < SUBSCRIPTION_MARGIN:
                     checks.append(
                         problem(
                             "subscription",
                             worker.id,
                             "expiring",
-                            f"expires at {expires.isoformat()}: renewals are failing (see the logs)",
+                            f"expire le {expires.isoformat()} : les renouvellements échouent (voir les journaux)",
                         )
                     )
                 else:
-                    checks.append(ok("subscription", worker.id, f"until {expires.isoformat()}"))
+                    checks.append(ok("subscription", worker.id, f"jusqu'au {expires.isoformat()}"))
         return checks
 
     async def outbox(self, now: datetime) -> list[Check]:
         async with self.context.store.unit_of_work(read_only=True) as uow:
             health = await uow.outbox.health(now)
-        detail = f"due {health.due}, overdue {health.overdue}, dead {health.dead}"
+        detail = f"à traiter {health.due}, en retard {health.overdue}, abandonnées {health.dead}"
         if health.dead:
-            return [problem("outbox", "", "dead", f"{detail}: see 'permanence outbox list --state dead'")]
+            return [problem("outbox", "", "dead", f"{detail} : voir « permanence outbox list --state dead »")]
         if health.overdue:
-            return [problem("outbox", "", "overdue", f"{detail}: deliveries are late (is the service running?)")]
+            return [
+                problem("outbox", "", "overdue", f"{detail} : les envois sont en retard (le service tourne-t-il ?)")
+            ]
         return [ok("outbox", "", detail)]

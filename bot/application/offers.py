@@ -7,9 +7,11 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 
+from booking.absence import Absence
 from booking.availability import Offer, offer_slots
 from booking.errors import BookingRefused, RefusalReason
 from booking.model import DayKind, Slot, Topic
+from booking.plan import ExplicitDay
 from booking.slots import alternatives
 from bot.application.context import Context
 from bot.application.ports import UnitOfWork
@@ -51,6 +53,16 @@ class Offers:
         async with self.context.store.unit_of_work(read_only=True) as uow:
             schedules = await self.context.schedules(uow, now, start, start + timedelta(days=days), site_id=site_id)
         return offer_slots(now=now, site_id=site_id, topic=topic, start=start, days=days, schedules=schedules)
+
+    async def worker_year(
+        self, *, worker_id: str, start: date, end: date
+    ) -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
+        """What the chat and Outlook changed of `worker_id`'s plan in [start, end): the days she
+        added in her calendar, and every absence (declared, or out of office in Outlook)."""
+        async with self.context.store.unit_of_work(read_only=True) as uow:
+            schedules = await self.context.schedules(uow, self.context.local_midnight(start), start, end)
+        calendar = schedules.calendars.get(worker_id)
+        return (calendar.added_days if calendar else ()), list(schedules.absences)
 
     async def first_offer(
         self,

@@ -70,6 +70,7 @@ class OutlookChanges:
             await uow.appointments.set_status(
                 stored.id, AppointmentStatus.CANCELLED, version=appointment.version, now=now, actor="outlook"
             )
+            await self.context.withdraw_reminders(uow, stored.id, now)
             await self.context.tell_agent(uow, appointment.agent_id, "worker_cancelled", now, appointment_id=stored.id)
             await self.context.refresh_cards(uow, stored.id, "outlook_cancelled", now)
             await uow.audit.record(

@@ -14,6 +14,7 @@ from booking.model import Worker
 from bot.application.access import own_grant
 from bot.application.context import Context
 from bot.application.ports import UnitOfWork
+from bot.application.urgent import tell_waiting
 from graph.provider import AppInstallation, CalendarError, CalendarProvider
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,14 @@ class People:
         self, *, object_id: str, name: str, conversation: dict[str, Any], email: str, now: datetime
     ) -> str:
         """The agent's id, created on first contact; her name, conversation and address refreshed."""
+        worker = self.context.worker_for_object_id(object_id)
         async with self.context.store.unit_of_work() as uow:
             agent_id = await uow.agents.ensure(object_id, name, now)
+            # A worker's first chat: requests nobody could be told of are waiting for her.
+            first_chat = worker is not None and not await uow.agents.has_conversation(agent_id)
             await uow.agents.set_conversation(agent_id, conversation, now)
+            if first_chat and worker is not None:
+                await tell_waiting(self.context, uow, worker, now)
             if email:
                 await uow.agents.set_email(agent_id, email, now)
             await uow.commit()
@@ -124,9 +130,10 @@ class People:
                 )
             )
             log.info(
-                "worker reachability: %s",
+                "worker reachability of %s: %s",
+                worker.id,
                 installation or "no_identity",
-                extra={"event": "people.reachability", "code": installation or "no_identity"},
+                extra={"event": "people.reachability", "code": installation or "no_identity", "worker": worker.id},
             )
         return result
 
@@ -153,4 +160,5 @@ class People:
             person = await uow.agents.ensure(worker.object_id, worker.name, now)
             if not await uow.agents.has_conversation(person):
                 await uow.agents.set_conversation(person, chat_reference(chat_id, worker.object_id), now)
+                await tell_waiting(self.context, uow, worker, now)
             await uow.commit()

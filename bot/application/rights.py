@@ -47,6 +47,8 @@ class KeptRequest:
     reference: str
     received_at: datetime
     status: str
+    handler_id: str | None  # None while open: nobody could be reached, she was given the hotline
+    danger: bool  # she declared she was in danger
     description: str
     phone: str
     availability: str
@@ -136,6 +138,8 @@ class Rights:
                 reference=request.reference,
                 received_at=request.received_at,
                 status=request.status,
+                handler_id=request.handler_id,
+                danger=details.danger,
                 description=details.description,
                 phone=details.phone,
                 availability=details.availability,

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from booking.model import Worker
 from booking.records import ConcurrentChange, NotFound, UrgentRequest
-from booking.urgency import triage
+from booking.urgency import UrgentRoute, triage
 from bot.application.access import AccessPolicy, UrgentDetails, actor, own_urgent_grant
 from bot.application.context import AccessDenied, Context, once, settle
 from bot.application.ports import UnitOfWork
@@ -42,6 +42,17 @@ class OpenUrgent:
         return self.request.route[self.request.step][1]
 
 
+async def tell_waiting(context: Context, uow: UnitOfWork, worker: Worker, now: datetime) -> int:
+    """`worker` has just become reachable: each open request left to the hotline because nobody
+    could be reached, and which she may take, is announced to her. Returns how many."""
+    told = 0
+    for request in await uow.urgent.open_requests():
+        if request.handler_id is None and worker.id in {handler for handler, _ in request.route}:
+            await context.tell_worker(uow, worker.id, "urgent_waiting", now, urgent_id=request.id)
+            told += 1
+    return told
+
+
 class UrgentRequests:
     def __init__(self, context: Context, access: AccessPolicy) -> None:
         self.context = context
@@ -56,9 +67,11 @@ class UrgentRequests:
         phone: str,
         availability: str,
         key: str | None = None,
+        danger: bool = False,
     ) -> UrgentFiled:
         """File an urgent request for the agent's site (head office when she never chose one);
-        her phone is remembered for next time."""
+        her phone is remembered for next time. `danger`: she chose « Je suis en danger
+        maintenant » (never guessed from her words): the shorter deadline, the first in lists."""
         context = self.context
         async with context.store.unit_of_work() as uow:
             await once(uow, key, "urgent", now)
@@ -68,7 +81,11 @@ class UrgentRequests:
                 for r in await uow.urgent.of_agent(agent_id)
                 if r.status == "open" or now - r.received_at < REPEAT_WINDOW
             ]
-            if in_hand:
+            # A repeat adds to the request in hand, unless it declares a danger the first did not:
+            # then it is a new request, on the shorter deadline (and later repeats join it).
+            if in_hand and (
+                not danger or await uow.urgent.danger(in_hand[-1].id, grant=own_urgent_grant(agent_id, in_hand[-1].id))
+            ):
                 return await self._add_to(uow, in_hand[-1], agent_id, description, phone, availability, key, now)
             site_id, _ = await uow.agents.profile(agent_id)
             site_id = site_id if site_id in {s.id for s in context.directory.sites} else None
@@ -81,6 +98,7 @@ class UrgentRequests:
                 absences=await uow.absences.overlapping(now - timedelta(days=400), now + timedelta(days=1)),
                 policy=context.deployment.urgent,
                 holidays=context.holidays,
+                danger=danger,
             )
             request = await uow.urgent.add(
                 agent_id=agent_id,
@@ -90,9 +108,15 @@ class UrgentRequests:
                 phone=phone.strip(),
                 availability=availability.strip(),
                 now=now,
+                danger=danger,
             )
-            first = route.first
-            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id, step="0")
+            # Nobody is tried who cannot be reached at all (no Teams chat, no e-mail): the agent
+            # gets one answer now, instead of « we are telling her » followed by « call the hotline ».
+            step = await self._first_reachable(uow, route)
+            first = route.steps[step]
+            if step:
+                request = await uow.urgent.escalate(request.id, step, first.worker_id, version=request.version)
+            await context.tell_worker(uow, first.worker_id, "urgent", now, urgent_id=request.id, step=str(step))
             await uow.audit.record(
                 actor="agent", action="urgent.file", subject_type="urgent", subject_id=request.id, now=now
             )
@@ -132,6 +156,24 @@ class UrgentRequests:
         known = {w.id: w for w in self.context.directory.workers}
         return UrgentFiled(request=request, handler=known.get(handler_id or ""), deadline=deadline, repeat=True)
 
+    async def _first_reachable(self, uow: UnitOfWork, route: UrgentRoute) -> int:
+        """The first step of `route` whose person can be reached on some channel (the last
+        step, the hotline, when nobody can)."""
+        for index, step in enumerate(route.steps[:-1]):
+            if step.worker_id is not None and await self.reachable(uow, step.worker_id):
+                return index
+        return len(route.steps) - 1
+
+    async def reachable(self, uow: UnitOfWork, worker_id: str) -> bool:
+        """A Teams chat with her is known, or the neutral e-mail can be sent to her."""
+        worker = self.context.directory.worker(worker_id)
+        if worker.mailbox and self.context.urgent_mail:
+            return True
+        if not worker.object_id:
+            return False
+        person = await uow.agents.find(worker.object_id)
+        return person is not None and await uow.agents.has_conversation(person)
+
     async def get_own(self, *, agent_id: str, request_id: str) -> UrgentRequest:
         """One of the agent's own requests (no confidential field)."""
         async with self.context.store.unit_of_work(read_only=True) as uow:
@@ -153,7 +195,8 @@ class UrgentRequests:
                         OpenUrgent(request=request, details=await self.access.read_urgent(uow, worker, request, now))
                     )
             await uow.commit()
-        return found
+        # The most urgent first: a declared danger, then the earliest deadline.
+        return sorted(found, key=lambda f: (not f.details.danger, f.deadline or f.request.received_at))
 
     async def take(self, *, now: datetime, worker: Worker, request_id: object, key: str | None = None) -> UrgentRequest:
         """« Je m'en occupe »: the handler takes the request; the agent is told."""

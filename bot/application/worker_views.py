@@ -78,6 +78,8 @@ class WorkerViews:
             )
             if not accept and self.context.calendar_writes(stored):
                 await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+            if not accept:
+                await self.context.withdraw_reminders(uow, stored.id, now)
             await self.context.tell_agent(
                 uow, stored.appointment.agent_id, "accepted" if accept else "declined", now, appointment_id=stored.id
             )

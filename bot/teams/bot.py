@@ -56,8 +56,8 @@ AGENT_COMMANDS = (
     ("donnees personnelles", "my_data"),
     ("aide", "help"),
     ("help", "help"),
-    ("bonjour", "help"),
-    ("menu", "help"),
+    ("bonjour", "menu"),
+    ("menu", "menu"),
     # The English titles of the app's command list (en-us localisation of the manifest).
     ("my appointments", "mine"),
     ("my data", "my_data"),
@@ -139,6 +139,7 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         booking = BookingJourney(services)
         routes: dict[str, Route] = {
             "help": Route(handler=self.show_help),
+            "menu": Route(handler=self.show_menu),
             "accept_change": Route(handler=self.accept_change),
         }
         for journey in (
@@ -299,6 +300,9 @@ class PermanenceBot(TeamsActivityHandler):  # type: ignore[misc]  # botbuilder s
         await self.router.dispatch(turn, command, {})
 
     async def show_help(self, turn: Turn, submit: Submit) -> None:
+        await turn.send(cards.help_card(is_worker=turn.worker is not None))
+
+    async def show_menu(self, turn: Turn, submit: Submit) -> None:
         await turn.send(cards.welcome(is_worker=turn.worker is not None))
 
     async def accept_change(self, turn: Turn, submit: Submit) -> None:

@@ -105,6 +105,28 @@ def choice_set(
     return result
 
 
+def help_card(*, is_worker: bool) -> Card:
+    """« aide »: what each command does (the welcome card greets; this one explains)."""
+    body = [
+        title(texts.HELP_TITLE),
+        text(texts.HELP_INTRO),
+        facts([(f"« {command} »", what) for command, what in texts.HELP_AGENT]),
+    ]
+    if is_worker:
+        body.append(text(texts.HELP_WORKER_INTRO, weight="Bolder", spacing="Medium"))
+        body.append(facts([(f"« {command} »", what) for command, what in texts.HELP_WORKER]))
+    body.append(text(texts.CONFIDENTIALITY, isSubtle=True, size="Small"))
+    return card(body, _main_actions())
+
+
+def _main_actions() -> list[dict[str, Any]]:
+    return [
+        submit(texts.ACTION_BOOK, "book", style="positive"),
+        submit(texts.ACTION_MINE, "mine"),
+        submit(texts.ACTION_URGENT, "urgent", style="destructive"),
+    ]
+
+
 def welcome(*, is_worker: bool) -> Card:
     body = [title(texts.WELCOME_TITLE), text(texts.WELCOME_BODY), text(texts.CONFIDENTIALITY, isSubtle=True)]
     actions = [
@@ -212,6 +234,7 @@ def slots(
     notice: Sequence[str] = (),
     more: bool,
     heading: str = texts.SLOTS_TITLE,
+    earlier: bool = False,
 ) -> Card:
     body: list[dict[str, Any]] = [title(heading)]
     if notice:
@@ -225,6 +248,8 @@ def slots(
                 {"type": "ActionSet", "actions": [submit(texts.hour(s.start), "pick", form, slot=s.key) for s in row]}
             )
     actions = []
+    if earlier:
+        actions.append(submit(texts.EARLIER_DATES, "earlier", form))
     if more:
         actions.append(submit(texts.MORE_DATES, "more", form))
     if notice:
@@ -254,20 +279,41 @@ def summary(
     topic: str,
     worker: Worker | None,
     invitation: bool = False,
+    phone: str = "",
+    call: bool = False,
+    was: datetime | None = None,
 ) -> Card:
-    """`invitation`: offer the Outlook invitation, off unless she ticks it."""
+    """`invitation`: offer the Outlook invitation, off unless she ticks it. `call` (a phone
+    appointment): the number that will be called, which she may correct here; otherwise the
+    phone she gave, if any, is shown."""
     body: list[dict[str, Any]] = [
-        title(texts.SUMMARY_TITLE),
+        title(texts.SUMMARY_MOVE_TITLE if was else texts.SUMMARY_TITLE),
         facts(
             [
-                (texts.SUMMARY_WHEN, texts.day_and_hour(when)),
+                (texts.SUMMARY_WAS, texts.day_and_hour(was) if was else ""),
+                (texts.SUMMARY_NEW if was else texts.SUMMARY_WHEN, texts.day_and_hour(when)),
                 (texts.SUMMARY_HOW, how),
                 (texts.SUMMARY_WHERE, where),
                 (texts.SUMMARY_TOPIC, topic),
                 (texts.SUMMARY_WITH, worker.name if worker else ""),
+                (texts.SUMMARY_CALLBACK, "" if call else phone),
             ]
         ),
     ]
+    if call:
+        body.append(
+            {
+                "type": "Input.Text",
+                "id": "phone",
+                "label": texts.SUMMARY_PHONE,
+                "style": "Tel",
+                "maxLength": 20,
+                "isRequired": True,
+                "errorMessage": texts.URGENT_PHONE_REQUIRED,
+                "value": phone,
+            }
+        )
+        body.append(text(texts.SUMMARY_PHONE_HINT, isSubtle=True, size="Small", spacing="None"))
     if invitation:
         body.append(
             {
@@ -402,11 +448,42 @@ def emergency_numbers() -> dict[str, Any]:
     }
 
 
-def urgent_notice(lines: Sequence[str], *, unasked: bool = False) -> Card:
+def danger_numbers() -> dict[str, Any]:
+    """She said she is in danger now: 3114 and 15, large, before anything else said to her."""
+    return {
+        "type": "Container",
+        "style": "attention",
+        "items": [
+            text(texts.URGENT_DANGER_FIRST, weight="Bolder", size="Medium"),
+            *(
+                {
+                    "type": "ColumnSet",
+                    "columns": [
+                        {
+                            "type": "Column",
+                            "width": "auto",
+                            "items": [text(number, weight="Bolder", size="ExtraLarge")],
+                        },
+                        {
+                            "type": "Column",
+                            "width": "stretch",
+                            "verticalContentAlignment": "Center",
+                            "items": [text(label)],
+                        },
+                    ],
+                }
+                for number, label in texts.DANGER_NUMBERS
+            ),
+        ],
+    }
+
+
+def urgent_notice(lines: Sequence[str], *, unasked: bool = False, danger: bool = False) -> Card:
     """What the agent is told about her urgent request, under the emergency numbers; `unasked`
-    (a proactive message): the neutral preview first, as on every proactive card."""
-    preview = [text(texts.PREVIEW, isSubtle=True, size="Small")] if unasked else []
-    result = card([*preview, title(texts.URGENT_TITLE), emergency_numbers(), *(text(line) for line in lines)])
+    (a proactive message): the neutral preview as its fallback text, as on every proactive card;
+    `danger` (she said she is in danger now): 3114 and 15 first, large."""
+    first = [danger_numbers()] if danger else []
+    result = card([title(texts.URGENT_TITLE), *first, emergency_numbers(), *(text(line) for line in lines)])
     if unasked:
         result["fallbackText"] = texts.PREVIEW
     return result
@@ -418,6 +495,15 @@ def urgent_form(form: str, *, phone: str = "") -> Card:
             title(texts.URGENT_TITLE),
             emergency_numbers(),
             text(texts.URGENT_INTRO),
+            {
+                "type": "Input.Toggle",
+                "id": "danger",
+                "title": texts.URGENT_DANGER_CHOICE,
+                "value": "false",
+                "valueOn": "true",
+                "valueOff": "false",
+            },
+            text(texts.URGENT_DANGER_HINT, isSubtle=True, size="Small", spacing="None"),
             {
                 "type": "Input.Text",
                 "id": "description",
@@ -446,9 +532,10 @@ def notice(heading: str, lines: Sequence[str], actions: Sequence[dict[str, Any]]
 
 
 def proactive(heading: str | None, lines: Sequence[str], actions: Sequence[dict[str, Any]] = ()) -> Card:
-    """A message the bot sends unasked. Hosts preview a card by its fallback text or its first
-    text block (a Teams toast, the chat list, a locked phone): both are the neutral preview."""
-    body = [text(texts.PREVIEW, isSubtle=True, size="Small")]
+    """A message the bot sends unasked. What a Teams toast, the chat list or a locked phone shows
+    is the activity's summary (set by the notifier) or the card's fallback text: both are the
+    neutral preview. The card she opens starts with what it is about."""
+    body: list[dict[str, Any]] = []
     if heading:
         body.append(title(heading))
     body += [text(line) for line in lines]
@@ -527,6 +614,7 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
         {
             "type": "Input.Date",
             "id": "start",
+            "placeholder": texts.DATE_PLACEHOLDER,
             "label": texts.ABSENCE_FROM,
             "isRequired": True,
             "min": today,
@@ -535,6 +623,7 @@ def absence_form(form: str, replacements: Sequence[Worker], today: str) -> Card:
         {
             "type": "Input.Date",
             "id": "end",
+            "placeholder": texts.DATE_PLACEHOLDER,
             "label": texts.ABSENCE_TO,
             "isRequired": True,
             "min": today,
@@ -559,6 +648,7 @@ def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
         {
             "type": "Input.Date",
             "id": "day",
+            "placeholder": texts.DATE_PLACEHOLDER,
             "label": texts.BLOCK_DAY,
             "isRequired": True,
             "min": today,
@@ -567,6 +657,7 @@ def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
         {
             "type": "Input.Time",
             "id": "start",
+            "placeholder": texts.TIME_PLACEHOLDER,
             "label": texts.BLOCK_FROM,
             "isRequired": True,
             "value": start,
@@ -575,6 +666,7 @@ def _day_and_hours(today: str, start: str, end: str) -> list[dict[str, Any]]:
         {
             "type": "Input.Time",
             "id": "end",
+            "placeholder": texts.TIME_PLACEHOLDER,
             "label": texts.BLOCK_TO,
             "isRequired": True,
             "value": end,
@@ -601,7 +693,7 @@ def add_day_form(form: str, today: str) -> Card:
             choice_set(
                 "kind",
                 texts.DAY_KIND_LABEL,
-                [(k, v) for k, v in texts.DAY_KIND.items()],
+                list(texts.DAY_KIND_CHOICES.items()),
                 value="extra",
                 required=True,
             ),

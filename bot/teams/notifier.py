@@ -206,6 +206,12 @@ class TeamsNotifier:
             said = cards.literal(str(payload.get("summary", "")))  # names from the plan file: text only
             return proactive(texts.PLAN_CHANGED_TITLE, [texts.PLAN_CHANGED.format(summary=said)])
         async with self.store.unit_of_work(read_only=True) as uow:
+            if what == "urgent_waiting":  # nobody could be told when it was filed: now she can
+                request = await uow.urgent.get(payload["urgent_id"])
+                line = texts.URGENT_WAITING_FOR_WORKER.format(
+                    reference=request.reference, received=texts.day_and_hour(request.received_at)
+                )
+                return proactive(texts.URGENT_TITLE, [line], [cards.submit(texts.ACTION_URGENT_LIST, "urgent_list")])
             if what == "urgent":
                 request = await uow.urgent.get(payload["urgent_id"])
                 deadline = request.route[request.step][1]

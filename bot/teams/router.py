@@ -47,7 +47,7 @@ class Route:
     handler: Handler
     forms: tuple[str, ...] = ()  # the kinds of form the card must name; () for none
     worker_only: bool = False
-    consumes: bool = False  # a form is used once: a second click is « déjà fait »
+    consumes: bool = False  # a form is used once: a second click is « déjà fait » (unless refused)
 
 
 class Router:
@@ -76,7 +76,7 @@ class Router:
         except Stale:
             await self._stale(turn, value)
             return
-        if route.consumes and form is not None:
+        if route.consumes and form is not None and not turn.refused:
             turn.consume(form["id"])
 
     @staticmethod

@@ -54,6 +54,9 @@ class Turn:
         self.worker = worker
         self.now = now
         self.done: str | None = None  # what this turn's action did, said again on a repeated click
+        # The action was refused and nothing changed: its form stays usable (a later click may
+        # succeed) and is never answered as done.
+        self.refused = False
         self._shown = shown
         self._issued: list[str] = []  # forms issued by this turn, not yet on a card
 

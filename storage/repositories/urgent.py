@@ -56,6 +56,7 @@ class UrgentRepository(Repository):
         phone: str,
         availability: str,
         now: datetime,
+        danger: bool = False,
     ) -> UrgentRequest:
         request_id = new_id()
         row = UrgentRequestRow(
@@ -67,6 +68,7 @@ class UrgentRepository(Repository):
             description_enc=self._seal(description, urgent_context("description", request_id, agent_id)),
             phone_enc=self._seal(phone, urgent_context("phone", request_id, agent_id)),
             availability_enc=self._seal(availability, urgent_context("availability", request_id, agent_id)),
+            danger_enc=self._seal("danger" if danger else "", urgent_context("danger", request_id, agent_id)),
             route=[{"worker_id": w, "deadline": d.isoformat() if d else None} for w, d in route],
             handler_id=route[0][0],
             step=0,
@@ -114,6 +116,7 @@ class UrgentRepository(Repository):
         row.description_enc = self._seal("", urgent_context("description", request_id, anonymous_agent_id))
         row.phone_enc = self._seal("", urgent_context("phone", request_id, anonymous_agent_id))
         row.availability_enc = self._seal("", urgent_context("availability", request_id, anonymous_agent_id))
+        row.danger_enc = self._seal("", urgent_context("danger", request_id, anonymous_agent_id))
         # The anonymous agent dated by the request, not by the erasure (see appointments' detach).
         await self.session.execute(
             update(AgentRow)
@@ -206,6 +209,14 @@ class UrgentRepository(Repository):
         if availability and availability != old_availability:
             row.availability_enc = self._seal(availability, urgent_context("availability", request_id, row.agent_id))
         await self.session.flush()
+
+    async def danger(self, request_id: str, *, grant: Grant) -> bool:
+        """Whether she declared an immediate danger, decrypted with a grant covering the request."""
+        require(grant, "urgent", [request_id], (Purpose.CASE, Purpose.OWN, Purpose.OPERATOR))
+        row = await self._row(request_id)
+        if not row.danger_enc:  # a request filed before the choice existed
+            return False
+        return self._open(row.danger_enc, urgent_context("danger", request_id, row.agent_id)) == "danger"
 
     async def details(self, request_id: str, *, grant: Grant) -> tuple[str, str, str]:
         """(description, phone, availability), decrypted with a grant covering the request."""

@@ -89,10 +89,10 @@ def walk(node: Any) -> list[dict[str, Any]]:
 
 
 def said(activity: Activity) -> str:
-    """What a proactive message says below its neutral preview line (its first text block)."""
+    """What a proactive message says (its preview is its summary and fallback text, not its body)."""
     (attachment,) = activity.attachments or []
     blocks = [n["text"] for n in walk(attachment.content) if n.get("type") == "TextBlock"]
-    return "\n".join(blocks[1:])
+    return "\n".join(blocks)
 
 
 @dataclasses.dataclass

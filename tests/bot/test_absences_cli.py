@@ -53,7 +53,7 @@ def test_declare_list_and_cancel_an_absence_with_the_operator_audited(settings, 
     assert listed(capsys) == []
     code = main(["absences", "declare", "--worker", "ass", "--from", day(7), "--to", day(9), "--reason", "formation"])
     out = capsys.readouterr().out
-    assert code == 0 and "declared" in out
+    assert code == 0 and "déclarée" in out
     [row] = listed(capsys)
     assert row["worker"] == "ass" and row["from"] == day(7) and row["to"] == day(9)
     assert row["source"] == "declared" and row["declared_here"] is True and "reason" not in row
@@ -74,19 +74,19 @@ def test_declare_list_and_cancel_an_absence_with_the_operator_audited(settings, 
     assert [e["subject_id"] for e in audit(capsys) if e["action"] == "absence.cancel"] == [row["id"]]
     capsys.readouterr()
     assert main(["absences", "cancel", str(row["id"])]) == 1
-    assert "no absence" in capsys.readouterr().err
+    assert "aucune absence" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        (["--worker", "ass", "--from", "2027-02-30", "--to", "2027-03-02"], "not a date (YYYY-MM-DD)"),
-        (["--worker", "ass", "--from", "demain", "--to", "2027-03-02"], "not a date (YYYY-MM-DD)"),
-        (["--worker", "ass", "--from", "+9", "--to", "+7"], "ends before it starts"),
-        (["--worker", "ass", "--from", "-9", "--to", "-7"], "over already"),
-        (["--worker", "personne", "--from", "+7", "--to", "+9"], "unknown worker 'personne'"),
-        (["--worker", "ass", "--from", "+7", "--to", "+9", "--replacement", "ass"], "does not replace"),
-        (["--worker", "ass", "--from", "+7", "--to", "+9", "--reason", "x" * 201], "limited to 200"),
+        (["--worker", "ass", "--from", "2027-02-30", "--to", "2027-03-02"], "date invalide (AAAA-MM-JJ attendu)"),
+        (["--worker", "ass", "--from", "demain", "--to", "2027-03-02"], "date invalide (AAAA-MM-JJ attendu)"),
+        (["--worker", "ass", "--from", "+9", "--to", "+7"], "se termine avant de commencer"),
+        (["--worker", "ass", "--from", "-9", "--to", "-7"], "déjà terminée"),
+        (["--worker", "personne", "--from", "+7", "--to", "+9"], "assistante sociale inconnue 'personne'"),
+        (["--worker", "ass", "--from", "+7", "--to", "+9", "--replacement", "ass"], "ne remplace pas"),
+        (["--worker", "ass", "--from", "+7", "--to", "+9", "--reason", "x" * 201], "limité à 200"),
         (["--from", "+7", "--to", "+9"], "--worker"),
     ],
     ids=["no-such-day", "not-a-date", "reversed", "past", "unknown-worker", "not-a-replacement", "long", "no-worker"],
@@ -128,5 +128,5 @@ def test_an_absence_read_from_outlook_is_listed_but_not_cancelled_here(settings,
     capsys.readouterr()
     assert main(["absences", "cancel", str(row["id"])]) == 1
     err = capsys.readouterr().err
-    assert "read from Outlook" in err and "change it in her Outlook" in err
+    assert "vient d'Outlook" in err and "modifiez-la dans son Outlook" in err
     assert len(listed(capsys)) == 1

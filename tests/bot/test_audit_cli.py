@@ -30,7 +30,7 @@ def test_administrative_commands_are_audited_with_their_operator_and_the_chain_v
     assert main(["keys", "rotate"]) == 0
     capsys.readouterr()
     assert main(["audit", "verify"]) == 0
-    assert "audit trail intact: 3 entries chained" in capsys.readouterr().out
+    assert "journal d'audit intact : 3 entrées chaînées" in capsys.readouterr().out
     assert main(["audit", "show", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert [(e["action"], e["operator"]) for e in entries] == [
@@ -41,7 +41,7 @@ def test_administrative_commands_are_audited_with_their_operator_and_the_chain_v
     assert [e["position"] for e in entries] == [1, 2, 3]
     assert "@" in operator()
     assert main(["audit", "show", "--since", "2999-01-01"]) == 0
-    assert "no audit entry since that date" in capsys.readouterr().out
+    assert "aucune entrée d'audit depuis cette date" in capsys.readouterr().out
     assert main(["audit", "show"]) == 0
     assert "keys.rotate" in capsys.readouterr().out
 
@@ -53,21 +53,21 @@ def test_audit_verify_fails_on_an_edited_entry(deployment, capsys):
         connection.execute("UPDATE audit SET subject_id = '2026' WHERE seq = 1")
     capsys.readouterr()
     assert main(["audit", "verify"]) == 1
-    assert "TAMPERED at position 1" in capsys.readouterr().err
+    assert "MODIFIÉ à la position 1 : une entrée a été modifiée ou déplacée" in capsys.readouterr().err
 
 
 def test_keys_status_counts_values_per_key_and_rotation_moves_them(deployment, capsys):
     assert main(["keys", "status"]) == 0
     before = capsys.readouterr().out.strip().splitlines()
-    assert len(before) == 1 and before[0].startswith("k1: ") and "(current)" in before[0]
-    count = int(before[0].split()[1])
+    assert len(before) == 1 and before[0].startswith("k1 : ") and "(actuelle)" in before[0]
+    count = int(before[0].split()[2])
     assert count == 13 * 8  # 13 agents (name, phone, e-mail, Entra id), 13 appointments (topic, message, notes, link)
     assert main(["keys", "rotate"]) == 0
     capsys.readouterr()
     assert main(["keys", "status"]) == 0
     assert capsys.readouterr().out.strip().splitlines() == [
-        "k1: 0 values (unused: may be removed)",
-        f"k2: {count} values (current)",
+        "k1 : 0 valeurs (inutilisée : peut être retirée)",
+        f"k2 : {count} valeurs (actuelle)",
     ]
 
 

@@ -87,10 +87,10 @@ def all_cards() -> dict[str, dict[str, Any]]:
         "cancel": cards.cancel_confirm("f", start),
         "urgent": cards.urgent_form("f", phone="0612345678"),
         "urgent_notice": cards.urgent_notice(
-            [texts.URGENT_REACHED.format(reference="URG-ABCDEF", deadline="lundi 1 mars 2027 à 13 h")]
+            [texts.URGENT_REACHED.format(reference="URG-ABCDEF", deadline="lundi 1er mars 2027 à 13 h")]
         ),
         "urgent_notice_unasked": cards.urgent_notice(
-            [texts.URGENT_REACHED.format(reference="URG-ABCDEF", deadline="lundi 1 mars 2027 à 13 h")], unasked=True
+            [texts.URGENT_REACHED.format(reference="URG-ABCDEF", deadline="lundi 1er mars 2027 à 13 h")], unasked=True
         ),
         "notice": cards.notice("Titre", ["ligne"], [cards.submit("Ok", "help")]),
         "proactive": cards.proactive("Titre", ["ligne"], [cards.submit("Ok", "help")]),
@@ -103,7 +103,7 @@ def all_cards() -> dict[str, dict[str, Any]]:
             notes=[texts.DATA_COUNTS],
         ),
         "erase_confirm": cards.erase_confirm("f", [texts.ERASE_PROFILE], [texts.ERASE_KEPT_AUDIT]),
-        "erase_nothing": cards.erase_confirm(None, [], [texts.ERASE_KEPT_OPEN.format(count=1)]),
+        "erase_nothing": cards.erase_confirm(None, [], [texts.erase_kept_open(1)]),
         "agenda": cards.agenda("jeudi", [(start, "Camille", [("Sujet", "Budget")])]),
         "decisions": cards.decisions(
             "Demandes",

@@ -76,8 +76,8 @@ def test_a_complete_local_deployment_is_clean_and_exits_0(env, capsys, pinned_no
     capsys.readouterr()
     assert main(["doctor", "--as-of", pinned_now.isoformat()]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["area", "subject", "status", "detail"]
-    assert "0 problem(s)" in out and WORKER_OID not in out and "SENTINEL" not in out
+    assert out.splitlines()[0].split() == ["domaine", "objet", "état", "détail"]
+    assert "0 problème, 0 avertissement" in out and WORKER_OID not in out and "SENTINEL" not in out
 
 
 def test_a_worker_never_seen_in_teams_and_values_under_an_unknown_key_fail(env, capsys):

@@ -58,7 +58,8 @@ async def test_commands_are_case_and_accent_insensitive(world):
         assert texts.SITE_TITLE in (await agent.say(typed)).text
     assert texts.MINE_TITLE in (await agent.say("Mes rendez-vous")).text
     assert texts.URGENT_DANGER in (await agent.say("URGENCE")).text
-    assert texts.WELCOME_TITLE in (await agent.say("aide")).text
+    assert texts.HELP_TITLE in (await agent.say("aide")).text
+    assert texts.WELCOME_TITLE in (await agent.say("Bonjour")).text
     assert texts.NOT_UNDERSTOOD in (await agent.say("quelle heure est-il ?")).text
 
 
@@ -187,8 +188,8 @@ async def test_an_agent_holds_at_most_two_upcoming_appointments(world):
     agent = world.person("Agent")
     await book(agent, "vanves", index=0)
     await book(agent, "vanves", index=1)
-    refused = await book(agent, "vanves", index=2)
-    assert texts.REFUSALS["limit_reached"] in refused.text
+    refused = await agent.say("rendez-vous")  # told at once, before she chooses anything
+    assert texts.LIMIT_TITLE in refused.text and texts.FORM_TITLE not in refused.text
     assert len(await appointments(world)) == 2
 
 
@@ -267,7 +268,7 @@ async def test_absence_message_post_return_slots_and_urgent_routing_to_the_repla
     ack = await agent.submit(
         urgent.action(texts.URGENT_SEND), description="Expulsion demain", phone=PHONE, availability="le matin"
     )
-    assert "nous prévenons sa remplaçante" in ack.text and "lundi 1 mars 2027 à 13 h" in ack.text
+    assert "nous prévenons sa remplaçante" in ack.text and "lundi 1er mars 2027 à 13 h" in ack.text
     assert all(n in ack.text for n in ("15", "17", "112", "3114"))  # still on screen after sending
     reference = ack.text.split("Référence : ")[1].rstrip(".")
     sent = await world.deliver()

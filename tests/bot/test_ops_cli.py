@@ -120,15 +120,15 @@ def test_outbox_list_retry_and_drop(settings, capsys, pinned_now):
     assert main(["outbox", "drop", str(ids["late"])]) == 1  # not dead
     assert "--force" in capsys.readouterr().err
     assert main(["outbox", "retry", "999999"]) == 1
-    assert "no outbox row 999999" in capsys.readouterr().err
+    assert "aucune ligne n° 999999" in capsys.readouterr().err
     assert main(["outbox", "drop", "999999"]) == 1
     assert main(["outbox", "retry"]) == 2
     assert main(["outbox", "retry", "--all-dead"]) == 0
-    assert "1 dead rows due again" in capsys.readouterr().out
+    assert "1 ligne abandonnée remise à traiter" in capsys.readouterr().out
     assert main(["outbox", "list", "--state", "dead", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == []
     assert main(["outbox", "drop", "--force", str(ids["future"])]) == 0
-    assert f"row {ids['future']} dropped" in capsys.readouterr().out
+    assert f"ligne n° {ids['future']} supprimée" in capsys.readouterr().out
     assert main(["outbox", "list", "--json"]) == 0
     assert ids["future"] not in {r["id"] for r in json.loads(capsys.readouterr().out)}
 
@@ -141,7 +141,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_plan_check_accepts_the_sample(settings, tmp_path, capsys):
     assert main(["plan", "check", str(write(tmp_path, SAMPLE))]) == 0
-    assert "plan valide / valid plan" in capsys.readouterr().out
+    assert "planning valide" in capsys.readouterr().out
 
 
 def line_of(text: str, fragment: str) -> int:
@@ -167,7 +167,7 @@ def test_plan_check_names_the_line_at_fault_in_french_and_english(settings, tmp_
     assert main(["plan", "check", str(write(tmp_path, broken))]) == 1
     err = capsys.readouterr().err
     expected = line_of(broken, new.split("\n")[0])
-    assert f"ligne {expected}" in err and f"line {expected}" in err
+    assert f"ligne {expected}" in err and f"line {expected}" not in err  # French only
     assert french in err and (not key or f"({key})" in err)
 
 

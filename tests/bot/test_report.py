@@ -124,22 +124,22 @@ def test_dossiers_round_trip_through_the_command_line(tmp_path, monkeypatch, cap
     sealed = tmp_path / "handover.sealed"
     assert main(["dossiers", "export", "--output", str(sealed)]) == 0
     assert b"SENTINEL" not in sealed.read_bytes() and oct(sealed.stat().st_mode)[-3:] == "600"
-    assert "every agent carries her Entra id" in capsys.readouterr().out
+    assert "chaque agent porte son identifiant Entra" in capsys.readouterr().out
     with pytest.raises(SystemExit):  # the lookup key never leaves its deployment
         main(["dossiers", "verify", str(sealed), "--print-lookup-key"])
     capsys.readouterr()
     assert main(["dossiers", "verify", str(sealed)]) == 0
     output = capsys.readouterr().out
-    assert "seal intact" in output and "13 appointments" in output and "LOOKUP" not in output
+    assert "sceau intact" in output and "13 rendez-vous" in output and "LOOKUP" not in output
     # The receiving deployment has its own keys, lookup key included: nothing is copied over.
     monkeypatch.setenv("PERMANENCE_DATA_DIR", str(target))
     monkeypatch.setenv("PERMANENCE_ENCRYPTION_KEY", "t1:" + base64.b64encode(b"k" * 32).decode())
     monkeypatch.setenv("PERMANENCE_LOOKUP_KEY", base64.b64encode(b"l" * 32).decode())
     assert main(["dossiers", "import", str(sealed)]) == 2  # no workers in the target yet
-    assert "unknown worker" in capsys.readouterr().err
+    assert "inconnue du planning" in capsys.readouterr().err
     asyncio.run(seed_workers(Settings(_env_file=None, data_dir=target)))
     assert main(["dossiers", "import", str(sealed)]) == 0
-    assert "13 appointments" in capsys.readouterr().out
+    assert "13 rendez-vous" in capsys.readouterr().out
     recognised = asyncio.run(find_agents(Settings(_env_file=None, data_dir=target), [f"oid-{i}" for i in range(13)]))
     assert all(recognised)  # each agent is found here by this deployment's own lookup of her Entra id
     monkeypatch.setenv("PERMANENCE_DOSSIERS_PASSPHRASE", "not the right passphrase")

@@ -71,7 +71,7 @@ async def test_mes_donnees_shows_her_data_with_retention_dates_and_nothing_of_an
     assert ALICE in shown.text and PHONE in shown.text and "Logement" in shown.text and "Vanves" in shown.text
     # Thursday 4 March 2027 + 400 days: kept until Friday 7 April 2028.
     assert f"{texts.DATA_UNTIL}: {texts.day(datetime(2028, 4, 7, 12, tzinfo=UTC))}" in shown.text
-    assert texts.DATA_AUDIT.format(days=1100) in shown.text
+    assert texts.data_audit(1100) in shown.text
     assert "SENTINEL-bob" not in shown.text and BOB not in shown.text
     assert texts.ERASE_ACTION in [a.get("title") for a in shown.card["actions"]]
     async with world.store.unit_of_work(read_only=True) as uow:
@@ -87,8 +87,8 @@ async def test_erasure_removes_what_may_go_keeps_the_rest_and_a_second_submit_ch
     before = await snapshot(world)
     shown = await alice.say("mes données")
     ask = await alice.submit(shown.action(texts.ERASE_ACTION))
-    assert texts.ERASE_PAST.format(count=2) in ask.text and texts.ERASE_REQUESTS.format(count=1) in ask.text
-    assert texts.ERASE_KEPT_UPCOMING.format(count=1) in ask.text and texts.ERASE_KEPT_PROFILE in ask.text
+    assert texts.erase_past(2) in ask.text and texts.erase_requests(1) in ask.text
+    assert texts.erase_kept_upcoming(1) in ask.text and texts.ERASE_KEPT_PROFILE in ask.text
     assert texts.ERASE_PROFILE not in ask.text
     done = await alice.submit(ask.action(texts.ERASE_YES))
     assert texts.ERASED in done.text
@@ -147,5 +147,5 @@ async def test_nothing_erasable_is_said_and_offers_no_erasure(world: World):
     alice = world.person(ALICE)
     await book(alice, "vanves", message="SENTINEL-alice")
     ask = await alice.submit((await alice.say("mes données")).action(texts.ERASE_ACTION))
-    assert texts.ERASE_NOTHING in ask.text and texts.ERASE_KEPT_UPCOMING.format(count=1) in ask.text
+    assert texts.ERASE_NOTHING in ask.text and texts.erase_kept_upcoming(1) in ask.text
     assert not ask.actions("erase_yes")

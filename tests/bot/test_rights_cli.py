@@ -99,23 +99,23 @@ def test_export_lists_her_data_with_retention_dates_and_nothing_of_another(setti
     assert "SENTINEL-dan" not in json.dumps(document) and "TÉMOIN" not in json.dumps(document)
     assert main(["agent", "export", "--entra-id", OID]) == 0
     text = capsys.readouterr().out
-    assert "Claire SENTINEL" in text and "SENTINEL-upcoming" in text and "1100 jours" in text
+    assert "Claire SENTINEL" in text and "SENTINEL-upcoming" in text and "pendant environ 3 ans" in text
 
 
 def test_erase_keeps_what_is_needed_then_everything_once_nothing_is(settings, capsys):
     capsys.readouterr()
     assert main(["agent", "erase", "--entra-id", OID]) == 1  # no terminal to confirm: nothing erased
-    assert "run again with --yes" in capsys.readouterr().err
+    assert "relancez avec --yes" in capsys.readouterr().err
     assert [a["message"] for a in export(capsys)["appointments"]] == ["SENTINEL-past", "SENTINEL-upcoming"]  # type: ignore[union-attr]
     assert main(["agent", "erase", "--entra-id", OID, "--yes"]) == 0
     out = capsys.readouterr().out
-    assert "1 appointment(s) detached" in out and "profile kept" in out
+    assert "1 rendez-vous détaché et vidé" in out and "profil conservé" in out
     document = export(capsys)
     assert [a["message"] for a in document["appointments"]] == ["SENTINEL-upcoming"]  # type: ignore[union-attr]
     assert document["profile"]["name"] == "Claire SENTINEL" and asyncio.run(state_kept(settings))  # type: ignore[index]
     # Running it again erases nothing more.
     assert main(["agent", "erase", "--entra-id", OID, "--yes"]) == 0
-    assert "0 appointment(s) detached" in capsys.readouterr().out
+    assert "0 rendez-vous détaché et vidé" in capsys.readouterr().out
     # Dan is untouched.
     assert [a["message"] for a in export(capsys, OTHER)["appointments"]] == ["SENTINEL-dan"]  # type: ignore[union-attr]
 
@@ -142,10 +142,10 @@ def test_erase_of_everything_then_the_id_is_unknown(settings, capsys, monkeypatc
 
     asyncio.run(cancel_upcoming())
     assert main(["agent", "erase", "--entra-id", OID, "--yes"]) == 0
-    assert "profile deleted" in capsys.readouterr().out
+    assert "profil supprimé" in capsys.readouterr().out
     assert not asyncio.run(state_kept(settings))  # her conversation state went too
     assert main(["agent", "export", "--entra-id", OID]) == 1
-    assert "no agent is known" in capsys.readouterr().err
+    assert "aucun agent connu" in capsys.readouterr().err
     assert main(["audit", "show", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)
     assert [(e["action"], e["actor"], e["operator"]) for e in entries if e["action"].startswith("agent.")] == [
@@ -158,7 +158,7 @@ def test_an_unknown_id_fails_and_changes_nothing(settings, capsys):
     before = export(capsys)
     assert main(["agent", "export", "--entra-id", "00000000-0000-0000-0000-000000000000"]) == 1
     assert main(["agent", "erase", "--entra-id", "00000000-0000-0000-0000-000000000000", "--yes"]) == 1
-    assert "no agent is known" in capsys.readouterr().err
+    assert "aucun agent connu" in capsys.readouterr().err
     after = export(capsys)
     assert after == before
 
@@ -186,7 +186,7 @@ def test_a_lookup_copied_onto_her_profile_is_refused_plainly_and_erases_nothing(
     assert main(["agent", "export", "--entra-id", OTHER]) == 1
     assert main(["agent", "erase", "--entra-id", OTHER, "--yes"]) == 1
     err = capsys.readouterr().err
-    assert err.count("does not hold her sealed id") == 2 and "SENTINEL" not in err
+    assert err.count("ne porte pas son identifiant scellé") == 2 and "SENTINEL" not in err
     assert "Traceback" not in err
 
     async def counts() -> tuple[int, int]:

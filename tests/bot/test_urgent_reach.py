@@ -45,7 +45,7 @@ async def test_the_agent_is_told_who_calls_back_once_she_is_reached_then_that_sh
     # Not yet reached: the request is recorded, the deadline given, nobody named yet.
     assert_emergency_numbers_first(filed.card)
     reference = reference_of(filed)
-    assert texts.URGENT_RECEIVED.format(deadline="lundi 1 mars 2027 à 13 h", reference=reference) in filed.text
+    assert texts.URGENT_RECEIVED.format(deadline="lundi 1er mars 2027 à 13 h", reference=reference) in filed.text
     assert "transmise" not in filed.text and "Assistante sociale" not in filed.text
 
     sent = await world.deliver()
@@ -53,7 +53,7 @@ async def test_the_agent_is_told_who_calls_back_once_she_is_reached_then_that_sh
     assert reference in Reply(sent[:1]).text  # her notice, in her own chat
     reached = Reply(sent[1:])
     assert_emergency_numbers_first(reached.card)
-    assert texts.URGENT_REACHED.format(reference=reference, deadline="lundi 1 mars 2027 à 13 h") in reached.text
+    assert texts.URGENT_REACHED.format(reference=reference, deadline="lundi 1er mars 2027 à 13 h") in reached.text
     assert "transmise à l'assistante sociale du travail" in reached.text
 
     listing = await social.say("urgences")
@@ -71,20 +71,18 @@ async def test_the_agent_is_told_who_calls_back_once_she_is_reached_then_that_sh
 
 async def test_nobody_reachable_gives_the_agent_the_hotline_at_once(world: World):
     # Neither worker ever opened the bot and the local calendar sends no e-mail: no channel at all.
+    # She is told at once, in the answer to her request: no « we are telling her » before.
     agent = world.person("Agent Lyon")
     filed = await file_urgent(agent)
-    reference = reference_of(filed)
     assert_emergency_numbers_first(filed.card)
-    sent = await world.deliver()  # the clock does not move: no deadline is waited for
-    assert [a.conversation.id for a in sent] == [agent.conversation_id]
-    told = Reply(sent)
-    assert_emergency_numbers_first(told.card)
+    reference = filed.text.split("référence de votre demande : ")[1].split(")")[0]
     urgent = world.deployment.urgent
     assert (
-        texts.URGENT_NOBODY_REACHED.format(reference=reference, name=urgent.hotline_name, phone=urgent.hotline_phone)
-        in told.text
+        texts.URGENT_ACK_HOTLINE.format(reference=reference, name=urgent.hotline_name, phone=urgent.hotline_phone)
+        in filed.text
     )
-    assert "01 99 00 99 99" in told.text
+    assert "01 99 00 99 99" in filed.text
+    assert await world.deliver() == []  # the clock does not move: nothing else is said
     async with world.store.unit_of_work(read_only=True) as uow:
         (request,) = await uow.urgent.open_requests()
     assert request.handler_id is None and request.step == len(request.route) - 1 == 2

@@ -161,7 +161,9 @@ class Chat:
 
     async def pick_date(self, index: int, day: Any) -> None:
         """Choose a date in the card's date picker through its calendar, as a person does."""
-        await self.card().get_by_placeholder("Select a date...").nth(index).click()
+        # The card's own French placeholder (issue 26); the renderer's default if it has none.
+        placeholder = re.compile(r"jj.mm.aaaa|Select a date")  # no slash: the selector is a regex literal
+        await self.card().get_by_placeholder(placeholder).nth(index).click()
         dialog = self.page.locator("[role=dialog]").last
         label = f"{day.day}, {day.strftime('%B')}, {day.year}"  # the picker speaks English
         for _ in range(13):

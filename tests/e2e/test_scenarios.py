@@ -78,7 +78,7 @@ async def test_2_head_office_agent_books_in_person_reschedules_and_cancels(stage
     await agent.click("Déplacer")
     await agent.see("Déplacer :")
     await agent.click((await agent.wait_slots())[1], nth=0)
-    await agent.see("Vérifiez votre rendez-vous")
+    await agent.see("Vérifiez le déplacement de votre rendez-vous")
     await agent.click("Confirmer")
     await agent.see("Rendez-vous déplacé")
     ((status, _, moved),) = await active_appointments(stage)
@@ -186,7 +186,8 @@ async def test_4c_nobody_reachable_the_agent_gets_the_hotline_at_once(stage: Sta
     await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
     sent_at = time.monotonic()
     await agent.click("Être rappelé(e)")
-    await agent.see("Nous n'avons pu joindre aucune assistante sociale", within_ms=30_000)
+    # One answer, at once: never « nous prévenons l'assistante sociale » first.
+    await agent.see("Aucune assistante sociale n'est joignable pour le moment", within_ms=30_000)
     print(f"\nnobody reachable: « Envoyer » to the hotline message in {time.monotonic() - sent_at:.2f} s")
     await agent.see("01 99 00 99 99")
     await agent.screenshot("urgent-hotline")
@@ -255,7 +256,9 @@ async def test_6_two_agents_race_for_the_last_slot_of_a_day(stage: Stage):
     _, number, month = day.split()[:3]
     today = stage.today
     target = date(
-        today.year + (1 if months.index(month) + 1 < today.month else 0), months.index(month) + 1, int(number)
+        today.year + (1 if months.index(month) + 1 < today.month else 0),
+        months.index(month) + 1,
+        int(number.removesuffix("er")),
     )
     await worker.pick_date(0, target)
     await worker.fill("De", "08:00")

@@ -97,7 +97,7 @@ async def test_one_mailbox_refused_by_graph_is_reported_and_exits_1(configured, 
     assert document["problems"] == 1
     assert by_area(document, "mailbox") == {"ass": ("ok", "ok"), "remplacante": ("problem", "graph_403")}
     refused = next(c for c in document["checks"] if c["area"] == "mailbox" and c["subject"] == "remplacante")
-    assert "access policy" in refused["detail"]
+    assert "stratégie d'accès" in refused["detail"]
     # Workers are named by their plan key only: no Entra id, no name, no address.
     for secret in (WORKER_OID, REPLACEMENT_OID, "SENTINEL", "@cned.example"):
         assert secret not in out

@@ -166,7 +166,7 @@ async def test_when_teams_cannot_reach_her_the_neutral_mail_goes_out_and_the_age
         assert secret not in body
     # Reached by e-mail: the agent is told who will call her back; the request stays with her.
     assert [a.conversation.id for a in sent] == [agent.conversation_id]
-    assert texts.URGENT_REACHED.format(reference=reference, deadline="lundi 1 mars 2027 à 13 h") in Reply(sent).text
+    assert texts.URGENT_REACHED.format(reference=reference, deadline="lundi 1er mars 2027 à 13 h") in Reply(sent).text
     request = await open_request(world)
     assert request.handler_id == "ass" and request.reached
 

@@ -28,7 +28,7 @@ def test_the_seal_refuses_a_wrong_passphrase_and_any_alteration():
     assert b"Camille" not in data
     info, payload = unseal(data, PASSPHRASE)
     assert payload["agents"][0]["name"] == "Camille" and info.counts == {"agents": 1, "appointments": 0}
-    with pytest.raises(SealError, match="passphrase"):
+    with pytest.raises(SealError, match="phrase secrète"):
         unseal(data, "another long passphrase")
     flipped = bytearray(data)
     flipped[-5] ^= 1
@@ -36,7 +36,7 @@ def test_the_seal_refuses_a_wrong_passphrase_and_any_alteration():
         unseal(bytes(flipped), PASSPHRASE)
     with pytest.raises(SealError):
         unseal(data.replace(b'"scope": "all"', b'"scope": "one"'), PASSPHRASE)  # the header is sealed too
-    with pytest.raises(SealError, match="at least"):
+    with pytest.raises(SealError, match="au moins"):
         seal({}, "short", scope="all", now=NOW)
 
 
@@ -140,7 +140,7 @@ async def test_export_then_import_into_a_successor_deployment(store, tmp_path):
             "calendar_writes": 0,
         }
         async with target.unit_of_work() as uow:
-            with pytest.raises(SealError, match="unknown worker"):
+            with pytest.raises(SealError, match="inconnue du planning"):
                 await import_dossiers(uow, payload, assign_to="nobody", now=NOW, grant=OPERATOR)
     finally:
         await target.dispose()

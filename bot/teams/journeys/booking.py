@@ -15,7 +15,7 @@ from bot.application.context import AlreadyDone
 from bot.application.offers import parse_slot_key
 from bot.teams import cards, views
 from bot.teams.journeys.base import Journey
-from bot.teams.router import Rejected, Route, Submit
+from bot.teams.router import Rejected, Route, Stale, Submit
 from bot.teams.turn import Form, Turn
 
 PHONE = re.compile(r"^\+?[0-9 .()-]{6,20}$")
@@ -38,6 +38,7 @@ class BookingJourney(Journey):
             "change_site": Route(handler=self.change_site, forms=("booking",), consumes=True),
             "slots": Route(handler=self.show_slots, forms=("booking",), consumes=True),
             "more": Route(handler=self.more_slots, forms=("slots",), consumes=True),
+            "earlier": Route(handler=self.earlier_slots, forms=("slots",), consumes=True),
             "pick": Route(handler=self.pick_slot, forms=("slots",), consumes=True),
             "back": Route(handler=self.back_to_slots, forms=("summary",), consumes=True),
             "confirm": Route(handler=self.confirm, forms=("summary",), consumes=True),
@@ -45,11 +46,30 @@ class BookingJourney(Journey):
         }
 
     async def start(self, turn: Turn, submit: Submit) -> None:
+        if (full := await self._full(turn)) is not None:
+            await turn.send(full)
+            return
         profile = await self.app.people.profile(turn.agent_id)
         if profile.site_id is None:
             await turn.send(cards.site_picker(turn.issue("site"), self.directory.sites, None))
             return
         await turn.send(self._form(turn, profile.site_id, profile.phone))
+
+    async def _full(self, turn: Turn) -> cards.Card | None:
+        """She already holds as many upcoming appointments as she may: told at the first step,
+        and again instead of a review whose « Confirmer » could only be refused."""
+        most = self.deployment.booking.max_upcoming
+        count = len(await self.app.bookings.mine(now=turn.now, agent_id=turn.agent_id))
+        if count < most:
+            return None
+        return cards.notice(
+            texts.LIMIT_TITLE,
+            [texts.LIMIT_BODY.format(most=most, count=count), texts.URGENT_PATH],
+            [
+                cards.submit(texts.ACTION_MINE, "mine", style="positive"),
+                cards.submit(texts.ACTION_URGENT, "urgent", style="destructive"),
+            ],
+        )
 
     def _form(self, turn: Turn, site_id: str, phone: str) -> cards.Card:
         return cards.booking_form(
@@ -90,6 +110,9 @@ class BookingJourney(Journey):
             problems.append(texts.PHONE_LABEL)
         if problems:
             raise Rejected(texts.BAD_INPUT.format(what=" ; ".join(problems)))
+        if (full := await self._full(turn)) is not None:
+            await turn.replace(full)
+            return
         # The phone is remembered with the booking (its own transaction), not on the way there.
         request = {
             "site": site_id,
@@ -109,8 +132,10 @@ class BookingJourney(Journey):
         start: str | None,
         replace: bool,
         heading: str = texts.SLOTS_TITLE,
+        earlier: list[str | None] | None = None,
     ) -> None:
-        """A card of the first free slots from `start` (ISO date), for `request`."""
+        """A card of the first free slots from `start` (ISO date), for `request`; `earlier`: the
+        starts of the pages shown before this one (« Dates précédentes » goes back to the last)."""
         offer = await self.app.offers.first_offer(
             now=turn.now,
             site_id=request["site"],
@@ -127,8 +152,19 @@ class BookingJourney(Journey):
             notice = views.nothing_open_notice(self.deployment)
         local_date = self.app.context.local_date
         next_start = (local_date(shown[-1].start) + timedelta(days=1)).isoformat() if shown else None
-        form = turn.issue("slots", **request, slots=[s.key for s in shown], start=start, next=next_start)
-        card = cards.slots(form, views.by_day(shown), notice=notice, more=bool(shown), heading=heading)
+        earlier = list(earlier or [])
+        form = turn.issue(
+            "slots",
+            **request,
+            slots=[s.key for s in shown],
+            start=start,
+            next=next_start,
+            earlier=earlier,
+            heading=heading,
+        )
+        card = cards.slots(
+            form, views.by_day(shown), notice=notice, more=bool(shown), heading=heading, earlier=bool(earlier)
+        )
         await (turn.replace(card) if replace else turn.send(card))
 
     async def more_slots(self, turn: Turn, submit: Submit) -> None:
@@ -136,11 +172,40 @@ class BookingJourney(Journey):
         if not form.get("next"):
             await turn.say(texts.STALE_CARD)
             return
-        await self.offer(turn, request_of(form), start=form["next"], replace=True)
+        earlier = [*self._earlier(form), form.get("start")]
+        await self.offer(
+            turn, request_of(form), start=form["next"], replace=True, earlier=earlier, heading=self._heading(form)
+        )
+
+    async def earlier_slots(self, turn: Turn, submit: Submit) -> None:
+        form = submit.checked_form
+        earlier = self._earlier(form)
+        if not earlier:
+            raise Stale
+        await self.offer(
+            turn, request_of(form), start=earlier[-1], replace=True, earlier=earlier[:-1], heading=self._heading(form)
+        )
+
+    @staticmethod
+    def _earlier(form: Form) -> list[str | None]:
+        earlier = form.get("earlier") or []
+        return [e for e in earlier if e is None or isinstance(e, str)]
+
+    @staticmethod
+    def _heading(form: Form) -> str:
+        heading = form.get("heading")
+        return heading if isinstance(heading, str) and heading else texts.SLOTS_TITLE
 
     async def back_to_slots(self, turn: Turn, submit: Submit) -> None:
         form = submit.checked_form
-        await self.offer(turn, request_of(form), start=form.get("start"), replace=True)
+        await self.offer(
+            turn,
+            request_of(form),
+            start=form.get("start"),
+            replace=True,
+            earlier=self._earlier(form),
+            heading=self._heading(form),
+        )
 
     async def pick_slot(self, turn: Turn, submit: Submit) -> None:
         form = submit.checked_form
@@ -148,16 +213,55 @@ class BookingJourney(Journey):
         if key not in form["slots"]:  # never offered on this card: forged
             raise Rejected(texts.REFUSALS[RefusalReason.SLOT_NOT_OFFERED])
         request = request_of(form)
+        if not request["reschedule"] and (full := await self._full(turn)) is not None:
+            await turn.replace(full)
+            return
         # A move keeps what she chose when booking: the offer is made for a new booking only.
         invitation = self.services.outlook_invitation and not request["reschedule"]
-        summary = turn.issue("summary", **request, slot=key, start=form.get("start"), invitation=invitation)
+        summary = turn.issue(
+            "summary",
+            **request,
+            slot=key,
+            start=form.get("start"),
+            invitation=invitation,
+            earlier=self._earlier(form),
+            heading=self._heading(form),
+        )
         worker_id, start = parse_slot_key(key)
         how, where = views.how_where(self.deployment, request["mode"], request["site"])
-        topic = self.directory.topic(request["topic"]).label if request["topic"] else ""
+        topic_id, was = request["topic"], None
+        if request["reschedule"]:  # a move: the appointment's own topic, and the time it leaves
+            try:
+                moving, topic_id = await self.app.bookings.to_move(
+                    agent_id=turn.agent_id, appointment_id=request["reschedule"]
+                )
+            except BookingRefused as refused:
+                raise Rejected(texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"])) from refused
+            was = moving.appointment.start
+        topic = self._topic_label(topic_id)
         worker = self.directory.worker(worker_id)
         await turn.replace(
-            cards.summary(summary, when=start, how=how, where=where, topic=topic, worker=worker, invitation=invitation)
+            cards.summary(
+                summary,
+                when=start,
+                how=how,
+                where=where,
+                topic=topic,
+                worker=worker,
+                invitation=invitation,
+                phone=request["phone"] or "",
+                call=request["mode"] == Mode.PHONE.value,
+                was=was,
+            )
         )
+
+    def _topic_label(self, topic_id: str | None) -> str:
+        if not topic_id:
+            return ""
+        try:
+            return self.directory.topic(topic_id).label
+        except KeyError:  # a topic the plan no longer has
+            return ""
 
     @staticmethod
     def _invite(submit: Submit) -> bool:
@@ -172,6 +276,13 @@ class BookingJourney(Journey):
         request = request_of(form)
         moved = bool(request["reschedule"])
         invite = self._invite(submit)
+        if request["mode"] == Mode.PHONE.value and not moved:
+            # The number to call, as she checked (or corrected) it on the review card.
+            phone = submit.value.get("phone", request["phone"])
+            phone = phone.strip() if isinstance(phone, str) else ""
+            if not PHONE.match(phone):
+                raise Rejected(texts.BAD_INPUT.format(what=texts.SUMMARY_PHONE))
+            request["phone"] = phone
         try:
             if moved:
                 stored = await self.app.bookings.reschedule(
@@ -201,6 +312,7 @@ class BookingJourney(Journey):
             await turn.say(await self._done_text(turn, done.ref, moved=moved))
             return
         except BookingRefused as refused:
+            turn.refused = True  # nothing was booked: the card's « Confirmer » may work later
             await self._refused(turn, refused, request)
             return
         except ConcurrentChange:
@@ -213,7 +325,7 @@ class BookingJourney(Journey):
         await self.after_effect(
             turn,
             stored.id,
-            lambda: self._show_confirmation(turn, stored, moved=moved),
+            lambda: self._show_confirmation(turn, stored, moved=moved, phone=request["phone"] or ""),
             wait=moved or self._link_to_come(stored),
         )
 
@@ -237,8 +349,8 @@ class BookingJourney(Journey):
             return texts.ALREADY_DONE
         return self.done_text(stored, moved=moved)
 
-    async def _show_confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> None:
-        await turn.replace(await self._confirmation(turn, stored, moved=moved))
+    async def _show_confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool, phone: str = "") -> None:
+        await turn.replace(await self._confirmation(turn, stored, moved=moved, phone=phone))
 
     async def _refused(self, turn: Turn, refused: BookingRefused, request: dict[str, Any]) -> None:
         message = texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"])
@@ -249,7 +361,7 @@ class BookingJourney(Journey):
         form = turn.issue("slots", **request, slots=[s.key for s in alternatives], start=None, next=None)
         await turn.replace(cards.slots(form, views.by_day(alternatives), notice=[message], more=False))
 
-    async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool) -> cards.Card:
+    async def _confirmation(self, turn: Turn, stored: StoredAppointment, *, moved: bool, phone: str = "") -> cards.Card:
         links = self.services.meeting_links
         if self._link_to_come(stored):
             # Read again: the outbox may have added the Teams link meanwhile (its notice, queued
@@ -268,7 +380,7 @@ class BookingJourney(Journey):
         if appointment.mode is Mode.TEAMS and not stored.join_url:
             notes.append(texts.TEAMS_LINK_LATER if links else texts.TEAMS_LINK_BY_WORKER)
         if appointment.mode is Mode.PHONE:
-            notes.append(texts.PHONE_CALL)
+            notes.append(texts.PHONE_CALL_AT.format(phone=phone) if phone else texts.PHONE_CALL)
         return cards.confirmation(
             heading=heading,
             when=appointment.start,

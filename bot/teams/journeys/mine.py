@@ -65,6 +65,7 @@ class MineJourney(Journey):
             await turn.say(texts.DONE_CANCELLED.format(date=texts.day_and_hour(stored.appointment.start)))
             return
         except BookingRefused as refused:
+            turn.refused = True  # nothing was cancelled: never answered later as done
             await turn.say(texts.REFUSALS.get(refused.reason.value, texts.REFUSALS["unknown"]))
             return
         except ConcurrentChange:

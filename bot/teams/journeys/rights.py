@@ -37,6 +37,12 @@ class RightsJourney(Journey):
         except KeyError:
             return site_id
 
+    def _urgent_status(self, status: str, handler_id: str | None) -> str:
+        if status == "open" and handler_id is None:
+            urgent = self.deployment.urgent
+            return texts.DATA_STATUS_HOTLINE.format(name=urgent.hotline_name, phone=urgent.hotline_phone)
+        return texts.DATA_STATUS_LABELS.get(status, status)
+
     def _topic(self, topic_id: str | None) -> str:
         if not topic_id:
             return ""
@@ -74,7 +80,8 @@ class RightsJourney(Journey):
             (
                 texts.day_and_hour(r.received_at),
                 [
-                    (texts.DATA_STATUS, texts.DATA_STATUS_LABELS.get(r.status, r.status)),
+                    (texts.DATA_STATUS, self._urgent_status(r.status, r.handler_id)),
+                    (texts.DATA_DANGER, texts.DATA_DANGER_YES if r.danger else ""),
                     (texts.DATA_SITUATION, cards.literal(r.description)),
                     (texts.DATA_PHONE, cards.literal(r.phone)),
                     (texts.DATA_AVAILABILITY, cards.literal(r.availability)),
@@ -84,7 +91,7 @@ class RightsJourney(Journey):
             )
             for r in data.urgent
         ]
-        notes = [texts.DATA_AUDIT.format(days=data.audit_days), texts.DATA_COUNTS]
+        notes = [texts.data_audit(data.audit_days), texts.DATA_COUNTS]
         form = turn.issue("my_data")
         await turn.send(cards.my_data(form, profile=profile, appointments=appointments, urgent=urgent, notes=notes))
 
@@ -96,15 +103,15 @@ class RightsJourney(Journey):
         taken = sum(r.erasable for r in data.urgent)
         still_open = len(data.urgent) - taken
         if past:
-            will.append(texts.ERASE_PAST.format(count=past))
+            will.append(texts.erase_past(past))
         if taken:
-            will.append(texts.ERASE_REQUESTS.format(count=taken))
+            will.append(texts.erase_requests(taken))
         if data.profile_erasable:
             will.append(texts.ERASE_PROFILE)
         if upcoming:
-            kept.append(texts.ERASE_KEPT_UPCOMING.format(count=upcoming))
+            kept.append(texts.erase_kept_upcoming(upcoming))
         if still_open:
-            kept.append(texts.ERASE_KEPT_OPEN.format(count=still_open))
+            kept.append(texts.erase_kept_open(still_open))
         if not data.profile_erasable:
             kept.append(texts.ERASE_KEPT_PROFILE)
         kept.append(texts.ERASE_KEPT_AUDIT)

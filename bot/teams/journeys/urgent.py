@@ -36,6 +36,11 @@ class UrgentJourney(Journey):
             or not PHONE.match(phone.strip())
         ):
             raise Rejected(texts.URGENT_PHONE_REQUIRED)
+        # Her explicit choice, never guessed from what she wrote.
+        danger = submit.value.get("danger", "false")
+        if danger not in ("true", "false", True, False):
+            raise Rejected(texts.BAD_INPUT.format(what=texts.URGENT_DANGER_CHOICE))
+        danger = danger in ("true", True)
         try:
             filed = await self.app.urgent.file(
                 now=turn.now,
@@ -44,6 +49,7 @@ class UrgentJourney(Journey):
                 phone=phone,
                 availability=availability,
                 key=submit.checked_form["id"],
+                danger=danger,
             )
         except AlreadyDone as done:
             await turn.say(await self._done_text(turn, done.ref))
@@ -63,7 +69,7 @@ class UrgentJourney(Journey):
             message = (texts.URGENT_RECEIVED if titular else texts.URGENT_RECEIVED_REPLACEMENT).format(
                 reference=request.reference, deadline=texts.day_and_hour(filed.deadline)
             )
-        await self.after_effect(turn, request.id, lambda: turn.replace(cards.urgent_notice([message])))
+        await self.after_effect(turn, request.id, lambda: turn.replace(cards.urgent_notice([message], danger=danger)))
 
     async def _done_text(self, turn: Turn, ref: str) -> str:
         try:

@@ -129,6 +129,7 @@ class WorkerViewsJourney(Journey):
                 f.request.id,
                 f"{f.request.reference} · {cards.literal(f.details.agent_name)}",
                 [
+                    ("Priorité", texts.URGENT_LIST_DANGER if f.details.danger else ""),
                     ("Reçue", texts.day_and_hour(f.request.received_at)),
                     ("Rappel avant", texts.day_and_hour(f.deadline) if f.deadline else ""),
                     ("Téléphone", cards.literal(f.details.phone)),
