@@ -281,7 +281,7 @@ def plan_approve(args: argparse.Namespace, settings: Settings) -> int:
     found = _with_application(settings, run)
     for change in found:
         print(f"  {change}")
-    print(f"approved: {len(found)} changes of workers or replacements; now run 'permanence plan reload'")
+    print(f"approuvé : {len(found)} changements d'intervenants ou de remplacements ; lancez 'permanence plan reload'")
     return 0
 
 
@@ -337,6 +337,6 @@ def register(commands: Any, *, plan: Any = None) -> None:
         p.set_defaults(handler=plan_reload)
         p = plan.add_parser(
             "approve",
-            help="approve the workers and replacements of the configured plan file (audited), before a reload",
+            help="approuve les intervenants et remplacements du fichier de plan (audité), avant un rechargement",
         )
         p.set_defaults(handler=plan_approve)

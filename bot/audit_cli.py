@@ -15,7 +15,7 @@ from typing import Any
 
 from bot import texts
 from bot.settings import Settings
-from storage.repositories.audit import AuditEntry, ChainReport
+from storage.repositories.audit import CUT, REWRITTEN, UNKEYED, UNVOUCHED, AuditEntry, ChainReport
 
 
 def operator() -> str:
@@ -49,6 +49,10 @@ REASONS = {
     ),
     "an entry is missing or was moved": "une entrée manque ou a été déplacée",
     "an entry was altered or moved": "une entrée a été modifiée ou déplacée",
+    CUT: "des entrées de la fin ont été supprimées (un ancrage gardé hors de la base nomme une position plus loin)",
+    REWRITTEN: "la chaîne a été réécrite à partir d'ici (un ancrage gardé hors de la base nomme une autre entrée)",
+    UNVOUCHED: "des entrées sans position que la chaîne ne couvre pas (il n'y en avait pas, ou d'autres, avant elle)",
+    UNKEYED: "les dernières entrées ne sont pas scellées avec la clé propre de la chaîne",
 }
 
 

@@ -42,6 +42,10 @@ GENESIS = "0" * 64
 CHECKPOINT_KEY = "audit.checkpoint"
 START_ACTION = "audit.start"  # the chain's record of the entries from before it
 KEY_ACTION = "audit.chain_key"  # the first entry under the chain's own key
+CUT = "entries at the end were removed (an anchor kept outside names a later position)"
+REWRITTEN = "the chain was rewritten from here (an anchor kept outside names another entry)"
+UNVOUCHED = "entries without a position that the chain does not vouch for (none, or others, existed before it)"
+UNKEYED = "the chain's last entries are not sealed with the chain's own key"
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"permanence.audit.chain").digest()[:8], "big", signed=True)
 
 
@@ -291,13 +295,10 @@ class AuditRepository(Repository):
                 checked += 1
         head_seq, head_mac = (chained[-1].seq or 0, chained[-1].mac or "") if chained else (start, previous)
         if failure is None and chained and old_keys and not switched:
-            failure = (head_seq, "the chain's last entries are not sealed with the chain's own key")
+            failure = (head_seq, UNKEYED)
         unvouched = vouched != _legacy_digest(unchained) if vouched is not None else bool(unchained)
         if failure is None and unvouched:
-            failure = (
-                start + 1,
-                "entries without a position that the chain does not vouch for (none, or others, existed before it)",
-            )
+            failure = (start + 1, UNVOUCHED)
         if failure is None:
             failure = self._behind_anchor(anchors, chained, start, head_seq=head_seq)
         return ChainReport(
@@ -322,9 +323,9 @@ class AuditRepository(Repository):
             if seq <= start:
                 continue
             if seq > head_seq:
-                return (head_seq + 1, f"entries at the end were removed: an anchor names position {seq}")
+                return (head_seq + 1, CUT)
             if macs.get(seq) != mac:
-                return (seq, "the chain was rewritten from here: an anchor names another entry")
+                return (seq, REWRITTEN)
         return None
 
     async def purgeable(self, before: datetime) -> int:

@@ -37,17 +37,18 @@ async def test_the_head_is_anchored_at_shutdown_and_a_cut_tail_is_found(tmp_path
 
     capsys.readouterr()
     assert await run(["audit", "verify"]) == 0
-    assert f"{len(lines)} anchors compared" in capsys.readouterr().out
+    assert f"{len(lines)} ancrages comparés" in capsys.readouterr().out
     with sqlite3.connect(settings.data_dir / "permanence.db") as connection:
         connection.execute("DELETE FROM audit WHERE seq > ?", (started + 1,))
     assert await run(["audit", "verify"]) == 1
-    assert f"TAMPERED at position {started + 2}: entries at the end were removed" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert f"MODIFIÉ à la position {started + 2} : des entrées de la fin ont été supprimées" in said
 
     # A forged anchor line (no chain key) is reported, never trusted.
     with settings.effective_audit_anchor_file.open("a", encoding="utf-8") as handle:
         handle.write(json.dumps({"seq": 1, "mac": "0" * 64, "at": "x", "signature": "0" * 64}) + "\n")
     assert await run(["audit", "verify"]) == 1
-    assert "wrong signature" in capsys.readouterr().err
+    assert "signature fausse" in capsys.readouterr().err
 
 
 async def run(argv: list[str]) -> int:
