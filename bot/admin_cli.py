@@ -269,6 +269,22 @@ def plan_reload(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def plan_approve(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator approves the workers and replacements of the configured plan file (audited);
+    `permanence plan reload` (or a restart) then applies it."""
+    from bot import plan_identity
+    from bot.audit_cli import operator
+
+    async def run(app: Application, now: datetime) -> list[plan_identity.Change]:
+        return await plan_identity.approve(app.context.store, app.context.deployment, now, operator=operator())
+
+    found = _with_application(settings, run)
+    for change in found:
+        print(f"  {change}")
+    print(f"approuvé : {len(found)} changements d'intervenants ou de remplacements ; lancez 'permanence plan reload'")
+    return 0
+
+
 def register(commands: Any, *, plan: Any = None) -> None:
     """Add `doctor`, `absences` and (to the `plan` subcommands) `reload` to `permanence`."""
     p = commands.add_parser(
@@ -319,3 +335,8 @@ def register(commands: Any, *, plan: Any = None) -> None:
             "--timeout", type=float, default=30.0, help="attente maximale de la réponse du service, en secondes (30)"
         )
         p.set_defaults(handler=plan_reload)
+        p = plan.add_parser(
+            "approve",
+            help="approuve les intervenants et remplacements du fichier de plan (audité), avant un rechargement",
+        )
+        p.set_defaults(handler=plan_approve)

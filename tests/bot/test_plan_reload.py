@@ -20,7 +20,7 @@ from bot.bootstrap import Overrides
 from bot.cli import main
 from bot.settings import Settings
 from bot.texts import PARIS
-from tests.bot.conftest import Clock
+from tests.bot.conftest import Clock, scrape
 
 SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
 THURSDAYS = 'weekday = "thursday"'
@@ -86,7 +86,7 @@ async def test_an_invalid_plan_is_refused_and_the_old_one_kept(service):
     status, body = await reload(client)
     assert status == 422 and "unreadable" in str(body["problems"])
     assert await weekdays(client) == {"Thursday"}
-    metrics = await (await client.get("/metrics")).text()
+    _, metrics = await scrape(client)
     assert 'permanence_plan_reloads_total{result="refused"} 2.0' in metrics
 
 

@@ -31,11 +31,11 @@ from bot.settings import Settings
 from storage.crypto import Keyring
 from storage.models import AppointmentRow
 from storage.store import Store
-from tests.bot.conftest import MEETING_URL, Clock, Person, World, sample_deployment
+from tests.bot.conftest import MEETING_URL, Clock, Person, World, sample_deployment, scrape
 from tests.bot.test_journeys import open_slots
 from tests.bot.test_replicas import ROOT, Connector, card_action, start_replicas
 from tests.dates import DEFAULT, bookable_plan_text, served_environment
-from tests.e2e.conftest import free_port, wait_http
+from tests.e2e.conftest import METRICS_TOKEN, free_port, wait_http
 from tests.storage.conftest import PG_ADMIN, pg_url
 
 
@@ -187,7 +187,7 @@ async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_pat
                 assert response.status == 200
             replies = connector.activities["a:busy"]
             assert [r.get("text") for r in replies] == [texts.BUSY]
-            metrics = await (await client.get("/metrics")).text()
+            _, metrics = await scrape(client)
             assert metric(metrics, "permanence_pool_exhausted_total", who="turn") == 1
             assert metric(metrics, "permanence_turn_errors_total") == 0
             health = await (await client.get("/healthz")).json()
@@ -232,6 +232,7 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
         "PERMANENCE_DB_MAX_OVERFLOW": "0",
         "PERMANENCE_DB_POOL_TIMEOUT": "30",
         **served_environment(now, tmp_path),
+        "PERMANENCE_METRICS_TOKEN": METRICS_TOKEN,
     }
     ports, replicas = start_replicas(env, tmp_path)
     turns = 0
@@ -285,7 +286,8 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
             assert all(card_action(d, "pick") for d in lost)  # the nearest slots offered
             errors = 0.0
             for port in ports:
-                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+                async with session.get(f"http://127.0.0.1:{port}/metrics", headers=bearer) as response:
                     page = await response.text()
                 errors += metric(page, "permanence_turn_errors_total")
                 errors += metric(page, "permanence_pool_exhausted_total")

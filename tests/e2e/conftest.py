@@ -31,6 +31,7 @@ from storage.crypto import Keyring
 from storage.store import Store
 from tests.dates import served_environment
 
+METRICS_TOKEN = "e2e-metrics-token"  # the served bot shows /metrics on its port with it
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = ROOT / "node_modules" / ".bin" / "agentsplayground"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -228,6 +229,7 @@ class Stage:
         env = {
             **os.environ,
             "PERMANENCE_PORT": str(self.bot_port),
+            "PERMANENCE_METRICS_TOKEN": METRICS_TOKEN,  # /metrics on the bot's port, with the token
             "PERMANENCE_DATA_DIR": str(self.data_dir),
             "PERMANENCE_KEY_FILE": str(self.key_file),
             "PERMANENCE_LOCAL_MEETING_URL": MEETING_URL,
