@@ -280,21 +280,33 @@ def _held_rectangle(
     return min(pairs, key=lambda pair: (sum(cost(c) for c in pair), sorted(pair)), default=None)
 
 
-def _suppress_year(grids: Mapping[str, Grid], threshold: int) -> set[Unknown]:
+def _suppress_year(
+    grids: Mapping[str, Grid], threshold: int, earlier: Mapping[Unknown, int | None] | None = None
+) -> set[Unknown]:
     """Hide the small counts (primary), then, while a combination of the published counts gives
-    a hidden one exactly, the cheapest cells that let it move (deterministic)."""
+    a hidden one exactly, the cheapest cells that let it move (deterministic).
+
+    `earlier`: what the reports of the same year already published (None: hidden). What they
+    hid stays hidden; what they showed is known to everyone, so it protects nothing even when
+    hidden now, and the exposure is judged with it as published."""
+    earlier = earlier or {}
     values = {_unknown(name, key, period): n for name, grid in grids.items() for (key, period), n in grid.items()}
+    known = {u for u, n in earlier.items() if n is not None and u in values}
     hidden = {u for u, n in values.items() if not _shown(n, threshold)}
+    hidden |= {u for u, n in earlier.items() if n is None and u in values}
     zero_cost = 10 * threshold + sum(values.values())  # hide a zero only when nothing else will do
+    useless = zero_cost * (len(values) + 1)  # a known count: hiding it protects nothing
 
     def cost(unknown: Unknown) -> int:
+        if unknown in known:
+            return useless
         if unknown in hidden:
             return 0
         return values[unknown] or zero_cost
 
     equations = _equations(grids)
-    while exposed := _exposed(equations, hidden):
-        cover = _cheapest_cover(grids, exposed[0], cost)
+    while exposed := _exposed(equations, hidden - known):
+        cover = _cheapest_cover(grids, exposed[0], cost) - known
         if cover <= hidden:  # every cover, once hidden, lets the count move: it must add a cell
             raise RuntimeError("a hidden count cannot be protected")
         hidden |= cover
@@ -319,10 +331,13 @@ def year_reports(
     threshold: int = 5,
     topics: Sequence[str] = (),
     sites: Sequence[str] = (),
+    earlier: Mapping[str, int | None] | None = None,
 ) -> dict[str, ActivityReport]:
     """The four quarterly reports and the yearly one ("Q1".."Q4", "year"), suppressed together,
     each from the whole year's data, so that no hidden count follows from any combination of
-    them. Quarters are calendar quarters in `timezone`."""
+    them. Quarters are calendar quarters in `timezone`. `earlier`: the cells the reports of the
+    same year already published (`published_cells`), honoured: a publication in April and one
+    in January, together, give nothing away either."""
     if threshold < 2:
         raise ValueError("a threshold below 2 would show single persons")
     appointments, urgent = list(appointments), list(urgent)
@@ -335,7 +350,7 @@ def year_reports(
     sites = sorted({*sites, *whole["site"], *whole["urgent_site"]})
     raws = {p: _period_counts(appointments, urgent, s, e, topics, sites) for p, (s, e) in periods.items()}
     grids = {name: _grid(raws, name) for name in raws[YEAR].tables}
-    hidden = _suppress_year(grids, threshold)
+    hidden = _suppress_year(grids, threshold, {_parse_cell(k): n for k, n in (earlier or {}).items()})
 
     reports = {}
     for period, raw in raws.items():
@@ -348,3 +363,25 @@ def year_reports(
             tables[name] = Table(cells=cells, total=None if _unknown(name, TOTAL, period) in hidden else total)
         reports[period] = _report(raw, tables, threshold, held_hidden=(HELD, TOTAL, period) in hidden)
     return reports
+
+
+def _cell_name(unknown: Unknown) -> str:
+    table, key, period = unknown
+    return "|".join((table.replace(HELD, "held"), "total" if key == TOTAL else key, period))
+
+
+def _parse_cell(name: str) -> Unknown:
+    table, key, period = name.split("|", 2)
+    return (HELD if table == "held" else table, TOTAL if key == "total" else key, period)
+
+
+def published_cells(report: ActivityReport, period: str) -> dict[str, int | None]:
+    """What publishing `report` (the period "Q1".."Q4" or "year" of `year_reports`) makes known,
+    by cell ("table|key|period", None: hidden), to keep and give back as `earlier`."""
+    cells: dict[str, int | None] = {}
+    for name, table in report.tables.items():
+        for cell in table.cells:
+            cells[_cell_name(_unknown(name, cell.key, period))] = cell.count
+        cells[_cell_name(_unknown(name, TOTAL, period))] = table.total
+    cells[_cell_name((HELD, TOTAL, period))] = report.held
+    return cells

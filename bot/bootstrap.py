@@ -16,7 +16,7 @@ from botbuilder.core import BotAdapter
 from botbuilder.integration.aiohttp import CloudAdapter
 
 from booking.document import Deployment
-from bot.application import Application
+from bot.application import Application, plan_identity
 from bot.application.calendar_sync import CalendarSync
 from bot.application.outbox import OutboxDispatcher
 from bot.application.people import Reachability
@@ -24,7 +24,7 @@ from bot.channel.auth import ReusingAuthentication, check_authentication
 from bot.channel.connector import ChannelConnector
 from bot.clock import Clock, service_clock
 from bot.metrics import Metrics
-from bot.runtime import check_schema, open_store
+from bot.runtime import StartupError, check_schema, open_store
 from bot.settings import CalendarProvider, Settings
 from bot.teams.bot import PermanenceBot
 from bot.teams.notifier import TeamsNotifier
@@ -155,7 +155,7 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
     check_authentication(settings)  # before anything is opened
     overrides = overrides or Overrides()
     clock = overrides.clock or service_clock(settings)
-    metrics = Metrics()
+    metrics = Metrics(clock=clock)
     provider = overrides.provider(settings)
     try:
         store, app = await open_application(settings, deployment=overrides.deployment, provider=provider)
@@ -164,6 +164,14 @@ async def bootstrap(settings: Settings, overrides: Overrides | None = None) -> R
         raise
     if not is_sqlite(store.url):
         await check_schema(store)
+    async with store.unit_of_work() as uow:  # the audit chain's start, and its own key, recorded once
+        if await uow.audit.ensure_start(clock()):
+            await uow.commit()
+    try:  # the plan's workers: as last applied, or as the operator approved (issue 22)
+        await plan_identity.apply(store, app.context.deployment, clock(), how="start")
+    except plan_identity.PlanRefused as err:
+        await store.dispose()
+        raise StartupError(str(err)) from err
     await app.sync_workers()
     # Warm what the first slot offer would otherwise load (the public holidays' tables): the
     # first agent after a restart waits no longer than the next one.

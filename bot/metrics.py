@@ -2,6 +2,11 @@
 
 Each `Metrics` owns its own `CollectorRegistry`: tests build several applications in one process,
 and nothing is registered globally. Gauges are read from the database when `/metrics` is scraped.
+
+Metrics are for operators, and none may tie a person to a moment (issue 22): no `_created`
+series (the instant a labelled series first moved), and what moves with one person's action (an
+urgent notice, a reminder or any message to a person, a calendar write for her booking) is held
+back and exposed as daily totals: a series changes once a day, after the day is over.
 """
 
 from __future__ import annotations
@@ -10,10 +15,44 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 
 log = logging.getLogger(__name__)
+
+disable_created_metrics()  # type: ignore[no-untyped-call] # process-wide in prometheus_client: no `_created` series anywhere
+
+# Families that move with one person's action, exposed as daily totals.
+DAILY = frozenset(
+    {
+        "permanence_urgent_notices_total",
+        "permanence_urgent_unreachable_total",
+        "permanence_calendar_writes_total",
+    }
+)
+# Families labelled by outbox kind: daily, except for the kinds no person's action triggers.
+DAILY_BY_KIND = frozenset(
+    {"permanence_outbox_done_total", "permanence_outbox_failures_total", "permanence_outbox_lag_seconds"}
+)
+OPERATIONAL_KINDS = frozenset({"calendar.sync", "graph.subscription"})
+
+
+def held_daily(name: str, labels: dict[str, str]) -> bool:
+    return name in DAILY or (name in DAILY_BY_KIND and labels.get("kind") not in OPERATIONAL_KINDS)
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
 
 # The classic text format that every Prometheus scraper reads (what `generate_latest` writes).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -64,15 +103,35 @@ COUNTER_HELP: dict[str, str] = {
 
 
 class Metrics:
-    def __init__(self, *, process: bool = True) -> None:
+    def __init__(self, *, process: bool = True, clock: Callable[[], datetime] = _wall_clock) -> None:
+        """`clock`: the service's (a day ends by it)."""
         self.registry = CollectorRegistry()
         if process:
             ProcessCollector(registry=self.registry)  # CPU, memory, open files of this process (Linux)
         self._counters: dict[str, Counter] = {}
         self._histograms: dict[str, Histogram] = {}
         self._gauges: dict[str, tuple[Gauge, Callable[[], Awaitable[float]]]] = {}
+        self._clock = clock
+        self._day: date | None = None
+        self._held: list[tuple[bool, str, float, dict[str, str]]] = []  # (is a count, name, value, labels)
+
+    def _roll(self) -> None:
+        """At the first call of a new day, the days before are released into their series."""
+        today = self._clock().astimezone(UTC).date()
+        if self._day == today:
+            return
+        held, self._held, self._day = self._held, [], today
+        for counting, name, value, labels in held:
+            (self._inc if counting else self._observe)(name, value, labels)
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
+        self._roll()
+        if held_daily(name, labels):
+            self._held.append((True, name, amount, labels))
+        else:
+            self._inc(name, amount, labels)
+
+    def _inc(self, name: str, amount: float, labels: dict[str, str]) -> None:
         counter = self._counters.get(name)
         if counter is None:
             counter = Counter(
@@ -83,6 +142,14 @@ class Metrics:
 
     def observe(self, name: str, seconds: float, **labels: str) -> None:
         """Record a duration in one of the declared `HISTOGRAMS`."""
+        HISTOGRAMS[name]
+        self._roll()
+        if held_daily(name, labels):
+            self._held.append((False, name, seconds, labels))
+        else:
+            self._observe(name, seconds, labels)
+
+    def _observe(self, name: str, seconds: float, labels: dict[str, str]) -> None:
         histogram = self._histograms.get(name)
         if histogram is None:
             spec = HISTOGRAMS[name]
@@ -95,6 +162,7 @@ class Metrics:
         self._gauges[name] = (Gauge(name, help_text, registry=self.registry), read)
 
     async def render(self) -> str:
+        self._roll()
         for name, (gauge, read) in self._gauges.items():
             try:
                 gauge.set(await read())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bot.application.access import operator_grant
 from bot.settings import Settings
-from storage.crypto import Keyring, KeyringError
+from storage.crypto import Keyring, KeyringError, decode_key, load_or_create_chain_key
 from storage.db import is_sqlite
 from storage.store import Store
 
@@ -24,15 +24,31 @@ def load_keyring(settings: Settings) -> Keyring:
     key = settings.encryption_key.get_secret_value()
     try:
         if key:
-            return Keyring.from_setting(key, settings.lookup_key.get_secret_value())
-        if not is_sqlite(settings.effective_database_url):
+            keyring = Keyring.from_setting(key, settings.lookup_key.get_secret_value())
+        elif not is_sqlite(settings.effective_database_url):
             raise StartupError(
                 "PERMANENCE_ENCRYPTION_KEY and PERMANENCE_LOOKUP_KEY are required with PostgreSQL "
                 "(the key file is for the embedded SQLite default only)"
             )
-        return Keyring.load_or_create(key_file(settings))
+        else:
+            keyring = Keyring.load_or_create(key_file(settings))
+        if settings.audit_key.get_secret_value():
+            chain = decode_key(settings.audit_key.get_secret_value(), "PERMANENCE_AUDIT_KEY")
+        elif not key or settings.audit_key_file is not None:
+            chain = load_or_create_chain_key(settings.effective_audit_key_file)
+        else:
+            _warn_derived_chain_key()
+            return keyring
+        return keyring.with_chain_key(chain)
     except KeyringError as err:
         raise StartupError(str(err)) from err
+
+
+def _warn_derived_chain_key() -> None:
+    log.warning(
+        "the audit chain has no key of its own",
+        extra={"event": "keys.audit_derived", "code": "set PERMANENCE_AUDIT_KEY (base64, 32 bytes)"},
+    )
 
 
 def key_file(settings: Settings) -> Path:

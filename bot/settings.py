@@ -34,6 +34,15 @@ class WorkerIdentity(BaseModel):
     mailbox: str = ""
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", env_prefix="PERMANENCE_", extra="ignore"
@@ -55,6 +64,12 @@ class Settings(BaseSettings):
     teams_app_id: str = ""  # the Teams app's id in the manifest (default: MicrosoftAppId)
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
+    # /metrics is for operators: served on a listener of its own (loopback by default; 0: a port
+    # the system chooses, for tests), never on the public one unless `metrics_token` is set, which
+    # then also requires `Authorization: Bearer <token>` on both.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_token: SecretStr = SecretStr("")
     data_dir: Path = Path("var")
     database_url: str = ""  # default: SQLite file in data_dir
     # PostgreSQL connections of each replica (SQLite ignores them): kept open for the turns, opened
@@ -77,6 +92,13 @@ class Settings(BaseSettings):
     # The embedded default's key file: outside the data directory, so that a copy of the data
     # directory alone reveals nothing. Default: ~/.config/permanence/keys.json.
     key_file: Path | None = None
+    # The audit chain's own key (issue 22): base64, or a file of its own created beside the key
+    # file (default `audit-key.json` there). Keep it apart from the key file's backups.
+    audit_key: SecretStr = SecretStr("")
+    audit_key_file: Path | None = None
+    # Signed anchors of the audit chain's head, written outside the database (and to the log)
+    # every minute and at shutdown; `permanence audit verify` compares the chain with them.
+    audit_anchor_file: Path | None = None
     local_meeting_url: str = ""  # local calendar: the worker's fixed Teams meeting room link, if any
     log_level: str = "INFO"
     graph_client_id: str = ""  # default: MicrosoftAppId (one Entra app for the bot and Graph)
@@ -177,18 +199,24 @@ class Settings(BaseSettings):
         return self.key_file or Path.home() / ".config" / "permanence" / "keys.json"
 
     @property
+    def effective_audit_key_file(self) -> Path:
+        return self.audit_key_file or self.effective_key_file.with_name("audit-key.json")
+
+    @property
+    def effective_audit_anchor_file(self) -> Path:
+        return self.audit_anchor_file or self.data_dir / "audit-anchors.jsonl"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'permanence.db').resolve()}"
 
     def host_is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return _is_loopback(self.host)
+
+    def metrics_host_is_loopback(self) -> bool:
+        return _is_loopback(self.metrics_host)
 
     def load_deployment(self) -> Deployment:
         """The permanence plan document, with worker identities from settings applied."""

@@ -274,6 +274,16 @@ URGENT_ACK_HOTLINE = (
     "(référence de votre demande : {reference}). Votre demande reste enregistrée : l'assistante sociale "
     "la verra dès qu'elle sera joignable."
 )
+PLAN_CHANGED_TITLE = "Changement dans l'équipe du service social"
+PLAN_CHANGED = (
+    "Le plan de permanence a changé les personnes qui lisent les demandes : {summary}. "
+    "Si ce changement vous surprend, prévenez l'administrateur du service."
+)
+URGENT_ALREADY_IN_HAND = (
+    "Votre demande urgente ({reference}) est déjà entre les mains du service social. Ce que vous venez "
+    "d'écrire y a été ajouté ; inutile de la renvoyer, les personnes prévenues le sont déjà. "
+    "En cas de danger immédiat, appelez les numéros d'urgence ci-dessus."
+)
 URGENT_TAKEN = "{who} a pris en charge votre demande urgente ({reference}) et va vous rappeler."
 # Until someone was reached the agent is told only that the request is recorded (issue 13).
 URGENT_RECEIVED = (

@@ -15,6 +15,7 @@ rewrites them. Agents are looked up by a keyed hash of their Entra id, never by 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -63,6 +64,11 @@ def _b64decode(value: str, what: str) -> bytes:
     if len(raw) != KEY_BYTES:
         raise KeyringError(f"{what} must be {KEY_BYTES} bytes")
     return raw
+
+
+def decode_key(value: str, what: str) -> bytes:
+    """A 32-byte key given in base64 (a setting)."""
+    return _b64decode(value, what)
 
 
 def padded_size(length: int, floor: int = 0) -> int:
@@ -114,6 +120,9 @@ class Keyring:
     keys: dict[str, bytes]
     current: str
     lookup_key: bytes
+    # The audit chain's own key (issue 22): neither the key file's data keys nor the lookup key
+    # can rewrite the chain. None: an older deployment, whose chain key is derived from the lookup key.
+    chain_key: bytes | None = None
 
     def __post_init__(self) -> None:
         if self.current not in self.keys:
@@ -168,7 +177,7 @@ class Keyring:
         key_id = f"k{number}"
         value = new_key()
         keys = {**self.keys, key_id: base64.b64decode(value)}
-        return Keyring(keys=keys, current=key_id, lookup_key=self.lookup_key), value
+        return Keyring(keys=keys, current=key_id, lookup_key=self.lookup_key, chain_key=self.chain_key), value
 
     def write_file(self, path: Path) -> None:
         document = {
@@ -217,9 +226,32 @@ class Keyring:
 
     @property
     def audit_key(self) -> bytes:
-        """The audit chain's MAC key, derived from the lookup key (which never leaves the
-        deployment) under its own label, so neither key tells anything about the other."""
+        """The audit chain's MAC key: its own when configured, else (older deployments) the one
+        derived from the lookup key."""
+        return self.chain_key if self.chain_key is not None else self.legacy_audit_key
+
+    @property
+    def legacy_audit_key(self) -> bytes:
+        """The chain's key before it had its own: derived from the lookup key under its own label.
+        Entries it sealed are accepted only before the first entry under the chain's own key."""
         return HKDF(algorithm=SHA256(), length=KEY_BYTES, salt=None, info=AUDIT_KEY_INFO).derive(self.lookup_key)
+
+    def with_chain_key(self, chain_key: bytes) -> Keyring:
+        return dataclasses.replace(self, chain_key=chain_key)
 
     def lookup(self, value: str) -> str:
         return hmac.new(self.lookup_key, value.encode(), hashlib.sha256).hexdigest()
+
+
+def load_or_create_chain_key(path: Path) -> bytes:
+    """The audit chain's key, in a file of its own (created on first start, owner-only): whoever
+    holds the data key file cannot rewrite the audit with it."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"chain": new_key()}, handle, indent=2)
+    try:
+        return _b64decode(json.loads(path.read_text(encoding="utf-8"))["chain"], "audit chain key")
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise KeyringError(f"audit key file {path} is malformed") from err

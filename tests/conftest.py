@@ -20,6 +20,8 @@ from tests.dates import pinned_environment, select
 @pytest.fixture(autouse=True)
 def _key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PERMANENCE_KEY_FILE", str(tmp_path / "config" / "keys.json"))
+    # The operators' metrics listener on a port the system chooses: tests run side by side.
+    monkeypatch.setenv("PERMANENCE_METRICS_PORT", "0")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

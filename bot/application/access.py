@@ -157,6 +157,11 @@ def own_grant(agent_id: str) -> Grant:
     return issue_grant(Purpose.OWN, agents=[agent_id])
 
 
+def own_urgent_grant(agent_id: str, request_id: str) -> Grant:
+    """The agent's own urgent request, to add a repeat of it (never shown to anyone else)."""
+    return issue_grant(Purpose.OWN, agents=[agent_id], urgent=[request_id])
+
+
 def own_appointment_grant(agent_id: str, appointment_id: str) -> Grant:
     """One of the agent's own appointments (its topic, on the review of its move), shown back to
     her only, in her own chat."""

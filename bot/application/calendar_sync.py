@@ -19,6 +19,12 @@ from graph.provider import CalendarError, Mailbox, SyncCursor
 log = logging.getLogger(__name__)
 
 RENEW_BEFORE = timedelta(hours=24)
+# Graph delivers change notifications in small batches; anything far larger is a flood.
+MAX_NOTIFICATIONS = 1000
+
+
+class BatchTooLarge(ValueError):
+    """A webhook batch with more items than Graph sends: refused whole (413)."""
 
 
 class CalendarSync:
@@ -162,33 +168,63 @@ class CalendarSync:
                 await uow.outbox.add(kind, {"worker_id": worker_id, **payload}, now, aggregate_id=worker_id)
             await uow.commit()
 
-    async def notifications(self, body: Any) -> int:
-        """Queue a sync for each trusted notification; returns how many were accepted."""
+    def _batch(self, body: Any, what: str) -> list[Any]:
+        """The items of a webhook batch: a batch larger than Graph ever sends is refused whole,
+        logged and counted once, before any item is looked at (a flood costs one line)."""
         items = body.get("value") if isinstance(body, dict) else None
         if not isinstance(items, list):
-            raise ValueError("not a notification collection")
-        accepted = 0
+            raise ValueError(f"not a {what} collection")
+        if len(items) > MAX_NOTIFICATIONS:
+            self.metrics.inc("permanence_refused_total", reason="graph_batch")
+            log.warning(
+                "graph %s batch refused: %d items (at most %d)",
+                what,
+                len(items),
+                MAX_NOTIFICATIONS,
+                extra={"event": "graph.refused"},
+            )
+            raise BatchTooLarge(what)
+        return items
+
+    def _untrusted(self, refused: int, total: int, what: str) -> None:
+        """Items with a wrong clientState: one log line and one count for the whole batch."""
+        if refused:
+            self.metrics.inc("permanence_refused_total", reason="client_state")
+            log.warning(
+                "graph %s with a wrong clientState ignored: %d of %d",
+                what,
+                refused,
+                total,
+                extra={"event": "graph.refused"},
+            )
+
+    async def notifications(self, body: Any) -> int:
+        """Queue a sync for each trusted notification; returns how many were accepted."""
+        items = self._batch(body, "notification")
+        accepted = refused = 0
+        workers: dict[str, str | None] = {}
         for item in items:
             if not isinstance(item, dict) or not self._trusted(item):
-                self.metrics.inc("permanence_refused_total", reason="client_state")
-                log.warning("graph notification with a wrong clientState ignored", extra={"event": "graph.refused"})
+                refused += 1
                 continue
-            worker_id = await self._worker_of_subscription(str(item.get("subscriptionId", "")))
-            if worker_id is None:
+            subscription = str(item.get("subscriptionId", ""))
+            if subscription not in workers:  # one look-up and one queued sync per subscription
+                workers[subscription] = worker_id = await self._worker_of_subscription(subscription)
+                if worker_id is not None:
+                    await self._queue("calendar.sync", worker_id, {"replies": True})
+            if workers[subscription] is None:
                 continue
-            await self._queue("calendar.sync", worker_id, {"replies": True})
             accepted += 1
+        self._untrusted(refused, len(items), "notification")
         self.metrics.inc("permanence_graph_notifications_total", float(accepted))
         return accepted
 
     async def lifecycle(self, body: Any) -> int:
-        items = body.get("value") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ValueError("not a lifecycle notification collection")
-        handled = 0
+        items = self._batch(body, "lifecycle notification")
+        handled = refused = 0
         for item in items:
             if not isinstance(item, dict) or not self._trusted(item):
-                self.metrics.inc("permanence_refused_total", reason="client_state")
+                refused += 1
                 continue
             worker_id = await self._worker_of_subscription(str(item.get("subscriptionId", "")))
             event = str(item.get("lifecycleEvent", "")).lower()
@@ -204,6 +240,7 @@ class CalendarSync:
             else:
                 continue
             handled += 1
+        self._untrusted(refused, len(items), "lifecycle notification")
         return handled
 
     async def handle_outbox(self, kind: str, payload: dict[str, Any]) -> None:

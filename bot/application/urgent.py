@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from booking.model import Worker
 from booking.records import ConcurrentChange, NotFound, UrgentRequest
 from booking.urgency import UrgentRoute, triage
-from bot.application.access import AccessPolicy, UrgentDetails, actor
+from bot.application.access import AccessPolicy, UrgentDetails, actor, own_urgent_grant
 from bot.application.context import AccessDenied, Context, once, settle
 from bot.application.ports import UnitOfWork
 
@@ -24,6 +24,12 @@ class UrgentFiled:
     request: UrgentRequest
     handler: Worker | None  # None: the provider's hotline
     deadline: datetime | None
+    repeat: bool = False  # added to her request already in hand: nobody was notified again
+
+
+# A request by an agent who has one not yet taken, or one filed this recently, is added to it:
+# the chain already reached (or is reaching) someone; notifying it again would bury the others.
+REPEAT_WINDOW = timedelta(minutes=30)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -69,6 +75,18 @@ class UrgentRequests:
         context = self.context
         async with context.store.unit_of_work() as uow:
             await once(uow, key, "urgent", now)
+            await uow.urgent.serialize_agent(agent_id)
+            in_hand = [
+                r
+                for r in await uow.urgent.of_agent(agent_id)
+                if r.status == "open" or now - r.received_at < REPEAT_WINDOW
+            ]
+            # A repeat adds to the request in hand, unless it declares a danger the first did not:
+            # then it is a new request, on the shorter deadline (and later repeats join it).
+            if in_hand and (
+                not danger or await uow.urgent.danger(in_hand[-1].id, grant=own_urgent_grant(agent_id, in_hand[-1].id))
+            ):
+                return await self._add_to(uow, in_hand[-1], agent_id, description, phone, availability, key, now)
             site_id, _ = await uow.agents.profile(agent_id)
             site_id = site_id if site_id in {s.id for s in context.directory.sites} else None
             site_id = site_id or context.directory.head_office.id
@@ -106,6 +124,37 @@ class UrgentRequests:
             await uow.commit()
         handler = context.directory.worker(first.worker_id) if first.worker_id else None
         return UrgentFiled(request=request, handler=handler, deadline=first.deadline)
+
+    async def _add_to(
+        self,
+        uow: UnitOfWork,
+        request: UrgentRequest,
+        agent_id: str,
+        description: str,
+        phone: str,
+        availability: str,
+        key: str | None,
+        now: datetime,
+    ) -> UrgentFiled:
+        """A repeat: what she wrote is added to her request in hand; no one is notified again."""
+        await uow.urgent.add_to(
+            request.id,
+            description=description.strip(),
+            phone=phone.strip(),
+            availability=availability.strip(),
+            grant=own_urgent_grant(agent_id, request.id),
+        )
+        if phone.strip():
+            await uow.agents.set_phone(agent_id, phone.strip(), now)
+        await uow.audit.record(
+            actor="agent", action="urgent.repeat", subject_type="urgent", subject_id=request.id, now=now
+        )
+        await settle(uow, key, request.id)
+        await uow.commit()
+        handler_id, deadline = request.route[request.step]
+        handler_id = request.acknowledged_by or handler_id
+        known = {w.id: w for w in self.context.directory.workers}
+        return UrgentFiled(request=request, handler=known.get(handler_id or ""), deadline=deadline, repeat=True)
 
     async def _first_reachable(self, uow: UnitOfWork, route: UrgentRoute) -> int:
         """The first step of `route` whose person can be reached on some channel (the last

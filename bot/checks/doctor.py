@@ -253,6 +253,31 @@ async def database_checks(store: Store) -> list[Check]:
     return [ok("database", "", f"{store.dialect}, schéma à {head}")]
 
 
+async def plan_identity_checks(store: Store, deployment: Deployment) -> list[Check]:
+    """Who is a worker in the plan file, against what the service applied (issue 22)."""
+    from bot.application import plan_identity
+
+    state, found = await plan_identity.pending(store, deployment)
+    listed = "; ".join(map(str, found))
+    if state == "applied":
+        return [ok("plan", "workers", "the plan's workers and replacements are the ones applied")]
+    if state == "approved":
+        return [
+            warning("plan", "workers", "approved", f"approved, not applied yet: {listed}; run 'permanence plan reload'")
+        ]
+    if state == "removals":
+        return [warning("plan", "workers", "removals", f"taken out at the next reload: {listed}")]
+    return [
+        problem(
+            "plan",
+            "workers",
+            "unapproved",
+            f"the plan file changes who is a worker: {listed or 'the kept identities do not match'}; "
+            "a reload or a restart will be refused until 'permanence plan approve'",
+        )
+    ]
+
+
 async def pool_checks(store: Store, settings: Settings) -> list[Check]:
     """PostgreSQL: every replica may open size + overflow + job pool connections; warn when
     `PERMANENCE_REPLICAS` times that exceeds what the server allows (raises nothing)."""
@@ -324,6 +349,8 @@ async def examine(settings: Settings, *, now: datetime, provider_factory: Provid
         checks += await pool_checks(store, settings)
         if keyring is not None:
             checks += await key_usage_checks(store)
+        if deployment is not None:
+            checks += await plan_identity_checks(store, deployment)
         provider = (provider_factory or default_provider)(settings)
         checks += await provider_checks(provider)
         if deployment is None or keyring is None:

@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="masque les effectifs inférieurs à ce seuil (au moins 2 ; par défaut 5)",
     )
     p.add_argument("--json", action="store_true", help="sortie JSON, pour un programme")
+    p.add_argument("--provisional", action="store_true", help="rapport d'une période non terminée (marqué provisoire)")
     p.set_defaults(handler=report)
     dossiers = commands.add_parser(
         "dossiers", help="dossiers des agents : export scellé, vérification, import"

@@ -195,3 +195,8 @@ def register(commands: Any, *, plan: Any = None) -> None:
             "--timeout", type=float, default=30.0, help="attente maximale de la réponse du service, en secondes (30)"
         )
         p.set_defaults(handler=plan_commands.plan_reload)
+        p = plan.add_parser(
+            "approve",
+            help="approuve les intervenants et remplacements du fichier de plan (audité), avant un rechargement",
+        )
+        p.set_defaults(handler=plan_commands.plan_approve)

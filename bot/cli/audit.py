@@ -7,20 +7,24 @@ import asyncio
 import json
 import sys
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from bot import texts
 from bot.settings import Settings
-from storage.repositories.audit import AuditEntry, ChainReport
+from storage.repositories.audit import CUT, REWRITTEN, UNKEYED, UNVOUCHED, AuditEntry, ChainReport
 
 
-async def _verify(settings: Settings) -> ChainReport:
+async def _verify(settings: Settings, anchor_file: Path) -> tuple[ChainReport, int, int]:
+    """(the report, anchors compared, anchor lines whose signature failed)."""
     from bot.runtime import open_store
+    from storage.audit_anchor import read_anchors
 
     store = await open_store(settings)
     try:
+        anchors, bad = await asyncio.to_thread(read_anchors, anchor_file, store.keyring)
         async with store.unit_of_work(read_only=True) as uow:
-            return await uow.audit.verify()
+            return await uow.audit.verify(anchors), len(anchors), bad
     finally:
         await store.dispose()
 
@@ -33,11 +37,18 @@ REASONS = {
     ),
     "an entry is missing or was moved": "une entrée manque ou a été déplacée",
     "an entry was altered or moved": "une entrée a été modifiée ou déplacée",
+    CUT: "des entrées de la fin ont été supprimées (un ancrage gardé hors de la base nomme une position plus loin)",
+    REWRITTEN: "la chaîne a été réécrite à partir d'ici (un ancrage gardé hors de la base nomme une autre entrée)",
+    UNVOUCHED: "des entrées sans position que la chaîne ne couvre pas (il n'y en avait pas, ou d'autres, avant elle)",
+    UNKEYED: "les dernières entrées ne sont pas scellées avec la clé propre de la chaîne",
 }
 
 
 def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
-    report = asyncio.run(_verify(settings))
+    anchor_file = args.anchors or settings.effective_audit_anchor_file
+    report, anchored, forged = asyncio.run(_verify(settings, anchor_file))
+    if forged:
+        print(f"{forged} lignes d'ancrage de {anchor_file} ont une signature fausse : ignorées", file=sys.stderr)
     legacy = f" ; {report.legacy} entrées antérieures à la chaîne (non protégées)" if report.legacy else ""
     purged = (
         f", positions jusqu'à {report.checkpoint_seq} supprimées par la conservation" if report.checkpoint_seq else ""
@@ -51,9 +62,8 @@ def audit_verify(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     print(f"journal d'audit intact : {report.checked} entrées chaînées{purged}{legacy}")
-    # Removing the last entries cannot show in the chain itself: note the head elsewhere.
-    print(f"tête : position {report.head_seq}, mac {report.head_mac}")
-    return 0
+    print(f"tête : position {report.head_seq}, mac {report.head_mac} ; {anchored} ancrages comparés ({anchor_file})")
+    return 1 if forged else 0
 
 
 def _since(value: str) -> datetime:
@@ -110,6 +120,7 @@ def register(subparsers: Any) -> None:
         dest="sub", required=True
     )
     p = audit.add_parser("verify", help="vérifie la chaîne du journal d'audit ; code de sortie 1 s'il a été modifié")
+    p.add_argument("--anchors", type=Path, help="le fichier d'ancrages gardé hors de la base (par défaut : le réglage)")
     p.set_defaults(handler=audit_verify)
     p = audit.add_parser(
         "show", help="liste les entrées du journal d'audit (pour la déléguée à la protection des données)"

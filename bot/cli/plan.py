@@ -15,8 +15,9 @@ from booking.document import Deployment
 from booking.holidays import FrenchHolidays
 from booking.plan import ExplicitDay, PlanDay, expand_plan
 from bot import texts
+from bot.application import Application
 from bot.bootstrap import open_application
-from bot.cli.common import iso, with_store
+from bot.cli.common import iso, operator, with_application, with_store
 from bot.clock import service_clock
 from bot.settings import Settings
 from storage.store import Store
@@ -206,4 +207,19 @@ def plan_reload(args: argparse.Namespace, settings: Settings) -> int:
         for reference in document["orphans"]:
             print(f"  {reference}")
         print("déplacez-les ou annulez-les avec les agents")
+    return 0
+
+
+def plan_approve(args: argparse.Namespace, settings: Settings) -> int:
+    """The operator approves the workers and replacements of the configured plan file (audited);
+    `permanence plan reload` (or a restart) then applies it."""
+    from bot.application import plan_identity
+
+    async def run(app: Application, now: datetime) -> list[plan_identity.Change]:
+        return await plan_identity.approve(app.context.store, app.context.deployment, now, operator=operator())
+
+    found = with_application(settings, run)
+    for change in found:
+        print(f"  {change}")
+    print(f"approuvé : {len(found)} changements d'intervenants ou de remplacements ; lancez 'permanence plan reload'")
     return 0

@@ -30,7 +30,7 @@ STATUS_LABELS = {"confirmed": "tenu ou à venir", "requested": "en attente", "ca
 
 
 def report(args: argparse.Namespace, settings: Settings) -> int:
-    from booking.reports import year_reports
+    from booking.reports import published_cells, year_reports
     from bot.application.reports import report_rows
 
     deployment = settings.load_deployment()
@@ -46,6 +46,15 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     )
 
     period = f"{args.year}" + (f"-Q{args.quarter}" if args.quarter else "")
+    if end > service_clock(settings)() and not args.provisional:
+        # Counts of a period not over move with each booking: two runs would show a colleague's.
+        print(
+            f"permanence report: la période {period} n'est pas terminée ; --provisional pour un rapport "
+            f"provisoire / the period {period} is not over: add --provisional for a provisional report",
+            file=sys.stderr,
+        )
+        return 2
+    published_key = f"report.published:{args.year}"
 
     # Every report of a year is computed from the whole year and suppressed with the others.
     year_start, year_end = (
@@ -53,10 +62,13 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         datetime(args.year + 1, 1, 1, tzinfo=texts.PARIS),
     )
 
-    async def rows(store: Store, now: datetime) -> tuple[list[Any], list[Any]]:
-        return await report_rows(store, start=year_start, end=year_end, period=period, now=now, operator=operator())
+    async def rows(store: Store, now: datetime) -> tuple[list[Any], list[Any], dict[str, Any]]:
+        found = await report_rows(store, start=year_start, end=year_end, period=period, now=now, operator=operator())
+        async with store.unit_of_work(read_only=True) as uow:
+            earlier = await uow.sync_state.get(published_key) or {}
+        return (*found, earlier)
 
-    appointments, urgent = with_store(settings, rows)
+    appointments, urgent, earlier = with_store(settings, rows)
     directory = deployment.directory
     result = year_reports(
         appointments=appointments,
@@ -66,7 +78,18 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         threshold=args.threshold,
         topics=[t.id for t in directory.topics],
         sites=[s.id for s in directory.sites],
+        earlier=earlier,
     )[f"Q{args.quarter}" if args.quarter else "year"]
+    # Kept for every later report of the year: hidden once, hidden for good; shown, known.
+    cells = published_cells(result, f"Q{args.quarter}" if args.quarter else "year")
+    merged = {k: earlier[k] if k in earlier and earlier[k] is None else v for k, v in cells.items()}
+
+    async def keep(store: Store, now: datetime) -> None:
+        async with store.unit_of_work() as uow:
+            await uow.sync_state.put(published_key, {**earlier, **merged}, now)
+            await uow.commit()
+
+    with_store(settings, keep)
     plan = deployment.plans[directory.zones[0].worker_id]
     calendar = expand_plan(
         plan, date(args.year, 1, 1), date(args.year + 1, 1, 1), FrenchHolidays(deployment.subdivision)
@@ -84,6 +107,7 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         document = {
             "period": {"start": start.isoformat(), "end": end.isoformat()},
+            "provisional": end > service_clock(settings)(),
             "threshold": result.threshold,
             "appointments_held": result.held if result.held is not None else shown,
             "tables": {
@@ -101,6 +125,8 @@ def report(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(document, ensure_ascii=False, indent=2))
         return 0
     title = f"{args.quarter}e trimestre {args.year}" if args.quarter else f"année {args.year}"
+    if end > service_clock(settings)():
+        title += " (PROVISOIRE : la période n'est pas terminée)"
     print(f"Rapport d'activité du service social du travail — {title}")
     print(
         f"Effectifs inférieurs à {result.threshold} masqués, ainsi que tout effectif qui se déduirait des "

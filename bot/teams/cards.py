@@ -6,6 +6,7 @@ else a card sends back is validated against what the server stored for that form
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -27,6 +28,32 @@ def card(body: list[dict[str, Any]], actions: Sequence[dict[str, Any]] = ()) -> 
     if actions:
         result["actions"] = list(actions)
     return result
+
+
+# Markdown an Adaptive Card TextBlock (and a FactSet value) would interpret: emphasis, links,
+# images, code, raw HTML-ish brackets, strike-through, tables, entities. Escaped with a backslash
+# wherever they are; the block markers (lists, headings, quotes, rules) only at a line's start.
+_INLINE_MARKUP = re.compile(r"([\\`*_\[\]()<>!~|#&])")
+_LINE_MARKERS = re.compile(
+    r"^([ \t]*)(?:([-+])(?=[ \t]|$)|(\d{1,9})([.)])(?=[ \t]|$)|(=+|-+)(?=[ \t]*$))", re.MULTILINE
+)
+
+
+def _escape_marker(match: re.Match[str]) -> str:
+    indent, bullet, number, number_mark, rule = match.groups()
+    if bullet:
+        return f"{indent}\\{bullet}"
+    if number:
+        return f"{indent}{number}\\{number_mark}"
+    return indent + "".join(f"\\{c}" for c in rule)
+
+
+def literal(value: str) -> str:
+    """Free text from a person (an agent's message, situation, availability, a name) as a card
+    shows it: every markdown construct neutralised, so that `[Ouvrir le dossier RH](https://…)`
+    reads as those very characters and never as a link in a card the worker trusts. Used
+    wherever such text enters a card, and only there (the bot's own texts keep their format)."""
+    return _LINE_MARKERS.sub(_escape_marker, _INLINE_MARKUP.sub(r"\\\1", value))
 
 
 def text(value: str, **style: Any) -> dict[str, Any]:

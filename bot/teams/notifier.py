@@ -206,6 +206,9 @@ class TeamsNotifier:
         return done
 
     async def _worker_activity(self, what: str | None, payload: dict[str, Any]) -> Activity:
+        if what == "plan_changed":
+            said = cards.literal(str(payload.get("summary", "")))  # names from the plan file: text only
+            return proactive(texts.PLAN_CHANGED_TITLE, [texts.PLAN_CHANGED.format(summary=said)])
         async with self.store.unit_of_work(read_only=True) as uow:
             if what == "urgent_waiting":  # nobody could be told when it was filed: now she can
                 request = await uow.urgent.get(payload["urgent_id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import html
 import ipaddress
 import logging
@@ -23,6 +24,7 @@ from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
 from bot import logs, texts
+from bot.application.calendar_sync import BatchTooLarge
 from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.channel.auth import check_authentication
 from bot.channel.inbound import invoke_body, read_json
@@ -35,6 +37,7 @@ from bot.settings import Settings
 from bot.web.jobs import schedule_jobs
 from bot.web.liveness import Heartbeats
 from bot.web.plan_reload import PlanReloader
+from storage.audit_anchor import AuditAnchors
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ OUTBOX_TASK = web.AppKey("outbox_task", asyncio.Task[None])
 READINESS = web.AppKey("readiness", Readiness)
 HEARTBEATS = web.AppKey("heartbeats", Heartbeats)  # background tasks, for /healthz
 RELOADER = web.AppKey("reloader", PlanReloader)
+METRICS_LISTENER = web.AppKey("metrics_listener", bool)
+METRICS_PORT = web.AppKey("metrics_port", int)  # where the operators' listener is bound
 
 
 async def _runtime(app: web.Application) -> AsyncIterator[None]:
@@ -71,6 +76,11 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
 
     runtime.adapter.on_turn_error = on_error
     app[RUNTIME] = runtime
+    try:
+        metrics_runner, app[METRICS_PORT] = await _metrics_listener(settings, runtime)
+    except OSError:
+        await runtime.close()
+        raise
     readiness = Readiness(
         store=store, context=runtime.app.context, provider=runtime.provider, settings=settings, clock=clock
     )
@@ -98,7 +108,8 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
     app[SCHEDULER] = scheduler
     heartbeats, timeout = Heartbeats(), settings.heartbeat_timeout_seconds
     app[HEARTBEATS] = heartbeats
-    schedule_jobs(scheduler, runtime, settings, heartbeats)
+    anchors = AuditAnchors(settings.effective_audit_anchor_file, store, clock)
+    schedule_jobs(scheduler, runtime, settings, heartbeats, anchors)
     scheduler.start()
     loop = asyncio.create_task(dispatcher.run_forever(), name="outbox")
     app[OUTBOX_TASK] = loop
@@ -113,6 +124,11 @@ async def _runtime(app: web.Application) -> AsyncIterator[None]:
         if scheduler.running:
             scheduler.shutdown(wait=False)
         hangups()
+        try:
+            await anchors.write()  # the head at shutdown, outside the database
+        except Exception as err:  # noqa: BLE001 - shutting down: said, and the rest still closes
+            log.error("audit anchor not written: %s", logs.exception_summary(err), extra={"event": "audit.anchor"})
+        await metrics_runner.cleanup()
         await runtime.close()
 
 
@@ -233,6 +249,8 @@ async def _graph_webhook(request: web.Request, lifecycle: bool) -> web.StreamRes
             await runtime.calendar_sync.lifecycle(body)
         else:
             await runtime.calendar_sync.notifications(body)
+    except BatchTooLarge:
+        return web.json_response({"error": "too many notifications in one batch"}, status=413)
     except ValueError:
         return web.json_response({"error": "not a notification collection"}, status=400)
     runtime.dispatcher.wake()
@@ -285,8 +303,39 @@ async def plan_reload(request: web.Request) -> web.StreamResponse:
 
 
 async def metrics(request: web.Request) -> web.StreamResponse:
+    """For operators: on the metrics listener; on the public one only with a bearer token set."""
+    settings = request.app[SETTINGS]
+    token = settings.metrics_token.get_secret_value()
+    if not token and not request.app.get(METRICS_LISTENER, False):
+        raise web.HTTPNotFound
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.json_response(
+                {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'}
+            )
     runtime = request.app[RUNTIME]
     return web.Response(text=await runtime.metrics.render(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+async def _metrics_listener(settings: Settings, runtime: Runtime) -> tuple[web.AppRunner, int]:
+    """The operators' listener: /metrics alone, on `metrics_host` (loopback by default)."""
+    app = web.Application(client_max_size=1024)
+    app[SETTINGS], app[RUNTIME], app[METRICS_LISTENER] = settings, runtime, True
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.metrics_host, settings.metrics_port)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    port = sockets[0].getsockname()[1] if sockets else settings.metrics_port
+    log.info("metrics served on %s:%s", settings.metrics_host, port, extra={"event": "metrics.listen"})
+    return runner, port
 
 
 def create_app(
@@ -316,6 +365,12 @@ def check_listen_address(settings: Settings) -> None:
         raise StartupError(
             f"refusing to listen on {settings.host} without Bot Framework credentials: botbuilder would then "
             "accept unauthenticated calls. Set MicrosoftAppId/MicrosoftAppPassword, or listen on 127.0.0.1."
+        )
+    if not settings.metrics_host_is_loopback() and not settings.metrics_token.get_secret_value():
+        raise StartupError(
+            f"refusing to serve /metrics on {settings.metrics_host} without PERMANENCE_METRICS_TOKEN: metrics are "
+            "for operators. Set a token (scrapers send it as a bearer token), or keep PERMANENCE_METRICS_HOST "
+            "on 127.0.0.1."
         )
 
 

@@ -14,6 +14,7 @@ from bot.application import retention
 from bot.bootstrap import Runtime
 from bot.settings import Settings
 from bot.web.liveness import Heartbeats
+from storage.audit_anchor import AuditAnchors
 from storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,11 @@ def periodic(
     )
 
 
-def schedule_jobs(scheduler: AsyncIOScheduler, runtime: Runtime, settings: Settings, heartbeats: Heartbeats) -> None:
-    """Urgent escalation, the SQLite checkpoint, the retention purge, reaching the workers, and
-    with Graph the calendar sync and its subscriptions."""
+def schedule_jobs(
+    scheduler: AsyncIOScheduler, runtime: Runtime, settings: Settings, heartbeats: Heartbeats, anchors: AuditAnchors
+) -> None:
+    """Urgent escalation, the SQLite checkpoint, the retention purge, reaching the workers, the
+    audit chain's anchors, and with Graph the calendar sync and its subscriptions."""
     timeout = settings.heartbeat_timeout_seconds
     clock, store, dispatcher = runtime.clock, runtime.store, runtime.dispatcher
 
@@ -126,3 +129,8 @@ def schedule_jobs(scheduler: AsyncIOScheduler, runtime: Runtime, settings: Setti
             heartbeats=heartbeats,
             timeout=timeout,
         )
+
+    async def anchor() -> None:
+        await anchors.write()
+
+    periodic(scheduler, store, "audit-anchor", anchor, seconds=60, first_in=1, heartbeats=heartbeats, timeout=timeout)

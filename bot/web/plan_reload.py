@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import texts
-from bot.application import Application
+from bot.application import Application, plan_identity
 from bot.application.operations import orphaned_by
 from bot.metrics import Metrics
 from bot.settings import Settings
@@ -70,6 +70,10 @@ class PlanReloader:
             now = self.clock()
             year = now.astimezone(texts.PARIS).year
             orphans = await orphaned_by(self.app.context.store, deployment, now, texts.PARIS)
+            try:  # who is a worker changes only as the operator approved; every change audited
+                await plan_identity.apply(self.app.context.store, deployment, now, how="reload")
+            except plan_identity.PlanRefused as err:
+                return self._refused(source, [str(err)])
             self.app.context.replace_deployment(deployment)
             await self.app.sync_workers()
             if self.on_applied is not None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 
 from booking.grants import Grant, Purpose, require
 from booking.records import (
@@ -20,6 +21,8 @@ from storage.models import (
 )
 from storage.repositories.base import Repository, new_id, new_reference
 from storage.sealing import opens, report, urgent_context
+
+MAX_MERGED = 8000  # a situation with its repeats added: four full forms
 
 
 class UrgentRepository(Repository):
@@ -178,6 +181,34 @@ class UrgentRepository(Repository):
         return [
             ReportUrgent(received_at=r.received_at, acknowledged_at=r.acknowledged_at, site_id=r.site_id) for r in rows
         ]
+
+    async def serialize_agent(self, agent_id: str) -> None:
+        """Until the transaction ends, no other transaction files an urgent request for this
+        agent: a transaction-scoped advisory lock on PostgreSQL (keyed by a hash of the id, so
+        that the lock table names nobody); SQLite writers are serialised by BEGIN IMMEDIATE."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            digest = hashlib.sha256(f"permanence.urgent.agent|{agent_id}".encode()).digest()
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:k)"), {"k": int.from_bytes(digest[:8], "big", signed=True)}
+            )
+
+    async def add_to(self, request_id: str, *, description: str, phone: str, availability: str, grant: Grant) -> None:
+        """A repeat of an urgent request by the same agent: her new words are added to the
+        situation (up to `MAX_MERGED` characters), a new phone or availability replaces the old."""
+        old_description, old_phone, old_availability = await self.details(request_id, grant=grant)
+        row = await self.session.get(UrgentRequestRow, request_id)
+        if row is None:
+            raise NotFound
+        if description and description not in old_description:
+            merged = f"{old_description}\n\n{description}" if old_description else description
+            row.description_enc = self._seal(
+                merged[:MAX_MERGED], urgent_context("description", request_id, row.agent_id)
+            )
+        if phone and phone != old_phone:
+            row.phone_enc = self._seal(phone, urgent_context("phone", request_id, row.agent_id))
+        if availability and availability != old_availability:
+            row.availability_enc = self._seal(availability, urgent_context("availability", request_id, row.agent_id))
+        await self.session.flush()
 
     async def danger(self, request_id: str, *, grant: Grant) -> bool:
         """Whether she declared an immediate danger, decrypted with a grant covering the request."""

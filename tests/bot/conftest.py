@@ -13,13 +13,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp.test_utils import TestClient
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount, ConversationAccount
 
 from booking.document import Deployment, parse_deployment
 from bot.bootstrap import Overrides, Runtime, bootstrap
 from bot.settings import Settings
+from bot.web.app import METRICS_PORT
 from graph.local import LocalCalendar
 from tests.bot.logwatch import LogWatch, watching
 
@@ -275,6 +278,16 @@ class World:
         found = {a.id: a.attachments[0].content for a in self.proactive.updated_activities if a.attachments}
         self.proactive.updated_activities.clear()
         return found
+
+
+async def scrape(client: TestClient) -> tuple[str, str]:
+    """(content type, page) of /metrics, from the operators' listener of the app `client` serves."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{client.app[METRICS_PORT]}/metrics") as response,
+    ):
+        assert response.status == 200
+        return response.headers["Content-Type"], await response.text()
 
 
 def test_settings(data_dir: Path, **values: Any) -> Settings:

@@ -31,6 +31,7 @@ from storage.crypto import Keyring
 from storage.store import Store
 from tests.dates import served_environment
 
+METRICS_TOKEN = "e2e-metrics-token"  # the served bot shows /metrics on its port with it
 ROOT = Path(__file__).resolve().parents[2]
 PLAYGROUND = ROOT / "node_modules" / ".bin" / "agentsplayground"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -165,10 +166,21 @@ class Chat:
         await self.card().get_by_placeholder(placeholder).nth(index).click()
         dialog = self.page.locator("[role=dialog]").last
         label = f"{day.day}, {day.strftime('%B')}, {day.year}"  # the picker speaks English
+        month = f"{day.strftime('%B')} {day.year}"
         for _ in range(13):
+            # The grid shows the neighbouring months' days too, greyed and not clickable: turn
+            # to the day's own month first.
+            shown = await dialog.locator("table[role=grid]").first.get_attribute("aria-label") or ""
             target = dialog.locator(f'button[aria-label="{label}"]')
-            if await target.count():
+            if shown.startswith(month) and await target.count():
                 await target.first.click()
+                # The calendar pops over the card: it must be gone before the next field is
+                # reached (on some months its six rows cover the next date input).
+                try:
+                    await dialog.wait_for(state="hidden", timeout=2000)
+                except Exception:  # noqa: BLE001 - still open: close it as a person would
+                    await self.page.keyboard.press("Escape")
+                    await dialog.wait_for(state="hidden", timeout=5000)
                 return
             await dialog.locator("button").nth(2).click()  # next month
         raise AssertionError(f"{label} not found in the date picker")
@@ -217,6 +229,7 @@ class Stage:
         env = {
             **os.environ,
             "PERMANENCE_PORT": str(self.bot_port),
+            "PERMANENCE_METRICS_TOKEN": METRICS_TOKEN,  # /metrics on the bot's port, with the token
             "PERMANENCE_DATA_DIR": str(self.data_dir),
             "PERMANENCE_KEY_FILE": str(self.key_file),
             "PERMANENCE_LOCAL_MEETING_URL": MEETING_URL,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from storage.models import AppointmentRow
-from tests.e2e.conftest import MEETING_URL, PARIS, REPLACEMENT, WORKER, Chat, Stage
+from tests.e2e.conftest import MEETING_URL, METRICS_TOKEN, PARIS, REPLACEMENT, WORKER, Chat, Stage
 
 
 async def active_appointments(stage: Stage) -> list[tuple[str, str, str]]:
@@ -295,7 +295,9 @@ async def bot_turns(stage: Stage) -> float:
 
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{stage.bot_port}/metrics") as response,
+        session.get(
+            f"http://127.0.0.1:{stage.bot_port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+        ) as response,
     ):
         page = await response.text()
     return sum(

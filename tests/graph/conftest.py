@@ -93,7 +93,7 @@ class GraphWorld:
             ),
         )
         self.notifier = RecordingNotifier()
-        self.metrics = Metrics()
+        self.metrics = Metrics(clock=clock)
         self.sync = CalendarSync(
             context=self.app.context,
             outlook=self.app.outlook,

@@ -13,7 +13,7 @@ import pytest
 from bot.cli import main
 from bot.runtime import open_store
 from bot.settings import Settings
-from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID
+from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID, scrape
 from tests.graph.conftest import CLIENT_ID, CLIENT_STATE
 from tests.graph.fake_graph import FakeGraph
 
@@ -143,7 +143,7 @@ async def test_readyz_says_which_mailbox_is_unreadable_by_plan_key_only(configur
         assert body["counts"] == {"workers": 2, "without_teams": 0, "unreadable_mailboxes": 1}
         for secret in (WORKER_OID, REPLACEMENT_OID, "SENTINEL", "@cned.example"):
             assert secret not in text
-        metrics = await (await client.get("/metrics")).text()
+        _, metrics = await scrape(client)
         values = {s.name: s.value for f in text_string_to_metric_families(metrics) for s in f.samples}
         assert values["permanence_mailboxes_unreadable"] == 1
         assert values["permanence_workers_without_teams"] == 0

@@ -18,9 +18,6 @@ from bot import texts
 from bot.application.access import delivery_grant
 from bot.bootstrap import Overrides, bootstrap
 from bot.web.app import RUNTIME, create_app
-from graph.client import GraphOptions
-from graph.credentials import CredentialKind, graph_credential
-from graph.microsoft import MicrosoftCalendar
 from graph.provider import URGENT_MAIL_BODY, URGENT_MAIL_SUBJECT
 from tests.bot.conftest import (
     REPLACEMENT_OID,
@@ -34,33 +31,12 @@ from tests.bot.conftest import (
 from tests.bot.conftest import (
     test_settings as bot_settings,
 )
-from tests.graph.conftest import CATALOG_ID, CLIENT_ID, NOTIFICATION_MAILBOX
+from tests.graph.conftest import CATALOG_ID, NOTIFICATION_MAILBOX
 from tests.graph.fake_graph import FakeGraph
+from tests.helpers.graph_reach import APP_ID, graph_calendar
 
-APP_ID = "00000000-0000-0000-0000-0000000000f0"
 PHONE = "06 12 34 56 78"
 OPEN_URL = f"https://teams.microsoft.com/l/app/{APP_ID}"
-
-
-def graph_calendar(graph: FakeGraph) -> MicrosoftCalendar:
-    credential = graph_credential(
-        CredentialKind.SECRET,
-        tenant_id=graph.tenant,
-        client_id=CLIENT_ID,
-        authority_host=graph.base,
-        secret="graph-secret",
-        ca_bundle=graph.ca_bundle,
-    )
-    return MicrosoftCalendar(
-        credential,
-        GraphOptions(
-            base_url=f"{graph.base}/v1.0",
-            attempts=2,
-            max_wait=0.5,
-            teams_app_catalog_id=CATALOG_ID,
-            notification_mailbox=NOTIFICATION_MAILBOX,
-        ),
-    )
 
 
 @pytest.fixture

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from datetime import timedelta
 
-from sqlalchemy import text
+import pytest
+from sqlalchemy import select, text
 
 from booking.records import Retention
+from storage.models import AuditRow
+from storage.repositories.audit import _mac
 from storage.store import Store
 from tests.helpers.store import NOW
 
@@ -26,9 +30,9 @@ async def append(store: Store, count: int, *, start: int = 0, operator: str | No
             await uow.commit()
 
 
-async def verify(store: Store):  # type: ignore[no-untyped-def]
+async def verify(store: Store, anchors: list[tuple[int, str]] | None = None):  # type: ignore[no-untyped-def]
     async with store.unit_of_work(read_only=True) as uow:
-        return await uow.audit.verify()
+        return await uow.audit.verify(anchors or ())
 
 
 async def execute(store: Store, sql: str, **params: object) -> None:
@@ -102,9 +106,14 @@ async def test_entries_from_before_the_chain_are_reported_and_the_chain_follows_
         "INSERT INTO audit (at, actor, action, subject_type, subject_id) VALUES (:at, 'system', 'old', 'store', '-')",
         at=NOW.replace(tzinfo=None) if store.dialect == "sqlite" else NOW,
     )
+    async with store.unit_of_work() as uow:  # the service's first start with a chain of record
+        assert await uow.audit.ensure_start(NOW)
+        await uow.commit()
     await append(store, 2)
     report = await verify(store)
-    assert report.ok and report.legacy == 1 and report.checked == 2
+    assert report.ok and report.legacy == 1 and report.checked == 3
+    async with store.unit_of_work() as uow:  # once only
+        assert not await uow.audit.ensure_start(NOW)
 
 
 async def test_concurrent_writers_never_fork_the_chain(store):
@@ -172,3 +181,110 @@ async def test_a_forged_checkpoint_is_found(store):
         await uow.sync_state.put("audit.checkpoint", {"seq": 3, "mac": "f" * 64, "signature": "0" * 64}, NOW)
         await uow.commit()
     assert not (await verify(store)).ok
+
+
+# -- issue 22: rows outside the chain, a cut tail, the chain's own key --------------------------
+
+
+async def start(store: Store) -> None:
+    async with store.unit_of_work() as uow:
+        await uow.audit.ensure_start(NOW)
+        await uow.commit()
+
+
+LEGACY_INSERT = (
+    "INSERT INTO audit (id, at, actor, action, subject_type, subject_id, operator) "
+    "VALUES (:id, :at, 'admin', 'report.generate', 'report', '2027', 'dpo@host')"
+)
+
+
+@pytest.mark.parametrize("started", [True, False], ids=["recorded-start", "no-start-record"])
+async def test_a_row_without_a_position_on_a_database_that_never_had_a_pre_chain_era_is_found(store, started):
+    if started:
+        await start(store)
+    await append(store, 3)
+    at = NOW.replace(tzinfo=None) if store.dialect == "sqlite" else NOW
+    await execute(store, LEGACY_INSERT, id=-7, at=at)  # an id before the chain's: "older", it would say
+    async with store.unit_of_work(read_only=True) as uow:
+        assert "report.generate" in [e.action for e in await uow.audit.entries()]  # what `audit show` lists
+    report = await verify(store)
+    assert not report.ok and "does not vouch" in (report.reason or "")
+
+
+async def test_a_real_pre_chain_era_verifies_and_a_row_slipped_into_it_is_found(store):
+    at = NOW.replace(tzinfo=None) if store.dialect == "sqlite" else NOW
+    await execute(store, LEGACY_INSERT, id=-100, at=at)  # explicit ids: PostgreSQL's sequence stays free
+    await start(store)
+    await append(store, 2)
+    assert (await verify(store)).ok
+    await execute(store, LEGACY_INSERT, id=-3, at=at)
+    assert not (await verify(store)).ok
+    await execute(store, "DELETE FROM audit WHERE id = -3")
+    await execute(store, "DELETE FROM audit WHERE id = -100")  # deleting one is found too
+    assert not (await verify(store)).ok
+
+
+async def test_retention_of_pre_chain_rows_verifies_and_never_launders_a_slipped_row(store):
+    old = (NOW - timedelta(days=400)).replace(tzinfo=None) if store.dialect == "sqlite" else NOW - timedelta(days=400)
+    for row_id in (-101, -100):
+        await execute(store, LEGACY_INSERT, id=row_id, at=old)
+    await start(store)
+    await append(store, 3)
+    async with store.unit_of_work() as uow:
+        await uow.retention.purge(retention(NOW - timedelta(days=1)))
+        await uow.commit()
+    report = await verify(store)
+    assert report.ok and report.legacy == 0
+    await execute(store, LEGACY_INSERT, id=-1, at=old)
+    await execute(store, LEGACY_INSERT, id=-2, at=NOW.replace(tzinfo=None) if store.dialect == "sqlite" else NOW)
+    async with store.unit_of_work() as uow:
+        await uow.retention.purge(retention(NOW - timedelta(days=1)))
+        await uow.commit()
+    assert not (await verify(store)).ok  # the slipped row left by the purge is still unvouched
+
+
+async def test_a_cut_tail_written_over_is_found_by_the_anchors_kept_outside(store):
+    await start(store)
+    await append(store, 5)
+    async with store.unit_of_work(read_only=True) as uow:
+        anchor = await uow.audit.head()
+    assert anchor[0] == 6
+    await execute(store, "DELETE FROM audit WHERE seq >= 5")
+    cut = await verify(store)
+    assert cut.ok  # the chain alone cannot tell
+    report = await verify(store, [anchor])
+    assert not report.ok and report.first_bad == 5 and "removed" in (report.reason or "")
+    await append(store, 3, start=20)  # new entries chained onto the shortened head
+    assert (await verify(store)).ok
+    report = await verify(store, [anchor])
+    assert not report.ok and report.first_bad == 6 and "rewritten" in (report.reason or "")
+
+
+async def test_the_chain_has_its_own_key_the_key_file_cannot_rewrite_it(database_url, keyring):
+    chain_key = secrets.token_bytes(32)
+    old = Store(database_url, keyring)
+    await old.migrate()
+    await append(old, 2)  # a deployment from before: MACs under the key derived from the lookup key
+    await old.dispose()
+    store = Store(database_url, keyring.with_chain_key(chain_key))
+    try:
+        async with store.unit_of_work() as uow:  # the upgrade: the switch to the chain's key, once
+            assert await uow.audit.ensure_start(NOW)
+            await uow.commit()
+        await append(store, 2, start=5)
+        assert (await verify(store)).ok
+        # The key file's holder (data keys and lookup key) rewrites entry 4 and re-chains the rest.
+        async with store.unit_of_work() as uow:
+            rows = list(await uow.session.scalars(select(AuditRow).order_by(AuditRow.seq)))
+            previous = rows[2].mac
+            for row in rows[3:]:
+                if row.seq == 4:
+                    row.subject_id = "a-forged"
+                row.prev_mac = previous
+                row.mac = previous = _mac(keyring.legacy_audit_key, row, previous)
+            await uow.session.flush()
+            await uow.commit()
+        report = await verify(store)
+        assert not report.ok and report.first_bad is not None and report.first_bad <= 4
+    finally:
+        await store.dispose()

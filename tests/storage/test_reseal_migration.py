@@ -10,7 +10,7 @@ from sqlalchemy import text
 from booking.records import NotFound
 from storage.sealing import Tampered
 from storage.store import Store
-from tests.helpers.ownership import HER, HIS, insider, urgent
+from tests.helpers.ownership import HER, HIS, insider
 from tests.helpers.store import appointment, book, seed
 from tests.storage.conftest import OPERATOR, make_keyring
 
@@ -23,7 +23,17 @@ async def as_before_0010(store: Store, alice: str, mallory: str) -> tuple[str, s
     wrote them."""
     keyring = store.keyring
     appointment_id = await book(store, appointment(alice), message=MESSAGE, topic="budget")
-    request_id = await urgent(store, alice)
+    # Written as SQL: the models of today carry columns that later migrations add.
+    request_id = "00000000-0000-4000-8000-000000000010"
+    await insider(
+        store,
+        "INSERT INTO urgent_requests (id, reference, agent_id, site_id, received_at, description_enc,"
+        " phone_enc, availability_enc, route, handler_id, step, status, version)"
+        " VALUES (:i, 'URG-0010', :a, 'vanves', '2027-03-01 09:00:00', '', '', '', :r, 'ass', 0, 'open', 1)",
+        i=request_id,
+        a=alice,
+        r='[{"worker_id": "ass", "deadline": null}]',
+    )
 
     def old(value: str, context: str) -> str:
         return keyring.encrypt(value, context) if value else ""
@@ -60,7 +70,7 @@ async def test_0010_reseals_rows_written_before_it_and_then_catches_a_moved_row(
         alice, mallory = await seed(store, HER, HIS)
         appointment_id, request_id = await as_before_0010(store, alice, mallory)
         await store.migrate()
-        assert await store.current_revision() == "0010"
+        assert await store.current_revision() >= "0010"  # and whatever came after it
         async with store.unit_of_work(read_only=True) as uow:
             details = await uow.appointments.details(appointment_id, grant=OPERATOR)
             assert (details.topic_id, details.message, details.notes) == ("budget", MESSAGE, "")

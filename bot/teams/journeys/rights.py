@@ -55,9 +55,9 @@ class RightsJourney(Journey):
         data = await self._data(turn)
         agent = data.agent
         profile = [
-            (texts.DATA_NAME, agent.name),
-            (texts.DATA_EMAIL, agent.email),
-            (texts.DATA_PHONE, agent.phone),
+            (texts.DATA_NAME, cards.literal(agent.name)),
+            (texts.DATA_EMAIL, cards.literal(agent.email)),
+            (texts.DATA_PHONE, cards.literal(agent.phone)),
             (texts.DATA_SITE, self._site(agent.site_id)),
             (texts.DATA_CONVERSATION, texts.DATA_CONVERSATION_KEPT if agent.has_conversation else ""),
             (texts.DATA_PROFILE_UNTIL, texts.day(data.profile_kept_until)),
@@ -69,7 +69,7 @@ class RightsJourney(Journey):
                     (texts.DATA_STATUS, texts.DATA_STATUS_LABELS.get(a.status.value, a.status.value)),
                     (texts.DATA_SITE, self._site(a.site_id)),
                     (texts.DATA_TOPIC, self._topic(a.topic_id)),
-                    (texts.DATA_MESSAGE, a.message),
+                    (texts.DATA_MESSAGE, cards.literal(a.message)),
                     (texts.CONFIRMED_REFERENCE.split(" :")[0], a.reference),
                     (texts.DATA_UNTIL, texts.day(a.kept_until)),
                 ],
@@ -82,9 +82,9 @@ class RightsJourney(Journey):
                 [
                     (texts.DATA_STATUS, self._urgent_status(r.status, r.handler_id)),
                     (texts.DATA_DANGER, texts.DATA_DANGER_YES if r.danger else ""),
-                    (texts.DATA_SITUATION, r.description),
-                    (texts.DATA_PHONE, r.phone),
-                    (texts.DATA_AVAILABILITY, r.availability),
+                    (texts.DATA_SITUATION, cards.literal(r.description)),
+                    (texts.DATA_PHONE, cards.literal(r.phone)),
+                    (texts.DATA_AVAILABILITY, cards.literal(r.availability)),
                     (texts.CONFIRMED_REFERENCE.split(" :")[0], r.reference),
                     (texts.DATA_UNTIL, texts.day(r.kept_until)),
                 ],

@@ -56,7 +56,9 @@ class UrgentJourney(Journey):
             return
         turn.done = texts.DONE_URGENT.format(reference=filed.request.reference)
         request = filed.request
-        if filed.handler is None or filed.deadline is None:
+        if filed.repeat:
+            message = texts.URGENT_ALREADY_IN_HAND.format(reference=request.reference)
+        elif filed.handler is None or filed.deadline is None:
             urgent = self.deployment.urgent
             message = texts.URGENT_ACK_HOTLINE.format(
                 name=urgent.hotline_name, phone=urgent.hotline_phone, reference=request.reference

@@ -56,14 +56,14 @@ class WorkerViewsJourney(Journey):
             rows.append(
                 (
                     appointment.start,
-                    item.details.agent_name or item.appointment.reference,
+                    cards.literal(item.details.agent_name) or item.appointment.reference,
                     [
                         ("Site", self.directory.site(item.appointment.site_id).name),
                         ("Mode", how),
                         ("Lieu", where),
                         ("Sujet", topics.get(topic_id, topic_id)),
-                        ("Message", item.details.message),
-                        ("Téléphone", item.details.phone),
+                        ("Message", cards.literal(item.details.message)),
+                        ("Téléphone", cards.literal(item.details.phone)),
                         ("Référence", item.appointment.reference),
                         ("Avec", self.directory.worker(appointment.worker_id).name),
                         ("Statut", texts.STATUS_REQUESTED if appointment.status is AppointmentStatus.REQUESTED else ""),
@@ -87,10 +87,10 @@ class WorkerViewsJourney(Journey):
                 f"{texts.day_and_hour(i.appointment.appointment.start)} · "
                 f"{texts.MODE_LABELS[i.appointment.appointment.mode.value]}",
                 [
-                    ("Agent", i.details.agent_name),
+                    ("Agent", cards.literal(i.details.agent_name)),
                     ("Site", self.directory.site(i.appointment.site_id).name),
-                    ("Message", i.details.message),
-                    ("Téléphone", i.details.phone),
+                    ("Message", cards.literal(i.details.message)),
+                    ("Téléphone", cards.literal(i.details.phone)),
                 ],
             )
             for i in items
@@ -127,14 +127,14 @@ class WorkerViewsJourney(Journey):
         rows = [
             (
                 f.request.id,
-                f"{f.request.reference} · {f.details.agent_name}",
+                f"{f.request.reference} · {cards.literal(f.details.agent_name)}",
                 [
                     ("Priorité", texts.URGENT_LIST_DANGER if f.details.danger else ""),
                     ("Reçue", texts.day_and_hour(f.request.received_at)),
                     ("Rappel avant", texts.day_and_hour(f.deadline) if f.deadline else ""),
-                    ("Téléphone", f.details.phone),
-                    ("Disponibilités", f.details.availability),
-                    ("Situation", f.details.description),
+                    ("Téléphone", cards.literal(f.details.phone)),
+                    ("Disponibilités", cards.literal(f.details.availability)),
+                    ("Situation", cards.literal(f.details.description)),
                     ("Site", self.directory.site(f.request.site_id).name),
                 ],
             )

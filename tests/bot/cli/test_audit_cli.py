@@ -24,7 +24,7 @@ def deployment(tmp_path, monkeypatch, pinned_service):  # type: ignore[no-untype
 
 
 def test_administrative_commands_are_audited_with_their_operator_and_the_chain_verifies(deployment, capsys):
-    assert main(["report", "--year", "2027", "--json"]) == 0
+    assert main(["report", "--year", "2027", "--json", "--provisional"]) == 0
     assert main(["purge", "--dry-run"]) == 0
     assert main(["purge"]) == 0
     assert main(["keys", "rotate"]) == 0
@@ -47,8 +47,8 @@ def test_administrative_commands_are_audited_with_their_operator_and_the_chain_v
 
 
 def test_audit_verify_fails_on_an_edited_entry(deployment, capsys):
-    assert main(["report", "--year", "2027"]) == 0
-    assert main(["report", "--year", "2027", "--quarter", "1"]) == 0
+    assert main(["report", "--year", "2027", "--provisional"]) == 0
+    assert main(["report", "--year", "2027", "--quarter", "1", "--provisional"]) == 0
     with sqlite3.connect(deployment.data_dir / "permanence.db") as connection:
         connection.execute("UPDATE audit SET subject_id = '2026' WHERE seq = 1")
     capsys.readouterr()

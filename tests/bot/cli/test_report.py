@@ -51,6 +51,40 @@ def test_quarterly_report_shows_counts_and_hides_small_ones(tmp_path, monkeypatc
     assert main(["report", "--year", "2027", "--quarter", "5"]) == 2
 
 
+def test_a_period_not_over_is_refused_unless_provisional_and_publications_are_kept(tmp_path, monkeypatch, capsys):
+    """Finding 4 of issue 22: counts of a period not over move with each booking."""
+    monkeypatch.setenv("PERMANENCE_DATA_DIR", str(tmp_path))
+    asyncio.run(seed(Settings(_env_file=None, data_dir=tmp_path)))
+    for name, value in pinned_environment(datetime(2027, 5, 10, 9, tzinfo=UTC)).items():
+        monkeypatch.setenv(name, value)
+    assert main(["report", "--year", "2027", "--quarter", "2"]) == 2
+    assert "n'est pas terminée" in capsys.readouterr().err
+    assert main(["report", "--year", "2027", "--quarter", "2", "--provisional"]) == 0
+    assert "PROVISOIRE" in capsys.readouterr().out
+    assert main(["report", "--year", "2027", "--quarter", "1", "--json"]) == 0  # Q1 is over
+    document = json.loads(capsys.readouterr().out)
+    assert document["provisional"] is False
+    hidden_in_april = {k for k, v in document["tables"]["topic"]["cells"].items() if v == "masqué"}
+
+    async def kept() -> dict[str, object]:
+        store = await open_store(Settings(_env_file=None, data_dir=tmp_path))
+        try:
+            async with store.unit_of_work(read_only=True) as uow:
+                return await uow.sync_state.get("report.published:2027") or {}
+        finally:
+            await store.dispose()
+
+    published = asyncio.run(kept())
+    assert {
+        k.split("|")[1] for k, v in published.items() if k.startswith("topic|") and k.endswith("|Q1") and v is None
+    } == (hidden_in_april)
+    for name, value in pinned_environment(datetime(2028, 1, 10, 9, tzinfo=UTC)).items():
+        monkeypatch.setenv(name, value)
+    assert main(["report", "--year", "2027", "--quarter", "1", "--json"]) == 0  # again, in January
+    again = json.loads(capsys.readouterr().out)["tables"]["topic"]["cells"]
+    assert hidden_in_april <= {k for k, v in again.items() if v == "masqué"}
+
+
 def test_dossiers_round_trip_through_the_command_line(tmp_path, monkeypatch, capsys):
     source, target = tmp_path / "source", tmp_path / "target"
     asyncio.run(seed(Settings(_env_file=None, data_dir=source)))

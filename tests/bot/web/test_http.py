@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.runtime import StartupError
 from bot.settings import Settings
 from bot.web.app import RUNTIME, check_listen_address, create_app
+from tests.bot.conftest import scrape
 from tests.helpers.bot_http import APP_ID, SERVICE_URL, TENANT
 
 
@@ -117,11 +118,11 @@ async def test_health_readiness_and_metrics(open_client):
     }
     assert body["counts"] == {"workers": 2, "without_teams": 2, "unreadable_mailboxes": 0}
     await post(open_client, activity())
-    response = await open_client.get("/metrics")
-    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    content_type, page = await scrape(open_client)
+    assert content_type.startswith("text/plain; version=0.0.4")
     parsed = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(await response.text())
+        for family in text_string_to_metric_families(page)
         for s in family.samples
     }
     assert parsed[("permanence_turns_total", (("type", "typing"),))] == 1

@@ -37,7 +37,7 @@ async def test_healthy_service_names_every_background_task(client):
     assert status == 200
     assert body == {
         "status": "ok",
-        "tasks": ["checkpoint", "escalate", "outbox", "reach-workers", "retention"],
+        "tasks": ["audit-anchor", "checkpoint", "escalate", "outbox", "reach-workers", "retention"],
         "database": {"exhausted": {"turn": 0, "job": 0}},  # SQLite: no pool; PostgreSQL: tests/bot/test_pool.py
     }
 
@@ -62,6 +62,7 @@ async def test_an_unscheduled_job_or_a_stopped_scheduler_is_named(client):
     client.app[SCHEDULER].shutdown(wait=False)
     status, body = await health(client)
     assert status == 503 and body["tasks"] == {
+        "audit-anchor": "stopped",
         "checkpoint": "stopped",
         "escalate": "stopped",
         "reach-workers": "stopped",

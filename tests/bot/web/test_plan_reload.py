@@ -7,8 +7,6 @@ import asyncio
 import os
 import signal
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -20,11 +18,10 @@ from bot.cli import main
 from bot.settings import Settings
 from bot.texts import PARIS
 from bot.web.app import RUNTIME, create_app
-from tests.bot.conftest import Clock
+from tests.bot.conftest import Clock, scrape
+from tests.helpers.plan_reload import NOW, SAMPLE, reload
 
-SAMPLE = resources.files("bot").joinpath("resources/plan.sample.toml").read_text(encoding="utf-8")
 THURSDAYS = 'weekday = "thursday"'
-NOW = datetime(2027, 3, 1, 8, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -41,11 +38,6 @@ async def service(tmp_path, monkeypatch) -> AsyncIterator[tuple[TestClient, Path
 async def weekdays(client: TestClient) -> set[str]:
     offer = await client.app[RUNTIME].app.offers.offer(now=NOW, site_id="vanves", topic_id="logement", days=30)
     return {s.start.astimezone(PARIS).strftime("%A") for s in offer.slots}
-
-
-async def reload(client: TestClient, **headers: str) -> tuple[int, dict[str, object]]:
-    response = await client.post("/admin/plan/reload", headers=headers)
-    return response.status, await response.json()
 
 
 async def test_a_reloaded_plan_changes_the_slots_offered_and_reports_orphans(service):
@@ -86,7 +78,7 @@ async def test_an_invalid_plan_is_refused_and_the_old_one_kept(service):
     status, body = await reload(client)
     assert status == 422 and "unreadable" in str(body["problems"])
     assert await weekdays(client) == {"Thursday"}
-    metrics = await (await client.get("/metrics")).text()
+    _, metrics = await scrape(client)
     assert 'permanence_plan_reloads_total{result="refused"} 2.0' in metrics
 
 

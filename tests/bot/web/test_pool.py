@@ -31,9 +31,9 @@ from bot.web.app import RUNTIME, create_app
 from storage.crypto import Keyring
 from storage.models import AppointmentRow
 from storage.store import Store
-from tests.bot.conftest import MEETING_URL, Clock, Person, World, sample_deployment
+from tests.bot.conftest import MEETING_URL, Clock, Person, World, sample_deployment, scrape
 from tests.dates import DEFAULT, bookable_plan_text, served_environment
-from tests.e2e.conftest import free_port, wait_http
+from tests.e2e.conftest import METRICS_TOKEN, free_port, wait_http
 from tests.helpers.bot_http import Connector, card_action
 from tests.helpers.conversation import open_slots
 from tests.helpers.replicas import start_replicas
@@ -190,7 +190,7 @@ async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_pat
                 assert response.status == 200
             replies = connector.activities["a:busy"]
             assert [r.get("text") for r in replies] == [texts.BUSY]
-            metrics = await (await client.get("/metrics")).text()
+            _, metrics = await scrape(client)
             assert metric(metrics, "permanence_pool_exhausted_total", who="turn") == 1
             assert metric(metrics, "permanence_turn_errors_total") == 0
             health = await (await client.get("/healthz")).json()
@@ -235,6 +235,7 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
         "PERMANENCE_DB_MAX_OVERFLOW": "0",
         "PERMANENCE_DB_POOL_TIMEOUT": "30",
         **served_environment(now, tmp_path),
+        "PERMANENCE_METRICS_TOKEN": METRICS_TOKEN,
     }
     ports, replicas = start_replicas(env, tmp_path)
     turns = 0
@@ -288,7 +289,8 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
             assert all(card_action(d, "pick") for d in lost)  # the nearest slots offered
             errors = 0.0
             for port in ports:
-                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                bearer = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+                async with session.get(f"http://127.0.0.1:{port}/metrics", headers=bearer) as response:
                     page = await response.text()
                 errors += metric(page, "permanence_turn_errors_total")
                 errors += metric(page, "permanence_pool_exhausted_total")

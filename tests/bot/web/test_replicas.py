@@ -25,7 +25,7 @@ from storage.crypto import Keyring
 from storage.models import AppointmentRow, OutboxRow
 from storage.store import Store
 from tests.dates import served_environment
-from tests.e2e.conftest import free_port, wait_http
+from tests.e2e.conftest import METRICS_TOKEN, free_port, wait_http
 from tests.graph.fake_graph import make_certificate
 from tests.helpers.bot_http import APP_ID, TENANT, Connector, Issuer, card_action
 from tests.helpers.channel import Recorded, RecordingChannel, serve_channel
@@ -88,6 +88,7 @@ async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_pa
         "PERMANENCE_DATA_DIR": str(tmp_path),
         "PERMANENCE_LOCAL_MEETING_URL": "https://teams.microsoft.com/l/x",
         "PERMANENCE_LOG_LEVEL": "WARNING",
+        "PERMANENCE_METRICS_TOKEN": METRICS_TOKEN,
         **served_environment(pinned_now, tmp_path),
     }
     ports, replicas = start_replicas(env, tmp_path)
@@ -138,7 +139,9 @@ async def test_two_replicas_share_state_and_name_each_calendar_event_once(tmp_pa
                 assert "C'est réservé" in json.dumps(done, ensure_ascii=False)
         async with aiohttp.ClientSession() as session:
             for port in ports:
-                async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                async with session.get(
+                    f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+                ) as response:
                     assert 'permanence_turns_total{type="message"} 15.0' in await response.text()
     finally:
         for replica in replicas:
