@@ -13,7 +13,6 @@ from typing import Any
 from booking.records import NotFound, Tampered
 from bot import texts
 from bot.application.rights import Erasure, PersonalData
-from bot.bootstrap import open_application
 from bot.cli.common import operator
 from bot.clock import service_clock
 from bot.settings import Settings
@@ -94,6 +93,8 @@ def _document(data: PersonalData, labels: Labels | None = None) -> dict[str, Any
 
 async def _export(settings: Settings, object_id: str) -> PersonalData:
 
+    from bot.bootstrap import open_application
+
     store, app = await open_application(settings)
     try:
         agent_id = await app.rights.find(object_id)
@@ -144,6 +145,7 @@ def agent_export(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _erase(settings: Settings, object_id: str, *, dry_run: bool) -> PersonalData | Erasure:
     """Dry run: what is kept (a read, audited); otherwise the erasure (audited)."""
+    from bot.bootstrap import open_application
 
     store, app = await open_application(settings)
     try:

@@ -13,7 +13,6 @@ from typing import TypeVar
 
 from bot import texts
 from bot.application import Application
-from bot.bootstrap import open_application
 from bot.clock import service_clock
 from bot.settings import Settings
 from storage.store import Store
@@ -62,6 +61,7 @@ def with_store(settings: Settings, work: Callable[[Store, datetime], Awaitable[T
 
 def with_application(settings: Settings, work: Callable[[Application, datetime], Awaitable[T]]) -> T:
     """Run `work` on the use cases wired to the configured store and plan."""
+    from bot.bootstrap import open_application
 
     async def run() -> T:
         store, app = await open_application(settings)

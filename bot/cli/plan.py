@@ -16,7 +16,6 @@ from booking.holidays import FrenchHolidays
 from booking.plan import ExplicitDay, PlanDay, expand_plan
 from bot import texts
 from bot.application import Application
-from bot.bootstrap import open_application
 from bot.cli.common import iso, operator, with_application, with_store
 from bot.clock import service_clock
 from bot.settings import Settings
@@ -28,6 +27,8 @@ def _worker_year(
 ) -> tuple[tuple[ExplicitDay, ...], list[Absence]]:
     """The days the worker added from the chat (or Outlook) and her absences, from the store; none
     when there is no database yet (a plan being prepared before the service first ran)."""
+    from bot.bootstrap import open_application  # imports storage: only when there is a store
+
     if not settings.database_url and not (settings.data_dir / "permanence.db").exists():
         return (), []
 

@@ -13,7 +13,6 @@ from booking.availability import Offer
 from booking.document import Deployment
 from booking.model import Topic
 from bot import texts
-from bot.bootstrap import open_application
 from bot.cli.common import iso
 from bot.clock import service_clock
 from bot.settings import Settings
@@ -29,6 +28,8 @@ async def load_offer(
     start: date,
     days: int,
 ) -> Offer:
+    from bot.bootstrap import open_application  # imports the SDKs: only when slots are asked for
+
     store, app = await open_application(settings, deployment=deployment)
     try:
         return await app.offers.offer(
