@@ -12,6 +12,7 @@ from booking.records import NotFound, StoredAppointment
 from booking.rules import check_change, check_new_booking
 from bot.application.access import own_appointment_grant
 from bot.application.context import Context, once, settle
+from bot.application.messages import CalendarCancel, CalendarCreate, CalendarUpdate, NotifyAgent, queue
 from bot.application.offers import Offers
 from bot.application.ports import UnitOfWork
 
@@ -95,7 +96,7 @@ class Bookings:
                 if phone.strip():
                     await uow.agents.set_phone(agent_id, phone.strip(), now)
                 if event is None:  # Outlook: written by the outbox, retried until it is
-                    await uow.outbox.add("calendar.create", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                    await queue(uow.outbox, CalendarCreate(stored.id), now, aggregate_id=stored.id)
                 await context.queue_reminders(uow, stored, now)
                 if link_notice and mode is Mode.TEAMS and not stored.join_url:
                     await self._queue_link_notice(uow, agent_id, stored.id, now)
@@ -150,7 +151,7 @@ class Bookings:
                 stored.id, AppointmentStatus.CANCELLED, version=stored.appointment.version, now=now, actor="agent"
             )
             if self.context.calendar_writes(stored):
-                await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                await queue(uow.outbox, CalendarCancel(stored.id), now, aggregate_id=stored.id)
             await self.context.withdraw_reminders(uow, stored.id, now)
             await self.context.refresh_cards(uow, stored.id, "cancelled", now)
             await uow.audit.record(
@@ -203,7 +204,7 @@ class Bookings:
                     stored.id, slot.interval, version=current.version, now=now, actor="agent"
                 )
                 if context.calendar_writes(stored):
-                    await uow.outbox.add("calendar.update", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                    await queue(uow.outbox, CalendarUpdate(stored.id), now, aggregate_id=stored.id)
                 await context.refresh_cards(uow, stored.id, "moved", now)
                 await context.queue_reminders(uow, moved, now)
                 if link_notice and current.mode is Mode.TEAMS and not moved.join_url:
@@ -234,9 +235,9 @@ class Bookings:
 
     @staticmethod
     async def _queue_link_notice(uow: UnitOfWork, agent_id: str, appointment_id: str, now: datetime) -> None:
-        await uow.outbox.add(
-            "notify.agent",
-            {"agent_id": agent_id, "what": "link", "appointment_id": appointment_id},
+        await queue(
+            uow.outbox,
+            NotifyAgent(agent_id, "link", {"appointment_id": appointment_id}),
             now,
             aggregate_id=appointment_id,
             not_before=now + LINK_DELAY,

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.application.context import Context
+from bot.application.messages import CalendarResync, GraphSubscription, queue
 from bot.application.outlook import OutlookChanges
 from bot.metrics import Metrics
 from graph.provider import CalendarError, Mailbox, SyncCursor
@@ -161,11 +162,11 @@ class CalendarSync:
         given = item.get("clientState")
         return isinstance(given, str) and hmac.compare_digest(given.encode(), self.client_state.encode())
 
-    async def _queue(self, kind: str, worker_id: str, payload: dict[str, Any]) -> None:
+    async def _queue(self, message: CalendarResync | GraphSubscription) -> None:
         now = self.clock()
         async with self.store.unit_of_work() as uow:
-            if not await uow.outbox.has_pending(kind, worker_id):  # many notifications, one sync
-                await uow.outbox.add(kind, {"worker_id": worker_id, **payload}, now, aggregate_id=worker_id)
+            if not await uow.outbox.has_pending(message.kind, message.worker_id):  # many notifications, one sync
+                await queue(uow.outbox, message, now, aggregate_id=message.worker_id)
             await uow.commit()
 
     def _batch(self, body: Any, what: str) -> list[Any]:
@@ -211,7 +212,7 @@ class CalendarSync:
             if subscription not in workers:  # one look-up and one queued sync per subscription
                 workers[subscription] = worker_id = await self._worker_of_subscription(subscription)
                 if worker_id is not None:
-                    await self._queue("calendar.sync", worker_id, {"replies": True})
+                    await self._queue(CalendarResync(worker_id, replies=True))
             if workers[subscription] is None:
                 continue
             accepted += 1
@@ -231,27 +232,25 @@ class CalendarSync:
             if worker_id is None:
                 continue
             if event == "reauthorizationrequired":  # delivery pauses until answered, whatever time is left
-                await self._queue("graph.subscription", worker_id, {"reauthorize": True})
+                await self._queue(GraphSubscription(worker_id, reauthorize=True))
             elif event == "subscriptionremoved":
-                await self._queue("graph.subscription", worker_id, {"force": True})
-                await self._queue("calendar.sync", worker_id, {"full": True})
+                await self._queue(GraphSubscription(worker_id, force=True))
+                await self._queue(CalendarResync(worker_id, full=True))
             elif event == "missed":
-                await self._queue("calendar.sync", worker_id, {"full": True})
+                await self._queue(CalendarResync(worker_id, full=True))
             else:
                 continue
             handled += 1
         self._untrusted(refused, len(items), "lifecycle notification")
         return handled
 
-    async def handle_outbox(self, kind: str, payload: dict[str, Any]) -> None:
-        if kind == "calendar.sync":
-            await self.sync_worker(
-                payload["worker_id"], full=bool(payload.get("full")), replies=bool(payload.get("replies"))
-            )
-        elif kind == "graph.subscription" and payload.get("reauthorize"):
-            await self.reauthorize(payload["worker_id"])
-        elif kind == "graph.subscription":
-            await self.ensure_subscriptions(force=bool(payload.get("force")))
+    async def handle_outbox(self, message: CalendarResync | GraphSubscription) -> None:
+        if isinstance(message, CalendarResync):
+            await self.sync_worker(message.worker_id, full=message.full, replies=message.replies)
+        elif message.reauthorize:
+            await self.reauthorize(message.worker_id)
+        else:
+            await self.ensure_subscriptions(force=message.force)
 
     async def reauthorize(self, worker_id: str) -> None:
         """Answer `reauthorizationRequired` at once; a subscription Graph no longer knows is

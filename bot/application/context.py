@@ -18,6 +18,7 @@ from booking.holidays import FrenchHolidays
 from booking.model import DayKind, Site, Topic, Worker
 from booking.plan import DayHours, ExplicitDay
 from booking.records import RetentionPeriods, StoredAppointment
+from bot.application.messages import NotifyAgent, NotifyCards, NotifyWorker, queue
 from bot.application.ports import UnitOfWork, UnitsOfWork
 from graph.provider import ImmediateCalendar
 
@@ -189,30 +190,24 @@ class Context:
     @staticmethod
     async def tell_worker(uow: UnitOfWork, worker_id: str | None, what: str, now: datetime, **ids: str) -> None:
         """A proactive message to a worker (None: the hotline, nobody to tell)."""
-        await uow.outbox.add(
-            "notify.worker", {"worker_id": worker_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
-        )
+        await queue(uow.outbox, NotifyWorker(worker_id, what, ids), now, aggregate_id=next(iter(ids.values())))
 
     @staticmethod
     async def tell_agent(uow: UnitOfWork, agent_id: str, what: str, now: datetime, **ids: str) -> None:
-        await uow.outbox.add(
-            "notify.agent", {"agent_id": agent_id, "what": what, **ids}, now, aggregate_id=next(iter(ids.values()))
-        )
+        await queue(uow.outbox, NotifyAgent(agent_id, what, ids), now, aggregate_id=next(iter(ids.values())))
 
     @staticmethod
     async def refresh_cards(uow: UnitOfWork, appointment_id: str, change: str, now: datetime) -> None:
         """The cards that showed this appointment with actions are to be updated in place
         (`change`: one of `bot.application.shown_cards.CHANGES`)."""
-        await uow.outbox.add(
-            "notify.cards", {"appointment_id": appointment_id, "change": change}, now, aggregate_id=appointment_id
-        )
+        await queue(uow.outbox, NotifyCards(appointment_id, change), now, aggregate_id=appointment_id)
 
     @staticmethod
     async def withdraw_reminders(uow: UnitOfWork, appointment_id: str, now: datetime) -> None:
         """The appointment was cancelled, declined or moved: its pending reminders go at once
         (`permanence outbox list` no longer shows them as scheduled). One being delivered right
         now is dropped by the notifier, which checks the appointment again."""
-        await uow.outbox.withdraw("notify.agent", appointment_id, "reminder", now)
+        await uow.outbox.withdraw(NotifyAgent.kind, appointment_id, "reminder", now)
 
     async def queue_reminders(self, uow: UnitOfWork, stored: StoredAppointment, now: datetime) -> None:
         """Reminders are outbox rows due at their time: they survive restarts. Those of the
@@ -221,15 +216,13 @@ class Context:
         start = stored.appointment.start
         for name, before in self.reminders:
             if start - before > now:
-                await uow.outbox.add(
-                    "notify.agent",
-                    {
-                        "agent_id": stored.appointment.agent_id,
-                        "what": "reminder",
-                        "before": name,
-                        "appointment_id": stored.id,
-                        "start": start.isoformat(),
-                    },
+                await queue(
+                    uow.outbox,
+                    NotifyAgent(
+                        stored.appointment.agent_id,
+                        "reminder",
+                        {"before": name, "appointment_id": stored.id, "start": start.isoformat()},
+                    ),
                     now,
                     aggregate_id=stored.id,
                     not_before=start - before,

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.application.access import operator_grant
+from bot.application.messages import CalendarCreate, queue
 from bot.application.ports import UnitsOfWork
 
 
@@ -55,9 +56,7 @@ async def import_files(
             for appointment in imported.appointments:
                 start = appointment.start
                 if appointment.status in ("requested", "confirmed") and start is not None and start > now:
-                    await uow.outbox.add(
-                        "calendar.create", {"appointment_id": appointment.id}, now, aggregate_id=appointment.id
-                    )
+                    await queue(uow.outbox, CalendarCreate(appointment.id), now, aggregate_id=appointment.id)
                     writes += 1
         await uow.commit()
     return {**imported.counts, "calendar_writes": writes}

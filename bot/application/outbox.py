@@ -11,14 +11,28 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, cast
 
 from booking.model import Mode
 from booking.records import NotFound, OutboxMessage
 from bot.application.access import AccessPolicy, delivery_grant
 from bot.application.context import Context
+from bot.application.messages import (
+    CalendarCancel,
+    CalendarCreate,
+    CalendarResync,
+    CalendarUpdate,
+    GraphSubscription,
+    MalformedMessage,
+    Message,
+    NotifyAgent,
+    NotifyCards,
+    NotifyWorker,
+    UrgentAckCheck,
+    parse,
+)
 from bot.application.urgent import UrgentRequests
 from bot.logs import exception_summary
 from bot.metrics import Metrics
@@ -44,6 +58,23 @@ class Notifier(Protocol):
     async def deliver(self, message: OutboxMessage) -> None: ...
 
 
+# One handler per message kind, keyed by the kind: mypy refuses a registry that misses one.
+Handlers = TypedDict(
+    "Handlers",
+    {
+        "calendar.create": Callable[[CalendarCreate, OutboxMessage], Awaitable[bool]],
+        "calendar.update": Callable[[CalendarUpdate, OutboxMessage], Awaitable[bool]],
+        "calendar.cancel": Callable[[CalendarCancel, OutboxMessage], Awaitable[bool]],
+        "notify.worker": Callable[[NotifyWorker, OutboxMessage], Awaitable[bool]],
+        "notify.agent": Callable[[NotifyAgent, OutboxMessage], Awaitable[bool]],
+        "notify.cards": Callable[[NotifyCards, OutboxMessage], Awaitable[bool]],
+        "urgent.ack_check": Callable[[UrgentAckCheck, OutboxMessage], Awaitable[bool]],
+        "calendar.sync": Callable[[CalendarResync, OutboxMessage], Awaitable[bool]],
+        "graph.subscription": Callable[[GraphSubscription, OutboxMessage], Awaitable[bool]],
+    },
+)
+
+
 class OutboxDispatcher:
     def __init__(
         self,
@@ -56,7 +87,7 @@ class OutboxDispatcher:
         name: str,
         metrics: Metrics,
         subject: str,
-        calendar_work: Callable[[str, dict[str, Any]], Awaitable[None]] | None = None,
+        calendar_work: Callable[[CalendarResync | GraphSubscription], Awaitable[None]] | None = None,
         heartbeat: float = HEARTBEAT,
         urgent: UrgentRequests | None = None,
         open_url: str = TEAMS_HOME,
@@ -78,6 +109,7 @@ class OutboxDispatcher:
         self.urgent = urgent or UrgentRequests(context, AccessPolicy(context))
         self.open_url = open_url  # where the neutral e-mail sends the worker (the app in Teams)
         self.on_pass: Callable[[], None] | None = None  # called after each pass: the task's heartbeat
+        self._registry = self.handlers()
 
     def wake(self) -> None:
         self._wake.set()
@@ -185,32 +217,46 @@ class OutboxDispatcher:
 
     # -- handlers ---------------------------------------------------------------------------
 
-    async def _handle(self, message: OutboxMessage) -> bool:
-        """Do what the message asks; True if the handler completed it itself (in the
-        transaction that recorded what it wrote: done exactly when that is stored)."""
-        writers: dict[str, Callable[[dict[str, Any], OutboxMessage], Awaitable[bool]]] = {
+    def handlers(self) -> Handlers:
+        """The registry: one handler per message kind. Each returns True if it completed the
+        message itself (in the transaction that recorded what it wrote: done exactly when that
+        is stored)."""
+        return {
             "calendar.create": self._create,
             "calendar.update": self._update,
-        }
-        handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
             "calendar.cancel": self._cancel,
+            "notify.worker": self._notify_worker,
+            "notify.agent": self._notify,
+            "notify.cards": self._notify,
             "urgent.ack_check": self._urgent_ack_check,
+            "calendar.sync": self._calendar_work,
+            "graph.subscription": self._calendar_work,
         }
-        if message.kind in writers:
-            return await writers[message.kind](message.payload, message)
-        if message.kind == "notify.worker" and message.payload.get("what") == "urgent":
+
+    async def _handle(self, message: OutboxMessage) -> bool:
+        """Do what the message asks; True if the handler completed it itself."""
+        try:
+            typed = parse(message.kind, message.payload)
+        except MalformedMessage as err:
+            raise DeliveryError(str(err), retryable=False) from None
+        registry = cast(Mapping[str, Callable[[Message, OutboxMessage], Awaitable[bool]]], self._registry)
+        return await registry[typed.kind](typed, message)
+
+    async def _notify(self, _typed: NotifyAgent | NotifyCards | NotifyWorker, message: OutboxMessage) -> bool:
+        await self.notifier.deliver(message)
+        return False
+
+    async def _notify_worker(self, typed: NotifyWorker, message: OutboxMessage) -> bool:
+        if typed.what == "urgent":
             await self._urgent_notice(message)
             return False
-        if message.kind in handlers:
-            await handlers[message.kind](message.payload)
-            return False
-        if message.kind.startswith("notify."):
-            await self.notifier.deliver(message)
-            return False
-        if self.calendar_work is not None and message.kind in ("calendar.sync", "graph.subscription"):
-            await self.calendar_work(message.kind, message.payload)
-            return False
-        raise DeliveryError(f"unknown_kind:{message.kind}", retryable=False)
+        return await self._notify(typed, message)
+
+    async def _calendar_work(self, typed: CalendarResync | GraphSubscription, _message: OutboxMessage) -> bool:
+        if self.calendar_work is None:  # Graph is not configured: nothing does this work
+            raise DeliveryError(f"unknown_kind:{typed.kind}", retryable=False)
+        await self.calendar_work(typed)
+        return False
 
     # -- urgent requests: Teams, then e-mail, then the next person --------------------------------
 
@@ -244,12 +290,13 @@ class OutboxDispatcher:
         self.metrics.inc("permanence_urgent_notices_total", channel="teams", outcome="sent")
         await self.urgent.reached(now=self.clock(), request_id=request_id, step=step, channel="teams")
 
-    async def _urgent_ack_check(self, payload: dict[str, Any]) -> None:
+    async def _urgent_ack_check(self, typed: UrgentAckCheck, _message: OutboxMessage) -> bool:
         """Reached on Teams but not taken in time: the e-mail too (the deadline still escalates)."""
-        request_id, step = str(payload["urgent_id"]), _step(payload)
+        request_id, step = typed.urgent_id, _step(typed.payload())
         handler = await self.urgent.waiting_for(request_id, step)
         if handler is not None:
             await self._urgent_mail(request_id, step, handler.mailbox)
+        return False
 
     async def _urgent_mail(self, request_id: str, step: int | None, address: str) -> bool:
         """The neutral e-mail to the handler; True when it was accepted for delivery."""
@@ -300,9 +347,9 @@ class OutboxDispatcher:
         )
         return stored, draft
 
-    async def _create(self, payload: dict[str, Any], message: OutboxMessage) -> bool:
+    async def _create(self, typed: CalendarCreate | CalendarUpdate, message: OutboxMessage) -> bool:
         try:
-            stored, draft = await self._draft(payload["appointment_id"])
+            stored, draft = await self._draft(typed.appointment_id)
         except NotFound:
             return False
         if stored.outlook_event_id or not stored.appointment.status.is_active:
@@ -316,10 +363,10 @@ class OutboxDispatcher:
         self.metrics.inc("permanence_calendar_writes_total", operation="create")
         return True
 
-    async def _update(self, payload: dict[str, Any], message: OutboxMessage) -> bool:
-        stored, draft = await self._draft(payload["appointment_id"])
+    async def _update(self, typed: CalendarUpdate, message: OutboxMessage) -> bool:
+        stored, draft = await self._draft(typed.appointment_id)
         if not stored.outlook_event_id:
-            return await self._create(payload, message)
+            return await self._create(typed, message)
         written = await self.provider.update_event(
             self._mailbox(stored.appointment.worker_id), stored.outlook_event_id, draft
         )
@@ -331,15 +378,16 @@ class OutboxDispatcher:
         self.metrics.inc("permanence_calendar_writes_total", operation="update")
         return True
 
-    async def _cancel(self, payload: dict[str, Any]) -> None:
+    async def _cancel(self, typed: CalendarCancel, _message: OutboxMessage) -> bool:
         async with self.store.unit_of_work(read_only=True) as uow:
-            stored = await uow.appointments.get(payload["appointment_id"])
+            stored = await uow.appointments.get(typed.appointment_id)
         if not stored.outlook_event_id:
-            return  # never reached the calendar: nothing to remove
+            return False  # never reached the calendar: nothing to remove
         await self.provider.cancel_event(
             self._mailbox(stored.appointment.worker_id), stored.outlook_event_id, "Rendez-vous annulé."
         )
         self.metrics.inc("permanence_calendar_writes_total", operation="cancel")
+        return False
 
 
 def _step(payload: dict[str, Any]) -> int | None:

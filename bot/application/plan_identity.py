@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from booking.document import Deployment
+from bot.application.messages import NotifyWorker, queue
 from bot.application.ports import UnitOfWork, UnitsOfWork
 
 APPLY = "plan.apply"
@@ -123,11 +124,8 @@ async def _record(
     if notify and found:  # every worker of the new plan is told who now reads cases with her
         said = summary(deployment, found)
         for worker in deployment.directory.workers:
-            await uow.outbox.add(
-                "notify.worker",
-                {"worker_id": worker.id, "what": "plan_changed", "summary": said},
-                now,
-                aggregate_id=worker.id,
+            await queue(
+                uow.outbox, NotifyWorker(worker.id, "plan_changed", {"summary": said}), now, aggregate_id=worker.id
             )
 
 

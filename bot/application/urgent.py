@@ -16,6 +16,7 @@ from booking.records import ConcurrentChange, NotFound, UrgentRequest
 from booking.urgency import UrgentRoute, triage
 from bot.application.access import AccessPolicy, UrgentDetails, actor, own_urgent_grant
 from bot.application.context import AccessDenied, Context, once, settle
+from bot.application.messages import UrgentAckCheck, queue
 from bot.application.ports import UnitOfWork
 
 
@@ -282,9 +283,9 @@ class UrgentRequests:
                     uow, request.agent_id, "urgent_reached", now, urgent_id=request.id, step=str(step)
                 )
             if channel == "teams":
-                await uow.outbox.add(
-                    "urgent.ack_check",
-                    {"urgent_id": request.id, "step": str(step)},
+                await queue(
+                    uow.outbox,
+                    UrgentAckCheck(request.id, str(step)),
                     now,
                     aggregate_id=request.id,
                     not_before=now + self.context.urgent_ack_after,

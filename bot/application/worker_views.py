@@ -11,6 +11,7 @@ from booking.model import AppointmentStatus, Worker
 from booking.records import AppointmentDetails, NotFound, StoredAppointment
 from bot.application.access import AccessPolicy, actor
 from bot.application.context import AccessDenied, Context, once, settle
+from bot.application.messages import CalendarCancel, queue
 
 REQUESTS_AHEAD = 366  # days of pending requests shown
 
@@ -77,7 +78,7 @@ class WorkerViews:
                 stored.id, status, version=stored.appointment.version, now=now, actor="worker"
             )
             if not accept and self.context.calendar_writes(stored):
-                await uow.outbox.add("calendar.cancel", {"appointment_id": stored.id}, now, aggregate_id=stored.id)
+                await queue(uow.outbox, CalendarCancel(stored.id), now, aggregate_id=stored.id)
             if not accept:
                 await self.context.withdraw_reminders(uow, stored.id, now)
             await self.context.tell_agent(
