@@ -16,7 +16,7 @@ from bot.application.outbox import Handlers
 from tests.bot.conftest import said
 from tests.helpers.conversation import book, worker
 
-# Payloads exactly as the producers wrote them before the messages were typed (commit 4e0b5a1 and
+# Payloads exactly as the producers wrote them before the messages were typed (commit 6c4e63a and
 # earlier): one per kind and per shape. Rows like these may be waiting in a database at an upgrade.
 LEGACY: list[tuple[str, dict[str, Any]]] = [
     ("calendar.create", {"appointment_id": "a1"}),
