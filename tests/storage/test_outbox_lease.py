@@ -20,7 +20,10 @@ NOW = datetime(2027, 3, 1, 8, tzinfo=UTC)
 
 async def queue(store: Store, count: int) -> list[int]:
     async with store.unit_of_work() as uow:
-        ids = [await uow.outbox.add("notify.agent", {"n": n}, NOW) for n in range(count)]
+        ids = [
+            await uow.outbox.add("notify.agent", {"agent_id": f"g{n}", "what": "link", "appointment_id": f"a{n}"}, NOW)
+            for n in range(count)
+        ]
         await uow.commit()
     return ids
 
