@@ -23,7 +23,11 @@ async def test_26_1_2_the_cap_comes_first_and_a_refused_confirmation_works_later
     await review(agent, None, 2)  # a review she leaves open (card A)
     await review(agent, None, 1)
     await agent.click("Confirmer")
-    await agent.see("C'est réservé", within_ms=20_000)
+    # The first booking's « C'est réservé » is already on screen: wait for the second one's row.
+    for _ in range(200):
+        if len(await active_appointments(stage)) == 2:
+            break
+        await agent.page.wait_for_timeout(100)
     assert len(await active_appointments(stage)) == 2
     held = agent.page.get_by_role("button", name="Confirmer", exact=True)
     assert await held.count() == 1  # card A's: every other review became its confirmation
@@ -75,7 +79,9 @@ async def test_26_4_danger_now_puts_3114_and_15_first(stage: Stage):
     await agent.fill("Téléphone pour vous rappeler", "06 12 34 56 78")
     await agent.click("Être rappelé(e)")
     await agent.see("Vous êtes en danger : appelez maintenant", within_ms=30_000)
-    read = [t.strip() for t in await agent.card().locator(".ac-textBlock").all_inner_texts()]
+    # The answer's own card (a later notice may follow it in the chat).
+    answer = agent.page.locator(".ac-adaptiveCard").filter(has_text="Vous êtes en danger : appelez maintenant").last
+    read = [t.strip() for t in await answer.locator(".ac-textBlock").all_inner_texts()]
     assert read.index("3114") < read.index("15") < read.index("17")
     assert read.index("15") < next(i for i, t in enumerate(read) if "au plus tard" in t)
     await agent.screenshot("danger-first")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +17,7 @@ from bot.cli import main
 from bot.runtime import open_store
 from bot.settings import Settings
 from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID
+from tests.dates import sample_plan_text
 
 
 def key() -> str:
@@ -77,7 +79,11 @@ def test_a_complete_local_deployment_is_clean_and_exits_0(env, capsys, pinned_no
     assert main(["doctor", "--as-of", pinned_now.isoformat()]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split() == ["domaine", "objet", "état", "détail"]
-    assert "0 problème, 0 avertissement" in out and WORKER_OID not in out and "SENTINEL" not in out
+    # In the sample's last year, the doctor warns that the next one is not planned yet.
+    agreed = re.search(r"^years = \[(.*)\]$", sample_plan_text(), re.MULTILINE)
+    next_year_planned = agreed is not None and str(pinned_now.year + 1) in agreed.group(1)
+    warnings = "0 avertissement" if next_year_planned else "1 avertissement"
+    assert f"0 problème, {warnings}" in out and WORKER_OID not in out and "SENTINEL" not in out
 
 
 def test_a_worker_never_seen_in_teams_and_values_under_an_unknown_key_fail(env, capsys):
