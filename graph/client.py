@@ -348,6 +348,21 @@ class GraphClient:
         return path + (f"?{parsed.query}" if parsed.query else "")
 
 
+class GraphRole:
+    """One role of the Microsoft side (delta sync, reach…) on a shared `GraphClient`."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    @property
+    def options(self) -> GraphOptions:
+        return self.graph.options
+
+    @property
+    def client(self) -> GraphServiceClient:
+        return self.graph.service
+
+
 @dataclass(frozen=True)
 class BatchAnswer:
     """One item of a `$batch` answer: its status, headers and JSON body."""

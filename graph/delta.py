@@ -18,10 +18,9 @@ from msgraph.generated.models.mailbox_settings import MailboxSettings
 from msgraph.generated.models.subscription import Subscription
 from msgraph.generated.users.item.calendar_view.delta.delta_get_response import DeltaGetResponse
 from msgraph.generated.users.item.calendar_view.delta.delta_request_builder import DeltaRequestBuilder
-from msgraph.graph_service_client import GraphServiceClient
 
 from booking.absence import Absence, AbsenceSource
-from graph.client import BatchAnswer, GraphClient, GraphOptions
+from graph.client import BatchAnswer, GraphRole
 from graph.mapping import aware, to_change
 from graph.provider import (
     CalendarChange,
@@ -39,19 +38,8 @@ ALWAYS_SINCE = "replies_always_since"  # cursor key: when automatic replies with
 REPLIES_CHECKED = "replies_checked_at"
 
 
-class DeltaSync:
+class DeltaSync(GraphRole):
     """Delta rounds, automatic replies and subscriptions, on a shared `GraphClient`."""
-
-    def __init__(self, graph: GraphClient) -> None:
-        self.graph = graph
-
-    @property
-    def options(self) -> GraphOptions:
-        return self.graph.options
-
-    @property
-    def client(self) -> GraphServiceClient:
-        return self.graph.service
 
     async def sync(self, mailbox: Mailbox, cursor: SyncCursor, now: datetime) -> SyncResult:
         """One delta round: a full listing the first time (or after 410), then only changes;

@@ -16,9 +16,8 @@ from msgraph.generated.users.item.send_mail.send_mail_post_request_body import S
 from msgraph.generated.users.item.teamwork.installed_apps.installed_apps_request_builder import (
     InstalledAppsRequestBuilder,
 )
-from msgraph.graph_service_client import GraphServiceClient
 
-from graph.client import GraphClient, GraphOptions
+from graph.client import GraphRole
 from graph.provider import (
     URGENT_MAIL_BODY,
     URGENT_MAIL_SUBJECT,
@@ -27,19 +26,8 @@ from graph.provider import (
 )
 
 
-class MicrosoftReach:
+class MicrosoftReach(GraphRole):
     """The reach port (`graph.provider.Reach`) on a shared `GraphClient`."""
-
-    def __init__(self, graph: GraphClient) -> None:
-        self.graph = graph
-
-    @property
-    def options(self) -> GraphOptions:
-        return self.graph.options
-
-    @property
-    def client(self) -> GraphServiceClient:
-        return self.graph.service
 
     async def install_app(self, user_id: str) -> AppInstallation:
         catalog_id = self.options.teams_app_catalog_id
