@@ -8,7 +8,6 @@ import asyncio
 import base64
 import os
 import secrets
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +35,7 @@ from tests.dates import DEFAULT, bookable_plan_text, served_environment
 from tests.e2e.conftest import METRICS_TOKEN, free_port, wait_http
 from tests.helpers.bot_http import Connector, card_action
 from tests.helpers.conversation import open_slots
+from tests.helpers.postgres import fresh_database
 from tests.helpers.replicas import start_replicas
 from tests.storage.conftest import PG_ADMIN, pg_url
 
@@ -51,23 +51,12 @@ def now() -> datetime:
 
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
-    """A fresh, migrated PostgreSQL database (skipped without a server, failed under CI)."""
-    name = f"permanence_pool_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {err!r}")
-        pytest.skip(f"PostgreSQL not reachable: {type(err).__name__}")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    """A fresh, migrated PostgreSQL database."""
+    async with fresh_database("permanence_pool") as name:
         store = Store(pg_url(name), Keyring(keys={"m": secrets.token_bytes(32)}, current="m", lookup_key=b"0" * 32))
         await store.migrate()
         await store.dispose()
         yield pg_url(name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def pool_settings(tmp_path: Path, url: str, **values: Any) -> Settings:
@@ -206,17 +195,9 @@ async def test_an_exhausted_pool_answers_retry_shortly_counted_and_shown(tmp_pat
         await runner.cleanup()
 
 
-async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_three_slots(tmp_path, now):
+async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_three_slots(tmp_path, database, now):
     """The deployment guide's two `permanence serve` replicas, each with a pool of five and no
     overflow, sixty agents at once, every turn on the other replica than the one before."""
-    name = f"permanence_pool_replicas_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {err!r}")
-        pytest.skip(f"PostgreSQL not reachable: {type(err).__name__}")
-    await admin.execute(f'CREATE DATABASE "{name}"')
     connector = Connector()
     runner = web.AppRunner(connector.app(), access_log=None)
     await runner.setup()
@@ -225,7 +206,7 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
-        "PERMANENCE_DATABASE_URL": pg_url(name),
+        "PERMANENCE_DATABASE_URL": database,
         "PERMANENCE_ENCRYPTION_KEY": f"k1:{base64.b64encode(secrets.token_bytes(32)).decode()}",
         "PERMANENCE_LOOKUP_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "PERMANENCE_DATA_DIR": str(tmp_path),
@@ -301,14 +282,12 @@ async def test_two_replicas_with_pools_of_five_answer_sixty_agents_racing_on_thr
             replica.terminate()
             replica.wait(timeout=10)
         await runner.cleanup()
-        store = Store(pg_url(name), Keyring(keys={"m": secrets.token_bytes(32)}, current="m", lookup_key=b"0" * 32))
+        store = Store(database, Keyring(keys={"m": secrets.token_bytes(32)}, current="m", lookup_key=b"0" * 32))
         try:
             async with store.unit_of_work(read_only=True) as uow:
                 rows = (await uow.session.execute(select(AppointmentRow.start_at))).all()
         finally:
             await store.dispose()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     assert len({start for (start,) in rows}) == len(rows) == 3
 
 

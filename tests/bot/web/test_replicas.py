@@ -8,13 +8,11 @@ import base64
 import json
 import os
 import secrets
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
@@ -29,27 +27,17 @@ from tests.e2e.conftest import METRICS_TOKEN, free_port, wait_http
 from tests.graph.fake_graph import make_certificate
 from tests.helpers.bot_http import APP_ID, TENANT, Connector, Issuer, card_action
 from tests.helpers.channel import Recorded, RecordingChannel, serve_channel
+from tests.helpers.postgres import fresh_database
 from tests.helpers.replicas import start_replicas
-from tests.storage.conftest import PG_ADMIN, pg_url
+from tests.storage.conftest import pg_url
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
 async def database() -> AsyncIterator[str]:
-    name = f"permanence_replicas_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {err!r}")
-        pytest.skip(f"PostgreSQL not reachable: {type(err).__name__}")
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
+    async with fresh_database("permanence_replicas") as name:
         yield name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def stored(database: str, key: str, lookup: str, column: Any) -> tuple[list[Any], list[Any]]:
