@@ -25,6 +25,7 @@ from bot.settings import Settings
 from bot.web.app import METRICS_PORT
 from graph.local import LocalCalendar
 from tests.bot.logwatch import LogWatch, watching
+from tests.dates import bookable_plan_text
 
 MEETING_URL = "https://teams.microsoft.com/l/meetup-join/permanence-test"
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -325,5 +326,16 @@ async def world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-de
 async def embedded_world(tmp_path) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
     """The embedded calendar as it ships: an appointment's event is named in its booking."""
     world = await make_world(tmp_path / "var", embedded=True)
+    yield world
+    await world.runtime.close()
+
+
+@pytest.fixture
+async def pinned_world(tmp_path, pinned_now: datetime) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
+    """A world at the pinned instant, with the sample plan (its next year agreed when it opens
+    nothing from then): what the date matrix runs the journeys in."""
+    world = await make_world(
+        tmp_path / "var", now=pinned_now, deployment=sample_deployment(bookable_plan_text(pinned_now))
+    )
     yield world
     await world.runtime.close()

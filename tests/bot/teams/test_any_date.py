@@ -5,7 +5,6 @@ what a date is assumed to offer; `pytest --now=matrix` runs them under every dat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,19 +12,15 @@ import pytest
 from booking.holidays import FrenchHolidays
 from booking.plan import expand_plan
 from bot import texts
-from tests.bot.conftest import WORKER_OID, Person, Reply, World, make_world, sample_deployment
-from tests.dates import bookable_plan_text, plan_opening_days, sample_plan_text
+from tests.bot.conftest import WORKER_OID, Person, Reply, World, make_world
+from tests.dates import plan_opening_days, sample_plan_text
 
 PHONE = "06 12 34 56 78"
 
 
 @pytest.fixture
-async def world(tmp_path, pinned_now: datetime) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
-    world = await make_world(
-        tmp_path / "var", now=pinned_now, deployment=sample_deployment(bookable_plan_text(pinned_now))
-    )
-    yield world
-    await world.runtime.close()
+def world(pinned_world: World) -> World:
+    return pinned_world
 
 
 async def open_slots(person: Person, site: str, topic: str = "") -> Reply:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -14,19 +13,15 @@ import pytest
 from booking.holidays import FrenchHolidays
 from booking.urgency import add_working_time
 from bot import texts
-from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID, Person, Reply, World, make_world, sample_deployment, walk
+from tests.bot.conftest import REPLACEMENT_OID, WORKER_OID, Person, Reply, World, walk
 from tests.dates import bookable_plan_text, pinned_environment
 
 PHONE = "06 12 34 56 78"
 
 
 @pytest.fixture
-async def world(tmp_path, pinned_now: datetime) -> AsyncIterator[World]:  # type: ignore[no-untyped-def]
-    world = await make_world(
-        tmp_path / "var", now=pinned_now, deployment=sample_deployment(bookable_plan_text(pinned_now))
-    )
-    yield world
-    await world.runtime.close()
+def world(pinned_world: World) -> World:
+    return pinned_world
 
 
 async def booking_form(person: Person, site: str = "vanves") -> Reply:
