@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
 from storage.models import (
     SyncStateRow,
 )
@@ -19,7 +22,16 @@ class SyncStateRepository(Repository):
     async def put(self, key: str, value: dict[str, Any], now: datetime) -> None:
         row = await self.session.get(SyncStateRow, key)
         if row is None:
-            self.session.add(SyncStateRow(key=key, value=value, updated_at=now))
+            # Two replicas starting on a new database may both write the first value: the later
+            # one updates it rather than failing on the key.
+            insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+            statement = insert(SyncStateRow).values(key=key, value=value, updated_at=now)
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[SyncStateRow.key],
+                    set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+                )
+            )
         else:
             row.value, row.updated_at = value, now
         await self.session.flush()
