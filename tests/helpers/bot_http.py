@@ -74,6 +74,8 @@ class Issuer:
         return f"http://127.0.0.1:{self.port}/.well-known/openid-configuration"
 
     def token(self, *, key: Any = None, kid: str | None = None, **claims: Any) -> str:
+        # Real time, not the pinned clock: botbuilder checks iat/nbf/exp against the wall clock,
+        # and no business expectation depends on it.
         now = int(time.time())
         payload = {
             "iss": "https://api.botframework.com",

@@ -79,6 +79,7 @@ async def test_a_valid_bot_framework_token_is_accepted(secured, issuer):
         lambda issuer: None,  # no Authorization header
         lambda issuer: "not-a-jwt",
         lambda issuer: issuer.token(aud="someone-else"),
+        # Expired by the wall clock, which is what botbuilder's JWT check reads (not a business date).
         lambda issuer: issuer.token(exp=int(time.time()) - 3600, nbf=int(time.time()) - 7200),
         lambda issuer: issuer.token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         lambda issuer: issuer.token(iss="https://evil.example"),
